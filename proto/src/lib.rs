@@ -1,0 +1,11 @@
+//! Generated gRPC code for every Yiwang service. One crate so that services, the gateway and
+//! department-system clients share exactly the same wire types.
+
+/// The encoded `FileDescriptorSet` of every Yiwang proto, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/yiwang_descriptor.bin"));
+
+pub mod catalog {
+    pub mod v1 {
+        tonic::include_proto!("yiwang.catalog.v1");
+    }
+}

@@ -1,0 +1,148 @@
+//! Configuration from environment variables, with local defaults that work on a developer
+//! machine with PostgreSQL and Redis on their standard ports.
+
+use std::net::SocketAddr;
+
+/// Settings shared by every role. Each role reads the few fields it needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// PostgreSQL *server* URL (`DATABASE_URL`); each service derives its own database from it.
+    pub database_url: String,
+    /// Prefix of per-service database names (`YIWANG_DB_PREFIX`, default `yiwang`):
+    /// the catalogue lives in `yiwang_catalog`.
+    pub database_prefix: String,
+    /// Maximum connections per service pool (`YIWANG_DB_MAX_CONNECTIONS`).
+    pub database_max_connections: u32,
+    pub redis_url: String,
+    /// Namespace of every Redis key and stream (`YIWANG_REDIS_PREFIX`, default `yiwang`), so
+    /// several deployments (or test runs) can share one Redis.
+    pub redis_prefix: String,
+    pub jwt: JwtConfig,
+    /// OTLP/gRPC collector endpoint; traces are exported only when set.
+    pub otlp_endpoint: Option<String>,
+    /// `json` (default) or `pretty`.
+    pub log_format: String,
+    pub catalog_addr: SocketAddr,
+    pub gateway_addr: SocketAddr,
+    /// Where the gateway reaches the catalogue's gRPC API.
+    pub catalog_url: String,
+    pub gateway: GatewayConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    /// HS256 shared secret (`YIWANG_JWT_SECRET`), for development and single-tenant setups.
+    pub secret: Option<String>,
+    /// PEM public key (`YIWANG_JWT_PUBLIC_KEY`, RS256 or EdDSA) for production identity providers.
+    pub public_key_pem: Option<String>,
+    /// Expected `iss`, if set (`YIWANG_JWT_ISSUER`).
+    pub issuer: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Requests per client per window (`YIWANG_RATE_LIMIT`, default 600; 0 disables).
+    pub rate_limit: u32,
+    /// Window length in seconds (`YIWANG_RATE_WINDOW_SECS`, default 60).
+    pub rate_window_secs: u32,
+    /// Largest accepted request body in bytes (`YIWANG_MAX_BODY_BYTES`, default 1 MiB).
+    pub max_body_bytes: usize,
+    /// Allowed CORS origins, comma separated (`YIWANG_CORS_ORIGINS`); `*` allows any; empty none.
+    pub cors_origins: Vec<String>,
+    /// Seconds an item stays in the gateway's Redis cache (`YIWANG_CACHE_TTL_SECS`, default 300).
+    pub cache_ttl_secs: u64,
+    /// Trust `X-Forwarded-For` for the client address (`YIWANG_TRUST_FORWARDED`, behind a proxy).
+    pub trust_forwarded: bool,
+}
+
+/// The development secret used when none is configured; `yiwang` warns when it is in use.
+pub const DEV_JWT_SECRET: &str = "yiwang-dev-secret-do-not-use-in-production";
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let addr = |k: &str, default: &str| -> anyhow::Result<SocketAddr> {
+            let v = var(k).unwrap_or_else(|| default.to_string());
+            v.parse().map_err(|e| anyhow::anyhow!("{k}={v:?} is not a socket address: {e}"))
+        };
+        let num = |k: &str, default: u64| -> anyhow::Result<u64> {
+            match var(k) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| anyhow::anyhow!("{k}={v:?} is not a whole number")),
+            }
+        };
+        let jwt_secret = var("YIWANG_JWT_SECRET");
+        let public_key_pem = var("YIWANG_JWT_PUBLIC_KEY");
+        Ok(Self {
+            database_url: var("DATABASE_URL")
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_string()),
+            database_prefix: var("YIWANG_DB_PREFIX").unwrap_or_else(|| "yiwang".to_string()),
+            database_max_connections: num("YIWANG_DB_MAX_CONNECTIONS", 16)? as u32,
+            redis_url: var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".to_string()),
+            redis_prefix: var("YIWANG_REDIS_PREFIX").unwrap_or_else(|| "yiwang".to_string()),
+            jwt: JwtConfig {
+                secret: jwt_secret.or_else(|| public_key_pem.is_none().then(|| DEV_JWT_SECRET.to_string())),
+                public_key_pem,
+                issuer: var("YIWANG_JWT_ISSUER"),
+            },
+            otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            log_format: var("YIWANG_LOG_FORMAT").unwrap_or_else(|| "json".to_string()),
+            catalog_addr: addr("YIWANG_CATALOG_ADDR", "0.0.0.0:50051")?,
+            gateway_addr: addr("YIWANG_GATEWAY_ADDR", "0.0.0.0:8080")?,
+            catalog_url: var("YIWANG_CATALOG_URL").unwrap_or_else(|| "http://127.0.0.1:50051".to_string()),
+            gateway: GatewayConfig {
+                rate_limit: num("YIWANG_RATE_LIMIT", 600)? as u32,
+                rate_window_secs: num("YIWANG_RATE_WINDOW_SECS", 60)?.max(1) as u32,
+                max_body_bytes: num("YIWANG_MAX_BODY_BYTES", 1024 * 1024)? as usize,
+                cors_origins: var("YIWANG_CORS_ORIGINS")
+                    .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                    .unwrap_or_default(),
+                cache_ttl_secs: num("YIWANG_CACHE_TTL_SECS", 300)?,
+                trust_forwarded: var("YIWANG_TRUST_FORWARDED").is_some_and(|v| v == "1" || v == "true"),
+            },
+        })
+    }
+
+    /// The database name of one service, e.g. `yiwang_catalog`.
+    pub fn database_name(&self, service: &str) -> String {
+        format!("{}_{}", self.database_prefix, service)
+    }
+
+    /// The connection URL of one service's database, derived from the server URL.
+    pub fn service_database_url(&self, service: &str) -> String {
+        with_database(&self.database_url, &self.database_name(service))
+    }
+
+    pub fn uses_dev_secret(&self) -> bool {
+        self.jwt.secret.as_deref() == Some(DEV_JWT_SECRET)
+    }
+}
+
+/// Replaces (or adds) the database path of a PostgreSQL URL, keeping credentials and query.
+pub fn with_database(server_url: &str, database: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server_url, None),
+    };
+    // The authority ends at the first '/' after "scheme://".
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let authority_end = base[after_scheme..].find('/').map(|i| after_scheme + i).unwrap_or(base.len());
+    let mut url = format!("{}/{}", &base[..authority_end], database);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn derives_service_database_urls() {
+        assert_eq!(with_database("postgres://u:p@h:5432", "yiwang_catalog"), "postgres://u:p@h:5432/yiwang_catalog");
+        assert_eq!(with_database("postgres://h/postgres", "x"), "postgres://h/x");
+        assert_eq!(with_database("postgres://h:1/db?sslmode=require", "x"), "postgres://h:1/x?sslmode=require");
+    }
+}

@@ -1,0 +1,263 @@
+//! The transactional outbox (DESIGN.md §3). A service writes its domain events into its own
+//! `outbox` table in the transaction that makes the change; the [`relay`] publishes them to Redis
+//! Streams (`<prefix>:events:<topic>`) and marks them published. Publication is at-least-once;
+//! consumers make the *effect* exactly-once by recording the event id in their own database in
+//! the transaction of the effect ([`begin_once`]).
+//!
+//! Each service's first migration creates the two tables with [`MIGRATION_SQL`]'s shape.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use redis::streams::{StreamAutoClaimOptions, StreamId, StreamMaxlen, StreamReadOptions, StreamReadReply};
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::redis::Redis;
+
+/// The tables every event-producing or -consuming service has (copy into its migrations).
+pub const MIGRATION_SQL: &str = r#"
+CREATE TABLE outbox (
+    id           bigserial PRIMARY KEY,
+    event_id     uuid NOT NULL UNIQUE,
+    topic        text NOT NULL,
+    payload      jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz
+);
+CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+CREATE TABLE processed_events (
+    consumer     text NOT NULL,
+    event_id     uuid NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
+"#;
+
+/// Streams keep about this many entries; consumers are expected to keep up.
+const STREAM_MAXLEN: usize = 100_000;
+
+/// An event as a consumer receives it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: Uuid,
+    pub topic: String,
+    pub payload: serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+    /// The Redis stream entry id (for acknowledgement).
+    pub stream_id: String,
+}
+
+/// Writes an event in the caller's transaction; it is published only if that commits.
+pub async fn enqueue<P: Serialize>(tx: &mut Transaction<'_, Postgres>, topic: &str, payload: &P) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    let payload = serde_json::to_value(payload).map_err(Error::internal)?;
+    sqlx::query("INSERT INTO outbox (event_id, topic, payload) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(topic)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+/// The stream of a topic.
+pub fn stream_key(redis: &Redis, topic: &str) -> String {
+    redis.key(&format!("events:{topic}"))
+}
+
+/// Publishes committed outbox rows to Redis Streams until `shutdown`. Several replicas may run:
+/// `FOR UPDATE SKIP LOCKED` gives each row to one of them. If Redis is down the rows wait.
+pub async fn relay(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
+    let mut conn = redis.conn.clone();
+    let mut idle = Duration::from_millis(50);
+    loop {
+        let published = match relay_batch(&pool, &redis, &mut conn).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay: batch failed; will retry");
+                0
+            }
+        };
+        if published > 0 {
+            idle = Duration::from_millis(50);
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(idle) => {}
+        }
+        // Back off gently while nothing happens: 50 ms .. 200 ms keeps events well under a second.
+        idle = (idle * 2).min(Duration::from_millis(200));
+    }
+}
+
+async fn relay_batch(pool: &PgPool, redis: &Redis, conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(i64, Uuid, String, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, event_id, topic, payload, created_at FROM outbox
+         WHERE published_at IS NULL ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut pipe = redis::pipe();
+    for (_, event_id, topic, payload, created_at) in &rows {
+        let fields = [
+            ("id", event_id.to_string()),
+            ("topic", topic.clone()),
+            ("payload", payload.to_string()),
+            ("at", created_at.to_rfc3339()),
+        ];
+        pipe.xadd_maxlen(stream_key(redis, topic), StreamMaxlen::Approx(STREAM_MAXLEN), "*", &fields).ignore();
+    }
+    pipe.query_async::<()>(conn).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
+    tx.commit().await?;
+    metrics::counter!("yiwang_outbox_published_total").increment(rows.len() as u64);
+    Ok(rows.len())
+}
+
+/// Starts the effect of `event` for `consumer` exactly once: returns a transaction in which the
+/// event is already recorded as processed, or `None` when it was processed before. Apply the
+/// effect in the transaction and commit; a crash before the commit leaves the event unprocessed.
+pub async fn begin_once(pool: &PgPool, consumer: &str, event_id: Uuid) -> Result<Option<Transaction<'static, Postgres>>> {
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query("INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(consumer)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    Ok((inserted == 1).then_some(tx))
+}
+
+/// A consumer-group reader of one or more topics.
+pub struct Consumer {
+    pub redis: Redis,
+    pub group: String,
+    /// Unique per process (a replica), e.g. `<hostname>-<pid>`.
+    pub name: String,
+    pub topics: Vec<String>,
+    /// Start a new group at the beginning of the stream (`0`) rather than at new entries (`$`).
+    pub from_beginning: bool,
+}
+
+impl Consumer {
+    /// Delivers events to `handle` until `shutdown`. An event is acknowledged only when `handle`
+    /// returns `Ok`; otherwise it stays pending and is retried (also by another replica) after
+    /// 30 s. `handle` must be idempotent, e.g. with [`begin_once`].
+    pub async fn run<F, Fut>(self, shutdown: CancellationToken, handle: F)
+    where
+        F: Fn(Event) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let keys: Vec<String> = self.topics.iter().map(|t| stream_key(&self.redis, t)).collect();
+        let mut conn = loop {
+            match self.redis.blocking_connection().await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::warn!(error = %e, group = %self.group, "event consumer: cannot connect to Redis; retrying");
+                    tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(Duration::from_secs(2)) => {} }
+                }
+            }
+        };
+        for key in &keys {
+            let start = if self.from_beginning { "0" } else { "$" };
+            let res: redis::RedisResult<()> = conn.xgroup_create_mkstream(key, &self.group, start).await;
+            if let Err(e) = res
+                && e.code() != Some("BUSYGROUP")
+            {
+                tracing::warn!(error = %e, "event consumer: cannot create group");
+            }
+        }
+        // First our own pending entries (read before a crash, never acknowledged), then new ones.
+        let mut pending_first = true;
+        let mut last_claim = tokio::time::Instant::now();
+        while !shutdown.is_cancelled() {
+            let ids: Vec<&str> = keys.iter().map(|_| if pending_first { "0" } else { ">" }).collect();
+            let mut opts = StreamReadOptions::default().group(&self.group, &self.name).count(100);
+            if !pending_first {
+                // History reads (id 0) answer at once; only new-entry reads block.
+                opts = opts.block(1000);
+            }
+            let read = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = conn.xread_options::<_, _, Option<StreamReadReply>>(&keys, &ids, &opts) => r,
+            };
+            let reply = match read {
+                Ok(r) => r.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, group = %self.group, "event consumer: read failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let mut got = 0;
+            for stream in reply.keys {
+                for entry in stream.ids {
+                    got += 1;
+                    self.deliver(&mut conn, &stream.key, entry, &handle).await;
+                }
+            }
+            if pending_first && got == 0 {
+                pending_first = false;
+            }
+            if last_claim.elapsed() > Duration::from_secs(15) {
+                last_claim = tokio::time::Instant::now();
+                for key in &keys {
+                    let claimed: redis::RedisResult<redis::streams::StreamAutoClaimReply> = conn
+                        .xautoclaim_options(key, &self.group, &self.name, 30_000, "0", StreamAutoClaimOptions::default().count(100))
+                        .await;
+                    if let Ok(claimed) = claimed {
+                        for entry in claimed.claimed {
+                            self.deliver(&mut conn, key, entry, &handle).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn deliver<F, Fut>(&self, conn: &mut redis::aio::ConnectionManager, key: &str, entry: StreamId, handle: &F)
+    where
+        F: Fn(Event) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let parsed = (|| {
+            let id: String = entry.get("id")?;
+            let payload: String = entry.get("payload")?;
+            let at: String = entry.get("at")?;
+            Some(Event {
+                id: id.parse().ok()?,
+                topic: entry.get("topic")?,
+                payload: serde_json::from_str(&payload).ok()?,
+                occurred_at: DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc),
+                stream_id: entry.id.clone(),
+            })
+        })();
+        let ack = match parsed {
+            None => {
+                tracing::error!(stream = key, entry = %entry.id, "event consumer: malformed entry skipped");
+                true
+            }
+            Some(event) => match handle(event).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, stream = key, entry = %entry.id, group = %self.group, "event handler failed; will retry");
+                    false
+                }
+            },
+        };
+        if ack {
+            let _: redis::RedisResult<()> = conn.xack(key, &self.group, &[&entry.id]).await;
+        }
+    }
+}
