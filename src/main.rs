@@ -1,1 +1,225 @@
-fn main() {}
+//! `yiwang`: every role of the platform in one binary.
+//!
+//! - `yiwang up [--demo]`    every role in one process, each on its own port, talking gRPC
+//! - `yiwang serve <role>`   one role (catalog, gateway)
+//! - `yiwang migrate`        create each service's database if missing and apply migrations
+//! - `yiwang token …`        mint a development JWT with the configured secret
+//! - `yiwang probe <url>`    exit 0 if an HTTP GET answers 2xx (container health checks)
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use yiwang_kit::{CancellationToken, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "yiwang",
+    version,
+    about = "Yiwang: the county government-services platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role in one process.
+    Up {
+        /// Load the demo county (340522, 8,120 items) into an empty catalogue.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run one role: catalog | gateway.
+    Serve { role: String },
+    /// Create each service's database if missing and apply its migrations.
+    Migrate,
+    /// Mint a development JWT (HS256 with YIWANG_JWT_SECRET).
+    Token {
+        #[arg(long)]
+        sub: String,
+        /// Comma-separated roles, e.g. catalog_admin,officer.
+        #[arg(long, default_value = "")]
+        roles: String,
+        #[arg(long)]
+        dept: Option<String>,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 8 * 3600)]
+        ttl: i64,
+    },
+    /// HTTP GET a URL; exit 0 on 2xx (for health checks in images without curl).
+    Probe { url: String },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("yiwang: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Probe { url } => probe(&url).await,
+        Command::Token {
+            sub,
+            roles,
+            dept,
+            name,
+            ttl,
+        } => {
+            let cfg = Config::from_env()?;
+            let secret = cfg
+                .jwt
+                .secret
+                .as_deref()
+                .context("YIWANG_JWT_SECRET is not set (tokens are HS256)")?;
+            let roles: Vec<String> = roles
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(String::from)
+                .collect();
+            println!(
+                "{}",
+                yiwang_kit::auth::mint_token(secret, &sub, &name, &roles, dept.as_deref(), ttl)?
+            );
+            Ok(())
+        }
+        Command::Migrate => {
+            let cfg = Config::from_env()?;
+            let _t = yiwang_kit::telemetry::init("yiwang-migrate", &cfg);
+            yiwang_catalog::migrate(&cfg).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Serve { role } => {
+            let cfg = Config::from_env()?;
+            let _t = yiwang_kit::telemetry::init(&format!("yiwang-{role}"), &cfg);
+            warn_dev_secret(&cfg);
+            let shutdown = shutdown_token();
+            match role.as_str() {
+                "catalog" => {
+                    yiwang_catalog::serve(cfg.clone(), bind(cfg.catalog_addr).await?, shutdown)
+                        .await
+                }
+                "gateway" => {
+                    yiwang_gateway::serve(cfg.clone(), bind(cfg.gateway_addr).await?, shutdown)
+                        .await
+                }
+                other => anyhow::bail!("unknown role {other:?}; roles: catalog, gateway"),
+            }
+        }
+        Command::Up { demo } => {
+            let cfg = Config::from_env()?;
+            let _t = yiwang_kit::telemetry::init("yiwang", &cfg);
+            warn_dev_secret(&cfg);
+            // Fail fast, with advice, when a dependency is missing.
+            yiwang_catalog::migrate(&cfg).await?;
+            yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await?;
+            if demo {
+                let pool = yiwang_kit::db::lazy_pool(
+                    &cfg.service_database_url(yiwang_catalog::SERVICE),
+                    4,
+                )?;
+                match yiwang_catalog::seed::load_demo(&pool).await? {
+                    Some(l) => tracing::info!(
+                        org_units = l.org_units,
+                        items = l.items,
+                        bundles = l.bundles,
+                        "demo county loaded"
+                    ),
+                    None => tracing::info!("catalogue already has items; demo not loaded again"),
+                }
+            }
+            let shutdown = shutdown_token();
+            let catalog = tokio::spawn(yiwang_catalog::serve(
+                cfg.clone(),
+                bind(cfg.catalog_addr).await?,
+                shutdown.clone(),
+            ));
+            let gateway = tokio::spawn(yiwang_gateway::serve(
+                cfg.clone(),
+                bind(cfg.gateway_addr).await?,
+                shutdown.clone(),
+            ));
+            eprintln!(
+                "yiwang is up: REST http://{} · gRPC catalog {} · Ctrl-C to stop",
+                cfg.gateway_addr, cfg.catalog_addr
+            );
+            let (a, b) = tokio::join!(catalog, gateway);
+            a??;
+            b??;
+            Ok(())
+        }
+    }
+}
+
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (in use? set the role's YIWANG_*_ADDR)"))
+}
+
+fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        yiwang_kit::grpc::shutdown_signal().await;
+        t.cancel();
+    });
+    token
+}
+
+fn warn_dev_secret(cfg: &Config) {
+    if cfg.uses_dev_secret() {
+        tracing::warn!(
+            "YIWANG_JWT_SECRET is not set: using the built-in development secret. Never do this in production."
+        );
+    }
+}
+
+/// A minimal HTTP/1.1 GET (no TLS): enough for `/healthz` and `/readyz` on localhost.
+async fn probe(url: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .context("probe supports http:// URLs")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".to_string()));
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(host).await?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        anyhow::Ok(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(2), fut)
+        .await
+        .context("timed out")??;
+    let head = String::from_utf8_lossy(&buf[..buf.len().min(64)]).to_string();
+    let code: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("not an HTTP answer")?;
+    anyhow::ensure!((200..300).contains(&code), "{url} answered {code}");
+    Ok(())
+}

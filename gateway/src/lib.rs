@@ -1,1 +1,199 @@
+//! The REST/JSON edge of Yiwang. It owns no domain data: it authenticates, rate-limits, caches
+//! item reads, makes creates idempotent, and maps REST to the services' gRPC APIs.
 
+pub mod cache;
+pub mod catalog;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use yiwang_kit::config::GatewayConfig;
+use yiwang_kit::redis::Redis;
+use yiwang_kit::{CancellationToken, Config, JwtVerifier};
+use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+
+pub const SERVICE: &str = "gateway";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: CatalogServiceClient<Channel>,
+    pub verifier: JwtVerifier,
+    /// Set once Redis is reachable; until then caching and rate limits are skipped.
+    pub redis: Arc<tokio::sync::OnceCell<Redis>>,
+    pub cfg: Arc<GatewayConfig>,
+    catalog_channel: Channel,
+}
+
+pub fn router(state: AppState) -> Router {
+    let creates = Router::new()
+        .route("/v1/items", post(catalog::create_item))
+        .route("/v1/bundles", post(catalog::create_bundle))
+        .route("/v1/org-units", post(catalog::create_org_unit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::idempotency,
+        ));
+    let api = Router::new()
+        .route("/v1/org-units", get(catalog::list_org_units))
+        .route("/v1/org-units/{code}", get(catalog::get_org_unit))
+        .route("/v1/items", get(catalog::search_items))
+        .route(
+            "/v1/items/{code}",
+            get(catalog::get_item).patch(catalog::update_item),
+        )
+        .route("/v1/items/{code}/versions", get(catalog::list_versions))
+        .route(
+            "/v1/items/{code}/versions/{version}",
+            get(catalog::get_version),
+        )
+        .route("/v1/items/{code}/publish", post(catalog::publish_item))
+        .route("/v1/items/{code}/suspend", post(catalog::suspend_item))
+        .route("/v1/items/{code}/retire", post(catalog::retire_item))
+        .route("/v1/bundles", get(catalog::list_bundles))
+        .route("/v1/bundles/{id}", get(catalog::get_bundle))
+        .route("/v1/catalog/stats", get(catalog::stats))
+        .merge(creates)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ));
+    let ops = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|| async { yiwang_kit::telemetry::render_metrics() }),
+        )
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::ApiDoc::openapi()) }),
+        );
+    let mut app = Router::new()
+        .merge(api)
+        .merge(ops)
+        .fallback(catalog::not_found)
+        .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            SERVICE,
+            yiwang_kit::telemetry::trace_requests,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    if !state.cfg.cors_origins.is_empty() {
+        let origin = if state.cfg.cors_origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(state.cfg.cors_origins.iter().filter_map(|o| o.parse().ok()))
+        };
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(origin)
+                .allow_methods(Any)
+                .allow_headers(Any)
+                .expose_headers([
+                    "x-request-id".parse().unwrap(),
+                    "retry-after".parse().unwrap(),
+                ]),
+        );
+    }
+    app.with_state(state)
+}
+
+async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
+    let Some(redis) = s.redis.get() else {
+        return (http::StatusCode::SERVICE_UNAVAILABLE, "redis not connected");
+    };
+    let mut conn = redis.conn.clone();
+    if redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .is_err()
+    {
+        return (http::StatusCode::SERVICE_UNAVAILABLE, "redis unreachable");
+    }
+    let mut health = tonic_health::pb::health_client::HealthClient::new(s.catalog_channel());
+    let ok = tokio::time::timeout(
+        Duration::from_secs(1),
+        health.check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        }),
+    )
+    .await
+    .ok()
+    .and_then(|r| r.ok())
+    .is_some_and(|r| {
+        r.into_inner().status
+            == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    });
+    if ok {
+        (http::StatusCode::OK, "ready")
+    } else {
+        (http::StatusCode::SERVICE_UNAVAILABLE, "catalog not serving")
+    }
+}
+
+impl AppState {
+    fn catalog_channel(&self) -> Channel {
+        self.catalog_channel.clone()
+    }
+}
+
+/// Serves the gateway on `listener` until `shutdown`.
+pub async fn serve(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let channel = Channel::from_shared(cfg.catalog_url.clone())?
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
+    let state = AppState {
+        catalog: CatalogServiceClient::new(channel.clone())
+            .max_decoding_message_size(16 * 1024 * 1024),
+        catalog_channel: channel,
+        verifier: JwtVerifier::from_config(&cfg.jwt)?,
+        redis: Arc::new(tokio::sync::OnceCell::new()),
+        cfg: Arc::new(cfg.gateway.clone()),
+    };
+    let redis_cell = state.redis.clone();
+    let background = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            match Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await {
+                Ok(r) => {
+                    let _ = redis_cell.set(r.clone());
+                    tokio::spawn(cache::run_invalidator(r, background));
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateway: Redis not reachable; retrying in 2 s");
+                    tokio::select! { _ = background.cancelled() => return, _ = tokio::time::sleep(Duration::from_secs(2)) => {} }
+                }
+            }
+        }
+    });
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
+    Ok(())
+}

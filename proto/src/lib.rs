@@ -2,7 +2,8 @@
 //! department-system clients share exactly the same wire types.
 
 /// The encoded `FileDescriptorSet` of every Yiwang proto, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/yiwang_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/yiwang_descriptor.bin"));
 
 pub mod catalog {
     pub mod v1 {

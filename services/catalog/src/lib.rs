@@ -1,1 +1,76 @@
+//! The service-item catalogue (政务服务事项库): org units, versioned service items with the
+//! national model's fields, bundles (一件事一次办), Chinese keyword search and statistics, served
+//! over gRPC (`yiwang.catalog.v1.CatalogService`).
 
+pub mod api;
+pub mod demo;
+pub mod model;
+pub mod seed;
+pub mod store;
+pub mod validate;
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use yiwang_kit::grpc::GrpcServer;
+use yiwang_kit::{CancellationToken, Config, JwtVerifier, db, outbox};
+use yiwang_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
+
+pub const SERVICE: &str = "catalog";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Creates the catalogue's database if missing and applies its migrations.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    db::ensure_database(&cfg.database_url, &cfg.database_name(SERVICE)).await?;
+    let pool = db::lazy_pool(&cfg.service_database_url(SERVICE), 2)?;
+    MIGRATOR.run(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Runs the catalogue on `listener` until `shutdown`. The server answers at once (health
+/// NOT_SERVING); it turns SERVING when its database is migrated and Redis is reachable.
+pub async fn serve(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    yiwang_kit::grpc::register_descriptors(yiwang_proto::FILE_DESCRIPTOR_SET);
+    let pool = db::lazy_pool(
+        &cfg.service_database_url(SERVICE),
+        cfg.database_max_connections,
+    )?;
+    let verifier = JwtVerifier::from_config(&cfg.jwt)?;
+    let server = GrpcServer::new(SERVICE, verifier).add_service(
+        CatalogServiceServer::new(api::CatalogApi { pool: pool.clone() })
+            .max_decoding_message_size(8 * 1024 * 1024),
+    );
+    let readiness = server.readiness();
+
+    let background = shutdown.clone();
+    tokio::spawn(async move {
+        // Retry until the dependencies are there (containers may start in any order).
+        let redis = loop {
+            let attempt = async {
+                migrate(&cfg).await?;
+                yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await
+            };
+            match attempt.await {
+                Ok(redis) => break redis,
+                Err(e) => {
+                    tracing::warn!(error = %e, "catalog: dependencies not ready; retrying in 2 s");
+                    tokio::select! {
+                        _ = background.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                }
+            }
+        };
+        tokio::spawn(outbox::relay(pool, redis, background.clone()));
+        readiness.set(true).await;
+        tracing::info!("catalog ready");
+    });
+
+    server.serve(listener, shutdown).await
+}

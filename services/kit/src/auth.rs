@@ -74,18 +74,27 @@ impl Caller {
     /// UNAUTHENTICATED without a token, PERMISSION_DENIED without one of `roles`.
     pub fn require_any_role(&self, roles: &[&str]) -> Result<()> {
         if !self.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token"));
+            return Err(Error::unauthenticated(
+                "this operation needs a bearer token",
+            ));
         }
         if self.has_any_role(roles) {
             Ok(())
         } else {
-            Err(Error::permission_denied(format!("this operation needs one of the roles: {}", roles.join(", "))))
+            Err(Error::permission_denied(format!(
+                "this operation needs one of the roles: {}",
+                roles.join(", ")
+            )))
         }
     }
 
     /// The caller of a gRPC request, as put there by the auth middleware of [`crate::grpc`].
     pub fn of<T>(request: &tonic::Request<T>) -> Caller {
-        request.extensions().get::<Caller>().cloned().unwrap_or_default()
+        request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -103,54 +112,85 @@ impl JwtVerifier {
             if let Ok(k) = DecodingKey::from_rsa_pem(pem) {
                 (k, Validation::new(Algorithm::RS256))
             } else {
-                let k = DecodingKey::from_ed_pem(pem)
-                    .map_err(|e| anyhow::anyhow!("YIWANG_JWT_PUBLIC_KEY is neither an RSA nor an Ed25519 PEM key: {e}"))?;
+                let k = DecodingKey::from_ed_pem(pem).map_err(|e| {
+                    anyhow::anyhow!(
+                        "YIWANG_JWT_PUBLIC_KEY is neither an RSA nor an Ed25519 PEM key: {e}"
+                    )
+                })?;
                 (k, Validation::new(Algorithm::EdDSA))
             }
         } else {
-            let secret = cfg.secret.as_deref().ok_or_else(|| anyhow::anyhow!("set YIWANG_JWT_SECRET or YIWANG_JWT_PUBLIC_KEY"))?;
-            (DecodingKey::from_secret(secret.as_bytes()), Validation::new(Algorithm::HS256))
+            let secret = cfg
+                .secret
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("set YIWANG_JWT_SECRET or YIWANG_JWT_PUBLIC_KEY"))?;
+            (
+                DecodingKey::from_secret(secret.as_bytes()),
+                Validation::new(Algorithm::HS256),
+            )
         };
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "sub"]);
         if let Some(iss) = &cfg.issuer {
             validation.set_issuer(&[iss]);
         }
-        Ok(Self { key: Arc::new(key), validation: Arc::new(validation) })
+        Ok(Self {
+            key: Arc::new(key),
+            validation: Arc::new(validation),
+        })
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            let why = match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired",
-                ErrorKind::InvalidSignature => "the token's signature is invalid",
-                ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
-                _ => "the token is malformed",
-            };
-            Error::unauthenticated(why)
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                let why = match e.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::InvalidSignature => "the token's signature is invalid",
+                    ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
+                    _ => "the token is malformed",
+                };
+                Error::unauthenticated(why)
+            })?;
         let c = data.claims;
         if c.sub.trim().is_empty() {
             return Err(Error::unauthenticated("the token has an empty sub"));
         }
-        Ok(Caller { sub: c.sub, name: c.name, roles: c.roles, dept: c.dept.filter(|d| !d.is_empty()) })
+        Ok(Caller {
+            sub: c.sub,
+            name: c.name,
+            roles: c.roles,
+            dept: c.dept.filter(|d| !d.is_empty()),
+        })
     }
 
     /// The caller of an `Authorization` header value; `None` header = anonymous.
     pub fn caller_from_header(&self, header: Option<&http::HeaderValue>) -> Result<Caller> {
-        let Some(value) = header else { return Ok(Caller::anonymous()) };
-        let value = value.to_str().map_err(|_| Error::unauthenticated("the Authorization header is not ASCII"))?;
+        let Some(value) = header else {
+            return Ok(Caller::anonymous());
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| Error::unauthenticated("the Authorization header is not ASCII"))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| Error::unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                Error::unauthenticated("the Authorization header must be `Bearer <token>`")
+            })?;
         self.verify(token.trim())
     }
 }
 
 /// Mints HS256 tokens (`yiwang token`, tests, benchmarks).
-pub fn mint_token(secret: &str, sub: &str, name: &str, roles: &[String], dept: Option<&str>, ttl_secs: i64) -> anyhow::Result<String> {
+pub fn mint_token(
+    secret: &str,
+    sub: &str,
+    name: &str,
+    roles: &[String],
+    dept: Option<&str>,
+    ttl_secs: i64,
+) -> anyhow::Result<String> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: sub.to_string(),
@@ -161,7 +201,11 @@ pub fn mint_token(secret: &str, sub: &str, name: &str, roles: &[String], dept: O
         iat: Some(now),
         iss: None,
     };
-    Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))?)
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )?)
 }
 
 #[cfg(test)]
@@ -169,7 +213,12 @@ mod tests {
     use super::*;
 
     fn verifier() -> JwtVerifier {
-        JwtVerifier::from_config(&JwtConfig { secret: Some("s".into()), public_key_pem: None, issuer: None }).unwrap()
+        JwtVerifier::from_config(&JwtConfig {
+            secret: Some("s".into()),
+            public_key_pem: None,
+            issuer: None,
+        })
+        .unwrap()
     }
 
     #[test]
@@ -180,18 +229,41 @@ mod tests {
         assert!(c.has_role("catalog_admin"));
         assert_eq!(c.dept.as_deref(), Some("d1"));
         let other = mint_token("other", "u1", "", &[], None, 60).unwrap();
-        assert_eq!(verifier().verify(&other).unwrap_err().code, crate::error::Code::Unauthenticated);
+        assert_eq!(
+            verifier().verify(&other).unwrap_err().code,
+            crate::error::Code::Unauthenticated
+        );
         let expired = mint_token("s", "u1", "", &[], None, -120).unwrap();
-        assert!(verifier().verify(&expired).unwrap_err().message.contains("expired"));
+        assert!(
+            verifier()
+                .verify(&expired)
+                .unwrap_err()
+                .message
+                .contains("expired")
+        );
     }
 
     #[test]
     fn roles_are_enforced() {
         let anon = Caller::anonymous();
-        assert_eq!(anon.require_any_role(&["x"]).unwrap_err().code, crate::error::Code::Unauthenticated);
-        let c = Caller { sub: "u".into(), roles: vec!["citizen".into()], ..Default::default() };
-        assert_eq!(c.require_any_role(&["catalog_admin"]).unwrap_err().code, crate::error::Code::PermissionDenied);
-        let admin = Caller { sub: "a".into(), roles: vec!["admin".into()], ..Default::default() };
+        assert_eq!(
+            anon.require_any_role(&["x"]).unwrap_err().code,
+            crate::error::Code::Unauthenticated
+        );
+        let c = Caller {
+            sub: "u".into(),
+            roles: vec!["citizen".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            c.require_any_role(&["catalog_admin"]).unwrap_err().code,
+            crate::error::Code::PermissionDenied
+        );
+        let admin = Caller {
+            sub: "a".into(),
+            roles: vec!["admin".into()],
+            ..Default::default()
+        };
         assert!(admin.require_any_role(&["catalog_admin"]).is_ok());
     }
 }

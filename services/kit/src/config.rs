@@ -63,12 +63,15 @@ impl Config {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let addr = |k: &str, default: &str| -> anyhow::Result<SocketAddr> {
             let v = var(k).unwrap_or_else(|| default.to_string());
-            v.parse().map_err(|e| anyhow::anyhow!("{k}={v:?} is not a socket address: {e}"))
+            v.parse()
+                .map_err(|e| anyhow::anyhow!("{k}={v:?} is not a socket address: {e}"))
         };
         let num = |k: &str, default: u64| -> anyhow::Result<u64> {
             match var(k) {
                 None => Ok(default),
-                Some(v) => v.parse().map_err(|_| anyhow::anyhow!("{k}={v:?} is not a whole number")),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{k}={v:?} is not a whole number")),
             }
         };
         let jwt_secret = var("YIWANG_JWT_SECRET");
@@ -81,7 +84,8 @@ impl Config {
             redis_url: var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".to_string()),
             redis_prefix: var("YIWANG_REDIS_PREFIX").unwrap_or_else(|| "yiwang".to_string()),
             jwt: JwtConfig {
-                secret: jwt_secret.or_else(|| public_key_pem.is_none().then(|| DEV_JWT_SECRET.to_string())),
+                secret: jwt_secret
+                    .or_else(|| public_key_pem.is_none().then(|| DEV_JWT_SECRET.to_string())),
                 public_key_pem,
                 issuer: var("YIWANG_JWT_ISSUER"),
             },
@@ -89,16 +93,23 @@ impl Config {
             log_format: var("YIWANG_LOG_FORMAT").unwrap_or_else(|| "json".to_string()),
             catalog_addr: addr("YIWANG_CATALOG_ADDR", "0.0.0.0:50051")?,
             gateway_addr: addr("YIWANG_GATEWAY_ADDR", "0.0.0.0:8080")?,
-            catalog_url: var("YIWANG_CATALOG_URL").unwrap_or_else(|| "http://127.0.0.1:50051".to_string()),
+            catalog_url: var("YIWANG_CATALOG_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:50051".to_string()),
             gateway: GatewayConfig {
                 rate_limit: num("YIWANG_RATE_LIMIT", 600)? as u32,
                 rate_window_secs: num("YIWANG_RATE_WINDOW_SECS", 60)?.max(1) as u32,
                 max_body_bytes: num("YIWANG_MAX_BODY_BYTES", 1024 * 1024)? as usize,
                 cors_origins: var("YIWANG_CORS_ORIGINS")
-                    .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                    .map(|v| {
+                        v.split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 cache_ttl_secs: num("YIWANG_CACHE_TTL_SECS", 300)?,
-                trust_forwarded: var("YIWANG_TRUST_FORWARDED").is_some_and(|v| v == "1" || v == "true"),
+                trust_forwarded: var("YIWANG_TRUST_FORWARDED")
+                    .is_some_and(|v| v == "1" || v == "true"),
             },
         })
     }
@@ -126,7 +137,10 @@ pub fn with_database(server_url: &str, database: &str) -> String {
     };
     // The authority ends at the first '/' after "scheme://".
     let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = base[after_scheme..].find('/').map(|i| after_scheme + i).unwrap_or(base.len());
+    let authority_end = base[after_scheme..]
+        .find('/')
+        .map(|i| after_scheme + i)
+        .unwrap_or(base.len());
     let mut url = format!("{}/{}", &base[..authority_end], database);
     if let Some(q) = query {
         url.push('?');
@@ -141,8 +155,17 @@ mod tests {
 
     #[test]
     fn derives_service_database_urls() {
-        assert_eq!(with_database("postgres://u:p@h:5432", "yiwang_catalog"), "postgres://u:p@h:5432/yiwang_catalog");
-        assert_eq!(with_database("postgres://h/postgres", "x"), "postgres://h/x");
-        assert_eq!(with_database("postgres://h:1/db?sslmode=require", "x"), "postgres://h:1/x?sslmode=require");
+        assert_eq!(
+            with_database("postgres://u:p@h:5432", "yiwang_catalog"),
+            "postgres://u:p@h:5432/yiwang_catalog"
+        );
+        assert_eq!(
+            with_database("postgres://h/postgres", "x"),
+            "postgres://h/x"
+        );
+        assert_eq!(
+            with_database("postgres://h:1/db?sslmode=require", "x"),
+            "postgres://h:1/x?sslmode=require"
+        );
     }
 }

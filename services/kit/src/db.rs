@@ -16,15 +16,22 @@ pub async fn ensure_database(server_url: &str, database: &str) -> anyhow::Result
         .await
         .map_err(|_| anyhow::anyhow!(postgres_advice(server_url, "the connection timed out")))?
         .map_err(|e| anyhow::anyhow!(postgres_advice(server_url, &e.to_string())))?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(database)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(database)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         let sql = format!("CREATE DATABASE \"{}\"", database.replace('"', ""));
-        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+        {
             // 42P04 duplicate_database: another process created it meanwhile.
-            let dup = e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42P04" || c == "23505");
+            let dup = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|c| c == "42P04" || c == "23505");
             if !dup {
                 return Err(e.into());
             }
@@ -37,8 +44,13 @@ pub async fn ensure_database(server_url: &str, database: &str) -> anyhow::Result
 pub async fn drop_database(server_url: &str, database: &str) -> anyhow::Result<()> {
     let opts: PgConnectOptions = with_database(server_url, "postgres").parse()?;
     let mut conn = opts.connect().await?;
-    let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", database.replace('"', ""));
-    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+    let sql = format!(
+        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+        database.replace('"', "")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await?;
     Ok(())
 }
 

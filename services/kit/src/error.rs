@@ -121,7 +121,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code.as_str(), self.reason, self.message)?;
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code.as_str(),
+            self.reason,
+            self.message
+        )?;
         for v in &self.violations {
             write!(f, "; {}: {}", v.field, v.description)?;
         }
@@ -133,14 +139,24 @@ impl std::error::Error for Error {}
 
 impl Error {
     pub fn new(code: Code, reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code, reason: reason.into(), message: message.into(), violations: Vec::new(), metadata: BTreeMap::new() }
+        Self {
+            code,
+            reason: reason.into(),
+            message: message.into(),
+            violations: Vec::new(),
+            metadata: BTreeMap::new(),
+        }
     }
 
     /// One bad field: `INVALID_ARGUMENT` with reason `INVALID_FIELD`.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         let (field, description) = (field.into(), description.into());
-        Self::new(Code::InvalidArgument, "INVALID_FIELD", format!("{field}: {description}"))
-            .with_violation(field, description)
+        Self::new(
+            Code::InvalidArgument,
+            "INVALID_FIELD",
+            format!("{field}: {description}"),
+        )
+        .with_violation(field, description)
     }
 
     pub fn not_found(reason: impl Into<String>, message: impl Into<String>) -> Self {
@@ -171,11 +187,22 @@ impl Error {
     /// so nothing internal (SQL, hostnames, personal data) leaks into a response.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(Code::Internal, "INTERNAL", "internal error; it has been logged")
+        Self::new(
+            Code::Internal,
+            "INTERNAL",
+            "internal error; it has been logged",
+        )
     }
 
-    pub fn with_violation(mut self, field: impl Into<String>, description: impl Into<String>) -> Self {
-        self.violations.push(FieldViolation { field: field.into(), description: description.into() });
+    pub fn with_violation(
+        mut self,
+        field: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        self.violations.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
         self
     }
 
@@ -215,7 +242,11 @@ impl Error {
         let mut err = Self::new(code, code.as_str(), status.message());
         if let Some(info) = details.error_info() {
             err.reason = info.reason.clone();
-            err.metadata = info.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            err.metadata = info
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             if info.reason == "PAYLOAD_TOO_LARGE" {
                 err.code = Code::PayloadTooLarge;
             }
@@ -224,7 +255,10 @@ impl Error {
             err.violations = bad
                 .field_violations
                 .iter()
-                .map(|v| FieldViolation { field: v.field.clone(), description: v.description.clone() })
+                .map(|v| FieldViolation {
+                    field: v.field.clone(),
+                    description: v.description.clone(),
+                })
                 .collect();
         }
         if code == Code::Internal && status.code() != tonic::Code::Internal {
@@ -238,7 +272,8 @@ impl Error {
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let mut details = ErrorDetails::new();
-        let metadata: std::collections::HashMap<String, String> = err.metadata.clone().into_iter().collect();
+        let metadata: std::collections::HashMap<String, String> =
+            err.metadata.clone().into_iter().collect();
         details.set_error_info(err.reason.clone(), DOMAIN, metadata);
         for v in &err.violations {
             details.add_bad_request_violation(v.field.clone(), v.description.clone());
@@ -254,8 +289,15 @@ impl From<sqlx::Error> for Error {
                 tracing::error!(error = %err, "database unavailable");
                 Error::unavailable("the database is unavailable; retry shortly")
             }
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("40001") || db.code().as_deref() == Some("40P01") => {
-                Error::new(Code::Aborted, "CONCURRENT_UPDATE", "a concurrent change interfered; retry")
+            sqlx::Error::Database(db)
+                if db.code().as_deref() == Some("40001")
+                    || db.code().as_deref() == Some("40P01") =>
+            {
+                Error::new(
+                    Code::Aborted,
+                    "CONCURRENT_UPDATE",
+                    "a concurrent change interfered; retry",
+                )
             }
             _ => Error::internal(err),
         }
@@ -271,7 +313,8 @@ impl From<redis::RedisError> for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = http::StatusCode::from_u16(self.code.http()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let status = http::StatusCode::from_u16(self.code.http())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(self.to_json())).into_response()
     }
 }
@@ -287,7 +330,10 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation { field: field.into(), description: description.into() });
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
     }
 
     /// Records the violation of a check that returned `Err(description)`.
@@ -305,7 +351,12 @@ impl Violations {
         if self.0.is_empty() {
             return Ok(());
         }
-        let message = self.0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
+        let message = self
+            .0
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect::<Vec<_>>()
+            .join("; ");
         let mut err = Error::new(Code::InvalidArgument, "INVALID_FIELD", message);
         err.violations = self.0;
         Err(err)
@@ -318,7 +369,10 @@ mod tests {
 
     #[test]
     fn status_round_trip_keeps_reason_and_fields() {
-        let err = Error::invalid("promised_limit.unit", "must be one of working_days, natural_days, working_hours");
+        let err = Error::invalid(
+            "promised_limit.unit",
+            "must be one of working_days, natural_days, working_hours",
+        );
         let status: tonic::Status = err.into();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         let back = Error::from_status(&status);
@@ -328,6 +382,9 @@ mod tests {
         let body = back.to_json();
         assert_eq!(body["error"]["code"], 400);
         assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
-        assert_eq!(body["error"]["details"][1]["field_violations"][0]["field"], "promised_limit.unit");
+        assert_eq!(
+            body["error"]["details"][1]["field_violations"][0]["field"],
+            "promised_limit.unit"
+        );
     }
 }

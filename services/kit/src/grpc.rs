@@ -43,7 +43,11 @@ pub struct Readiness {
 impl Readiness {
     pub async fn set(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
-        let status = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };
+        let status = if ready {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
         self.health.set_service_status("", status).await;
         for name in &self.names {
             self.health.set_service_status(*name, status).await;
@@ -64,13 +68,27 @@ impl GrpcServer {
             .register_encoded_file_descriptor_set(yiwang_descriptor())
             .build_v1alpha()
             .expect("descriptors are valid");
-        let routes = tonic::service::Routes::new(health_service).add_service(v1).add_service(v1alpha);
-        Self { service, routes, names: Vec::new(), verifier, health, ready: Arc::new(AtomicBool::new(false)) }
+        let routes = tonic::service::Routes::new(health_service)
+            .add_service(v1)
+            .add_service(v1alpha);
+        Self {
+            service,
+            routes,
+            names: Vec::new(),
+            verifier,
+            health,
+            ready: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     pub fn add_service<S>(mut self, svc: S) -> Self
     where
-        S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible> + NamedService + Clone + Send + Sync + 'static,
+        S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         S::Response: IntoResponse,
         S::Future: Send + 'static,
     {
@@ -80,11 +98,19 @@ impl GrpcServer {
     }
 
     pub fn readiness(&self) -> Readiness {
-        Readiness { health: self.health.clone(), names: self.names.clone(), ready: self.ready.clone() }
+        Readiness {
+            health: self.health.clone(),
+            names: self.names.clone(),
+            ready: self.ready.clone(),
+        }
     }
 
     /// Serves on `listener` until `shutdown`; health starts NOT_SERVING. Returns when stopped.
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let readiness = self.readiness();
         readiness.set(false).await;
         let ready = self.ready.clone();
@@ -105,9 +131,18 @@ impl GrpcServer {
                     }
                 }),
             )
-            .route("/metrics", get(|| async { crate::telemetry::render_metrics() }))
-            .layer(axum::middleware::from_fn_with_state(self.verifier.clone(), authenticate))
-            .layer(axum::middleware::from_fn_with_state(self.service, crate::telemetry::trace_requests));
+            .route(
+                "/metrics",
+                get(|| async { crate::telemetry::render_metrics() }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                self.verifier.clone(),
+                authenticate,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.service,
+                crate::telemetry::trace_requests,
+            ));
 
         let stop = CancellationToken::new();
         let stop_server = stop.clone();
@@ -120,7 +155,9 @@ impl GrpcServer {
             stop_server.cancel();
         });
         tracing::info!(service, addr = %listener.local_addr()?, "gRPC server listening");
-        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await?;
         Ok(())
     }
 }
@@ -140,13 +177,19 @@ pub fn register_descriptors(fds: &'static [u8]) {
 
 /// Verifies the bearer token of a gRPC call and stores the [`crate::auth::Caller`] in the request
 /// extensions. No token: the anonymous caller (each method decides whether that is enough).
-async fn authenticate(State(verifier): State<JwtVerifier>, mut req: Request, next: Next) -> Response {
+async fn authenticate(
+    State(verifier): State<JwtVerifier>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     match verifier.caller_from_header(req.headers().get(http::header::AUTHORIZATION)) {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        Err(err) => tonic::Status::from(err).into_http::<axum::body::Body>().into_response(),
+        Err(err) => tonic::Status::from(err)
+            .into_http::<axum::body::Body>()
+            .into_response(),
     }
 }
 

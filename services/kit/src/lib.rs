@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc;
+pub mod ids;
 pub mod outbox;
 pub mod page;
 pub mod redis;
@@ -19,10 +20,17 @@ pub use tokio_util::sync::CancellationToken;
 
 /// Converts a `chrono` time to a protobuf timestamp.
 pub fn to_timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// Converts a protobuf timestamp; out-of-range values are a field error.
-pub fn from_timestamp(field: &str, t: &prost_types::Timestamp) -> Result<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
+pub fn from_timestamp(
+    field: &str,
+    t: &prost_types::Timestamp,
+) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
+        .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
-use redis::streams::{StreamAutoClaimOptions, StreamId, StreamMaxlen, StreamReadOptions, StreamReadReply};
+use redis::streams::{
+    StreamAutoClaimOptions, StreamId, StreamMaxlen, StreamReadOptions, StreamReadReply,
+};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
@@ -53,7 +55,11 @@ pub struct Event {
 }
 
 /// Writes an event in the caller's transaction; it is published only if that commits.
-pub async fn enqueue<P: Serialize>(tx: &mut Transaction<'_, Postgres>, topic: &str, payload: &P) -> Result<Uuid> {
+pub async fn enqueue<P: Serialize>(
+    tx: &mut Transaction<'_, Postgres>,
+    topic: &str,
+    payload: &P,
+) -> Result<Uuid> {
     let id = Uuid::now_v7();
     let payload = serde_json::to_value(payload).map_err(Error::internal)?;
     sqlx::query("INSERT INTO outbox (event_id, topic, payload) VALUES ($1, $2, $3)")
@@ -96,7 +102,11 @@ pub async fn relay(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
     }
 }
 
-async fn relay_batch(pool: &PgPool, redis: &Redis, conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<usize> {
+async fn relay_batch(
+    pool: &PgPool,
+    redis: &Redis,
+    conn: &mut redis::aio::ConnectionManager,
+) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
     let rows: Vec<(i64, Uuid, String, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
         "SELECT id, event_id, topic, payload, created_at FROM outbox
@@ -115,11 +125,20 @@ async fn relay_batch(pool: &PgPool, redis: &Redis, conn: &mut redis::aio::Connec
             ("payload", payload.to_string()),
             ("at", created_at.to_rfc3339()),
         ];
-        pipe.xadd_maxlen(stream_key(redis, topic), StreamMaxlen::Approx(STREAM_MAXLEN), "*", &fields).ignore();
+        pipe.xadd_maxlen(
+            stream_key(redis, topic),
+            StreamMaxlen::Approx(STREAM_MAXLEN),
+            "*",
+            &fields,
+        )
+        .ignore();
     }
     pipe.query_async::<()>(conn).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
+    sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     metrics::counter!("yiwang_outbox_published_total").increment(rows.len() as u64);
     Ok(rows.len())
@@ -128,14 +147,20 @@ async fn relay_batch(pool: &PgPool, redis: &Redis, conn: &mut redis::aio::Connec
 /// Starts the effect of `event` for `consumer` exactly once: returns a transaction in which the
 /// event is already recorded as processed, or `None` when it was processed before. Apply the
 /// effect in the transaction and commit; a crash before the commit leaves the event unprocessed.
-pub async fn begin_once(pool: &PgPool, consumer: &str, event_id: Uuid) -> Result<Option<Transaction<'static, Postgres>>> {
+pub async fn begin_once(
+    pool: &PgPool,
+    consumer: &str,
+    event_id: Uuid,
+) -> Result<Option<Transaction<'static, Postgres>>> {
     let mut tx = pool.begin().await?;
-    let inserted = sqlx::query("INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(consumer)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(consumer)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok((inserted == 1).then_some(tx))
 }
 
@@ -159,7 +184,11 @@ impl Consumer {
         F: Fn(Event) -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
     {
-        let keys: Vec<String> = self.topics.iter().map(|t| stream_key(&self.redis, t)).collect();
+        let keys: Vec<String> = self
+            .topics
+            .iter()
+            .map(|t| stream_key(&self.redis, t))
+            .collect();
         let mut conn = loop {
             match self.redis.blocking_connection().await {
                 Ok(c) => break c,
@@ -171,7 +200,8 @@ impl Consumer {
         };
         for key in &keys {
             let start = if self.from_beginning { "0" } else { "$" };
-            let res: redis::RedisResult<()> = conn.xgroup_create_mkstream(key, &self.group, start).await;
+            let res: redis::RedisResult<()> =
+                conn.xgroup_create_mkstream(key, &self.group, start).await;
             if let Err(e) = res
                 && e.code() != Some("BUSYGROUP")
             {
@@ -182,8 +212,13 @@ impl Consumer {
         let mut pending_first = true;
         let mut last_claim = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
-            let ids: Vec<&str> = keys.iter().map(|_| if pending_first { "0" } else { ">" }).collect();
-            let mut opts = StreamReadOptions::default().group(&self.group, &self.name).count(100);
+            let ids: Vec<&str> = keys
+                .iter()
+                .map(|_| if pending_first { "0" } else { ">" })
+                .collect();
+            let mut opts = StreamReadOptions::default()
+                .group(&self.group, &self.name)
+                .count(100);
             if !pending_first {
                 // History reads (id 0) answer at once; only new-entry reads block.
                 opts = opts.block(1000);
@@ -214,7 +249,14 @@ impl Consumer {
                 last_claim = tokio::time::Instant::now();
                 for key in &keys {
                     let claimed: redis::RedisResult<redis::streams::StreamAutoClaimReply> = conn
-                        .xautoclaim_options(key, &self.group, &self.name, 30_000, "0", StreamAutoClaimOptions::default().count(100))
+                        .xautoclaim_options(
+                            key,
+                            &self.group,
+                            &self.name,
+                            30_000,
+                            "0",
+                            StreamAutoClaimOptions::default().count(100),
+                        )
                         .await;
                     if let Ok(claimed) = claimed {
                         for entry in claimed.claimed {
@@ -226,8 +268,13 @@ impl Consumer {
         }
     }
 
-    async fn deliver<F, Fut>(&self, conn: &mut redis::aio::ConnectionManager, key: &str, entry: StreamId, handle: &F)
-    where
+    async fn deliver<F, Fut>(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+        key: &str,
+        entry: StreamId,
+        handle: &F,
+    ) where
         F: Fn(Event) -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
     {

@@ -13,7 +13,10 @@ pub const MAX_PAGE_SIZE: i64 = 1000;
 /// Validates `page_size`: negative is an error, 0 means the default, above the maximum is capped.
 pub fn page_size(requested: i32) -> Result<i64> {
     match requested {
-        n if n < 0 => Err(Error::invalid("page_size", format!("must be between 0 and {MAX_PAGE_SIZE} (0 = default {DEFAULT_PAGE_SIZE})"))),
+        n if n < 0 => Err(Error::invalid(
+            "page_size",
+            format!("must be between 0 and {MAX_PAGE_SIZE} (0 = default {DEFAULT_PAGE_SIZE})"),
+        )),
         0 => Ok(DEFAULT_PAGE_SIZE),
         n => Ok((n as i64).min(MAX_PAGE_SIZE)),
     }
@@ -49,8 +52,15 @@ pub fn decode<K: DeserializeOwned>(token: &str, filters: u64) -> Result<Option<K
     if token.is_empty() {
         return Ok(None);
     }
-    let bad = || Error::invalid("page_token", "is not a page token of this query (it is malformed, or the filters changed)");
-    let bytes = URL_SAFE_NO_PAD.decode(token.as_bytes()).map_err(|_| bad())?;
+    let bad = || {
+        Error::invalid(
+            "page_token",
+            "is not a page token of this query (it is malformed, or the filters changed)",
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token.as_bytes())
+        .map_err(|_| bad())?;
     let env: Envelope<K> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if env.f != filters {
         return Err(bad());
@@ -66,7 +76,10 @@ mod tests {
     fn tokens_round_trip_and_bind_to_filters() {
         let f = fingerprint(&["dept-1", ""]);
         let t = encode(f, &(1, "ABC".to_string()));
-        assert_eq!(decode::<(i32, String)>(&t, f).unwrap(), Some((1, "ABC".to_string())));
+        assert_eq!(
+            decode::<(i32, String)>(&t, f).unwrap(),
+            Some((1, "ABC".to_string()))
+        );
         assert!(decode::<(i32, String)>(&t, fingerprint(&["dept-2", ""])).is_err());
         assert!(decode::<(i32, String)>("%%%", f).is_err());
         assert_eq!(decode::<(i32, String)>("", f).unwrap(), None);

@@ -16,7 +16,8 @@ pub struct Redis {
 impl Redis {
     /// Connects, failing with advice when the server is unreachable.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("REDIS_URL={url:?} is not a Redis URL: {e}"))?;
+        let client = redis::Client::open(url)
+            .map_err(|e| anyhow::anyhow!("REDIS_URL={url:?} is not a Redis URL: {e}"))?;
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
@@ -26,7 +27,11 @@ impl Redis {
             .get_connection_manager_with_config(cfg)
             .await
             .map_err(|e| anyhow::anyhow!(redis_advice(url, &e.to_string())))?;
-        Ok(Self { conn, prefix: prefix.to_string(), client })
+        Ok(Self {
+            conn,
+            prefix: prefix.to_string(),
+            client,
+        })
     }
 
     /// A dedicated connection for blocking reads (XREADGROUP BLOCK), whose replies may take as

@@ -43,44 +43,71 @@ pub fn init(service_name: &str, cfg: &Config) -> TelemetryGuard {
     install_metrics();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn,hyper=warn"));
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn,hyper=warn"))
+    };
     let fmt = if cfg.log_format == "pretty" {
-        tracing_subscriber::fmt::layer().with_filter(filter()).boxed()
+        tracing_subscriber::fmt::layer()
+            .with_filter(filter())
+            .boxed()
     } else {
-        tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false).with_filter(filter()).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_filter(filter())
+            .boxed()
     };
 
     let mut provider = None;
     let otel = cfg.otlp_endpoint.as_ref().and_then(|endpoint| {
         let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-        let exporter = opentelemetry_otlp::WithExportConfig::with_endpoint(exporter, endpoint.clone()).build();
+        let exporter =
+            opentelemetry_otlp::WithExportConfig::with_endpoint(exporter, endpoint.clone()).build();
         match exporter {
             Ok(exporter) => {
                 let p = SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
-                    .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(service_name.to_string()).build())
+                    .with_resource(
+                        opentelemetry_sdk::Resource::builder()
+                            .with_service_name(service_name.to_string())
+                            .build(),
+                    )
                     .build();
                 let tracer = p.tracer("yiwang");
                 opentelemetry::global::set_tracer_provider(p.clone());
                 provider = Some(p);
-                Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(filter()))
+                Some(
+                    tracing_opentelemetry::layer()
+                        .with_tracer(tracer)
+                        .with_filter(filter()),
+                )
             }
             Err(e) => {
-                eprintln!("OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}: cannot build the trace exporter: {e}");
+                eprintln!(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}: cannot build the trace exporter: {e}"
+                );
                 None
             }
         }
     });
 
     // `try_init` fails when a subscriber is already set (several stacks in one test process).
-    let _ = tracing_subscriber::registry().with(fmt).with(otel).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init();
     TelemetryGuard { provider }
 }
 
 fn install_metrics() {
     PROMETHEUS.get_or_init(|| {
         let builder = PrometheusBuilder::new()
-            .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            .set_buckets(&[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ])
             .expect("static buckets are valid");
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -125,21 +152,37 @@ impl Injector for MetadataInjector<'_> {
 /// Puts the current span's context into outgoing gRPC metadata (`traceparent`).
 pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
     let cx = tracing::Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MetadataInjector(metadata)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut MetadataInjector(metadata))
+    });
 }
 
 /// Axum middleware for every HTTP and gRPC server: continues the caller's trace, opens a span
 /// per request, and records request counts and latencies labelled by service, route and status.
-pub async fn trace_requests(State(service): State<&'static str>, req: Request, next: Next) -> Response {
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+pub async fn trace_requests(
+    State(service): State<&'static str>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderExtractor(req.headers()))
+    });
     // gRPC: the method path names the call; REST: the route template keeps label sets small.
-    let is_grpc = req.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let is_grpc = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     let route = match req.extensions().get::<MatchedPath>() {
         Some(p) if !is_grpc => p.as_str().to_string(),
         _ => req.uri().path().to_string(),
     };
     let method = req.method().clone();
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let span = tracing::info_span!(
         "request",
         otel.name = %format!("{method} {route}"),
@@ -157,7 +200,8 @@ pub async fn trace_requests(State(service): State<&'static str>, req: Request, n
     span.record("http.response.status_code", status);
     let elapsed = start.elapsed();
     metrics::counter!("yiwang_requests_total", "service" => service, "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("yiwang_request_duration_seconds", "service" => service, "route" => route).record(elapsed.as_secs_f64());
+    metrics::histogram!("yiwang_request_duration_seconds", "service" => service, "route" => route)
+        .record(elapsed.as_secs_f64());
     if elapsed > Duration::from_secs(1) {
         tracing::warn!(parent: &span, elapsed_ms = elapsed.as_millis() as u64, "slow request");
     }

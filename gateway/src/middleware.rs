@@ -1,0 +1,262 @@
+//! Cross-cutting request handling: authentication, per-client rate limits and idempotent
+//! creates, all backed by Redis where state must be shared between gateway replicas.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use redis::AsyncCommands;
+use sha2::{Digest, Sha256};
+use yiwang_kit::{Caller, Code, Error};
+
+use crate::AppState;
+
+/// Verifies a bearer token if one is present: a bad token is 401 even on public routes, so a
+/// client learns at once that its token expired.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    match state
+        .verifier
+        .caller_from_header(req.headers().get(http::header::AUTHORIZATION))
+    {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The client a rate limit applies to: the token's subject, else the remote address.
+fn client_of(req: &Request, trust_forwarded: bool) -> String {
+    if let Some(c) = req.extensions().get::<Caller>()
+        && c.is_authenticated()
+    {
+        return format!("sub:{}", c.sub);
+    }
+    if trust_forwarded
+        && let Some(ip) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    {
+        return format!("ip:{ip}");
+    }
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    format!("ip:{ip}")
+}
+
+/// Fixed-window counter per client in Redis (`INCR` + `EXPIRE` atomically in a script).
+/// Over the limit: 429 with `Retry-After`. If Redis is unreachable requests pass (fail open):
+/// an outage of the limiter must not take the public service down with it.
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.cfg.rate_limit;
+    let Some(redis) = state.redis.get().filter(|_| limit > 0) else {
+        return next.run(req).await;
+    };
+    let window = state.cfg.rate_window_secs as u64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let slot = now / window;
+    let key = redis.key(&format!(
+        "rl:{}:{slot}",
+        client_of(&req, state.cfg.trust_forwarded)
+    ));
+    let script = redis::Script::new(
+        "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n",
+    );
+    let mut conn = redis.conn.clone();
+    let count: Result<u64, _> = script
+        .key(&key)
+        .arg(window + 1)
+        .invoke_async(&mut conn)
+        .await;
+    let count = match count {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "rate limiter unavailable; letting the request through");
+            return next.run(req).await;
+        }
+    };
+    let remaining = (limit as u64).saturating_sub(count);
+    if count > limit as u64 {
+        let retry_after = (slot + 1) * window - now;
+        metrics::counter!("yiwang_rate_limited_total").increment(1);
+        let mut resp = Error::new(
+            Code::ResourceExhausted,
+            "RATE_LIMITED",
+            format!(
+                "too many requests: at most {limit} per {window} s; retry after {retry_after} s"
+            ),
+        )
+        .with_metadata("retry_after_seconds", retry_after.to_string())
+        .into_response();
+        let h = resp.headers_mut();
+        h.insert(http::header::RETRY_AFTER, retry_after.into());
+        h.insert("x-ratelimit-limit", limit.into());
+        h.insert("x-ratelimit-remaining", 0.into());
+        return resp;
+    }
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert("x-ratelimit-limit", limit.into());
+    resp.headers_mut()
+        .insert("x-ratelimit-remaining", remaining.into());
+    resp
+}
+
+/// What is remembered of a create, keyed by (caller, route, Idempotency-Key), for 24 hours.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    /// SHA-256 of the request body: the same key with another body is a client bug.
+    body_hash: String,
+    /// `None` while the first request is still running.
+    status: Option<u16>,
+    body: String,
+}
+
+const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
+
+/// `Idempotency-Key` on creating POSTs: the first request runs; a retry with the same key and
+/// body gets the first answer (marked `Idempotency-Replayed: true`) and creates nothing; a retry
+/// while the first still runs gets 409; the key with a different body gets 400. The key is also
+/// passed to the service as its `request_id`, so a create stays single even if Redis forgets.
+pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(key) = req.headers().get("idempotency-key").cloned() else {
+        return next.run(req).await;
+    };
+    let key = match key.to_str() {
+        Ok(k)
+            if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)) =>
+        {
+            k.to_string()
+        }
+        _ => {
+            return Error::invalid(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )
+            .into_response();
+        }
+    };
+    let Some(redis) = state.redis.get() else {
+        return Error::unavailable(
+            "idempotent requests need Redis, which is not reachable; retry shortly",
+        )
+        .into_response();
+    };
+    let caller = req
+        .extensions()
+        .get::<Caller>()
+        .map(|c| c.sub.clone())
+        .unwrap_or_default();
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, state.cfg.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return crate::extract::body_error(&e.to_string()).into_response(),
+    };
+    let body_hash = hex(&Sha256::digest(&bytes));
+    let redis_key = redis.key(&format!("idem:{caller}:{}:{}", parts.uri.path(), key));
+    let mut conn = redis.conn.clone();
+    let pending = serde_json::to_string(&Remembered {
+        body_hash: body_hash.clone(),
+        status: None,
+        body: String::new(),
+    })
+    .unwrap_or_default();
+    let claimed: Result<bool, _> = redis::cmd("SET")
+        .arg(&redis_key)
+        .arg(&pending)
+        .arg("NX")
+        .arg("EX")
+        .arg(IDEMPOTENCY_TTL_SECS)
+        .query_async::<Option<String>>(&mut conn)
+        .await
+        .map(|r| r.is_some());
+    match claimed {
+        Err(e) => return Error::from(e).into_response(),
+        Ok(false) => {
+            let stored: Option<String> = conn.get(&redis_key).await.unwrap_or(None);
+            let Some(stored) = stored.and_then(|s| serde_json::from_str::<Remembered>(&s).ok())
+            else {
+                return Error::new(Code::Aborted, "IDEMPOTENCY_RETRY", "retry the request")
+                    .into_response();
+            };
+            if stored.body_hash != body_hash {
+                return Error::new(
+                    Code::InvalidArgument,
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was used with a different request body",
+                )
+                .with_violation(
+                    "Idempotency-Key",
+                    "was already used with a different request body",
+                )
+                .into_response();
+            }
+            let Some(status) = stored.status else {
+                return Error::new(
+                    Code::Aborted,
+                    "IDEMPOTENCY_IN_PROGRESS",
+                    "a request with this Idempotency-Key is still in progress; retry shortly",
+                )
+                .into_response();
+            };
+            let mut resp = Response::new(Body::from(stored.body));
+            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            resp.headers_mut().insert(
+                "idempotency-replayed",
+                http::HeaderValue::from_static("true"),
+            );
+            return resp;
+        }
+        Ok(true) => {}
+    }
+    let mut req = Request::from_parts(parts, Body::from(bytes));
+    req.extensions_mut().insert(IdempotencyKey(key));
+    let resp = next.run(req).await;
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    if parts.status.is_server_error() || parts.status == http::StatusCode::TOO_MANY_REQUESTS {
+        // Nothing was created (or we cannot know): let the client retry with the same key.
+        let _: Result<(), _> = conn.del(&redis_key).await;
+    } else {
+        let done = Remembered {
+            body_hash,
+            status: Some(parts.status.as_u16()),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        let _: Result<(), _> = conn
+            .set_ex(
+                &redis_key,
+                serde_json::to_string(&done).unwrap_or_default(),
+                IDEMPOTENCY_TTL_SECS,
+            )
+            .await;
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The validated Idempotency-Key of the request, for handlers to pass on as `request_id`.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey(pub String);
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,49 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::catalog;
+
+/// The REST error body: `{"error":{"code","status","message","details"}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    code: u16,
+    status: String,
+    message: String,
+    details: Vec<serde_json::Value>,
+}
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT".to_string());
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items."),
+    paths(
+        catalog::list_org_units, catalog::get_org_unit, catalog::create_org_unit,
+        catalog::search_items, catalog::get_item, catalog::list_versions, catalog::get_version,
+        catalog::create_item, catalog::update_item, catalog::publish_item, catalog::suspend_item, catalog::retire_item,
+        catalog::list_bundles, catalog::get_bundle, catalog::create_bundle, catalog::stats,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&Bearer),
+)]
+pub struct ApiDoc;
