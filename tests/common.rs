@@ -1,0 +1,128 @@
+//! Boots the whole stack in-process on ephemeral ports, with fresh databases and a fresh Redis
+//! key prefix per test, the way zero2prod's `spawn_app` does.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use yiwang_kit::{CancellationToken, Config};
+
+pub const SECRET: &str = "test-secret";
+
+pub struct Stack {
+    pub cfg: Config,
+    pub base: String,
+    pub grpc: String,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+pub async fn test_config(rate_limit: u32) -> Config {
+    let mut cfg = Config::from_env().expect("config");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    cfg.database_prefix = format!("yt_{}", &id[..12]);
+    cfg.redis_prefix = format!("yt:{}", &id[..12]);
+    cfg.jwt.secret = Some(SECRET.to_string());
+    cfg.jwt.public_key_pem = None;
+    cfg.database_max_connections = 5;
+    cfg.gateway.rate_limit = rate_limit;
+    cfg.gateway.max_body_bytes = 64 * 1024;
+    cfg
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Self::start_with(test_config(10_000).await).await
+    }
+
+    pub async fn start_with(mut cfg: Config) -> Stack {
+        let shutdown = CancellationToken::new();
+        let catalog = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gateway = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc = format!("http://{}", catalog.local_addr().unwrap());
+        let base = format!("http://{}", gateway.local_addr().unwrap());
+        cfg.catalog_url = grpc.clone();
+        tokio::spawn(yiwang_catalog::serve(cfg.clone(), catalog, shutdown.clone()));
+        tokio::spawn(yiwang_gateway::serve(cfg.clone(), gateway, shutdown.clone()));
+        let stack = Stack { cfg, base, grpc, http: reqwest::Client::new(), shutdown };
+        stack.wait_ready().await;
+        stack
+    }
+
+    pub async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("stack not ready within 10 s");
+    }
+
+    pub fn token(&self, sub: &str, roles: &[&str], dept: Option<&str>) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        yiwang_kit::auth::mint_token(SECRET, sub, sub, &roles, dept, 3600).unwrap()
+    }
+
+    pub fn admin(&self) -> String {
+        self.token("admin-1", &["admin"], None)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let _ = yiwang_kit::db::drop_database(&self.cfg.database_url, &self.cfg.database_name("catalog")).await;
+    }
+}
+
+pub fn uscc(first17: &str) -> String {
+    yiwang_kit::ids::uscc_with_check(first17).unwrap()
+}
+
+/// A department and a valid item body for it.
+pub async fn seed_department(s: &Stack) -> (String, String) {
+    let dept_uscc = uscc("11340522MB0000001");
+    let r = s
+        .http
+        .post(s.url("/v1/org-units"))
+        .bearer_auth(s.admin())
+        .json(&serde_json::json!({"code": "340522-SCJGJ", "name": "含山县市场监督管理局", "kind": "department", "region_code": "340522", "uscc": dept_uscc}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    ("340522-SCJGJ".to_string(), dept_uscc)
+}
+
+pub fn item_body(dept: &str, dept_uscc: &str, seq: u32, name: &str) -> serde_json::Value {
+    let catalog_code = format!("00010100{seq:04}");
+    serde_json::json!({
+        "code": format!("{dept_uscc}4{catalog_code}"),
+        "catalog_code": catalog_code,
+        "name": name,
+        "task_type": "01",
+        "level": 4,
+        "department": dept,
+        "legal_limit": {"value": 20, "unit": "working_days"},
+        "promised_limit": {"value": 5, "unit": "working_days"},
+        "handling_kind": "promised",
+        "applicant_kinds": ["2"],
+        "materials": [
+            {"name": "营业执照", "required": true, "format": "electronic", "source": "government_shared"},
+            {"name": "食品安全管理制度", "required": true, "format": "paper", "source": "applicant"}
+        ],
+        "fees": [],
+        "online_depth": [1, 2, 3, 4, 5, 6],
+        "channels": ["online", "window"],
+        "visits_required": 0,
+        "high_frequency": true,
+        "standard_lists": ["province"]
+    })
+}
