@@ -43,9 +43,23 @@ impl Stack {
         let grpc = format!("http://{}", catalog.local_addr().unwrap());
         let base = format!("http://{}", gateway.local_addr().unwrap());
         cfg.catalog_url = grpc.clone();
-        tokio::spawn(yiwang_catalog::serve(cfg.clone(), catalog, shutdown.clone()));
-        tokio::spawn(yiwang_gateway::serve(cfg.clone(), gateway, shutdown.clone()));
-        let stack = Stack { cfg, base, grpc, http: reqwest::Client::new(), shutdown };
+        tokio::spawn(yiwang_catalog::serve(
+            cfg.clone(),
+            catalog,
+            shutdown.clone(),
+        ));
+        tokio::spawn(yiwang_gateway::serve(
+            cfg.clone(),
+            gateway,
+            shutdown.clone(),
+        ));
+        let stack = Stack {
+            cfg,
+            base,
+            grpc,
+            http: reqwest::Client::new(),
+            shutdown,
+        };
         stack.wait_ready().await;
         stack
     }
@@ -78,7 +92,11 @@ impl Stack {
     pub async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let _ = yiwang_kit::db::drop_database(&self.cfg.database_url, &self.cfg.database_name("catalog")).await;
+        let _ = yiwang_kit::db::drop_database(
+            &self.cfg.database_url,
+            &self.cfg.database_name("catalog"),
+        )
+        .await;
     }
 }
 
