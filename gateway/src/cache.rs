@@ -1,12 +1,17 @@
-//! The gateway's Redis read cache of items (`GET /v1/items/{code}`).
+//! The gateway's read cache of items (`GET /v1/items/{code}`): a shared Redis cache, and in
+//! front of it each replica's in-process near cache.
 //!
-//! Each entry has a generation counter beside it. Invalidation (on `catalog.item.changed`)
+//! Redis entries have a generation counter beside them.
+//! Invalidation (on `catalog.item.changed`)
 //! bumps the generation and deletes the entry; a reader that missed fills the entry only if
 //! the generation is still the one it saw before asking the catalogue, so a slow reader can
 //! never put back a version older than the change that invalidated it.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use yiwang_kit::CancellationToken;
+use yiwang_kit::nearcache::NearCache;
 use yiwang_kit::outbox::Consumer;
 use yiwang_kit::redis::Redis;
 
@@ -75,6 +80,36 @@ pub async fn invalidate(redis: &Redis, code: &str) -> redis::RedisResult<()> {
         .del(value_key(redis, code))
         .query_async::<()>(&mut conn)
         .await
+}
+
+/// Every replica follows item changes and drops its near-cache entry, after dropping the Redis
+/// entry (so the near cache cannot be refilled from a Redis entry about to be invalidated).
+pub async fn follow_changes(
+    redis: Redis,
+    near: Arc<NearCache<Bytes>>,
+    shutdown: CancellationToken,
+) {
+    let on_gap = near.clone();
+    yiwang_kit::outbox::tail(
+        redis.clone(),
+        vec![TOPIC.to_string()],
+        shutdown,
+        |event| {
+            let redis = redis.clone();
+            let near = near.clone();
+            async move {
+                let Some(code) = event.payload.get("code").and_then(|c| c.as_str()) else {
+                    return;
+                };
+                if let Err(e) = invalidate(&redis, code).await {
+                    tracing::warn!(error = %e, code, "item cache: Redis invalidation failed");
+                }
+                near.invalidate(code);
+            }
+        },
+        move || on_gap.clear(),
+    )
+    .await;
 }
 
 /// Consumes item changes and invalidates their entries. One consumer group for all gateway

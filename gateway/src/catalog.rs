@@ -497,12 +497,18 @@ pub async fn get_item(
     ctx: Ctx,
     Path(code): Path<String>,
 ) -> ApiResult<Response> {
+    if let Some(body) = s.items.get(&code) {
+        metrics::counter!("yiwang_cache_total", "result" => "near_hit").increment(1);
+        return Ok(json_bytes(body, "hit"));
+    }
+    let epoch = s.items.epoch();
     let redis = s.redis.get();
     let mut generation = None;
     if let Some(redis) = redis {
         match cache::lookup(redis, &code).await {
             Ok(cache::Lookup::Hit(body)) => {
                 metrics::counter!("yiwang_cache_total", "result" => "hit").increment(1);
+                s.items.insert_if_unchanged(&code, body.clone(), epoch);
                 return Ok(json_bytes(body, "hit"));
             }
             Ok(cache::Lookup::Miss { generation: g }) => generation = Some(g),
@@ -523,7 +529,12 @@ pub async fn get_item(
     {
         tracing::warn!(error = %e, "item cache fill failed");
     }
-    Ok(json_bytes(body.into(), "miss"))
+    let body = bytes::Bytes::from(body);
+    if redis.is_some() {
+        // Only while changes can be heard (Redis up) may an item be kept in memory.
+        s.items.insert_if_unchanged(&code, body.clone(), epoch);
+    }
+    Ok(json_bytes(body, "miss"))
 }
 
 fn json_bytes(body: bytes::Bytes, cache: &'static str) -> Response {

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod ratelimit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,22 +18,39 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use utoipa::OpenApi;
 use yiwang_kit::config::GatewayConfig;
+use yiwang_kit::nearcache::NearCache;
 use yiwang_kit::redis::Redis;
 use yiwang_kit::{CancellationToken, Config, JwtVerifier};
 use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 
 pub const SERVICE: &str = "gateway";
 
+/// What every handler and middleware shares. Cheap to clone (one `Arc`): axum clones the state
+/// for each layer of each request, and cloning tonic channels per request costs measurably.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub catalog: CatalogServiceClient<Channel>,
     pub verifier: JwtVerifier,
     /// Set once Redis is reachable; until then caching and rate limits are skipped.
     pub redis: Arc<tokio::sync::OnceCell<Redis>>,
     pub cfg: Arc<GatewayConfig>,
+    pub limiter: Arc<ratelimit::Limiter>,
+    /// In-process copy of hot item JSON in front of the Redis cache (see [`cache`]).
+    pub items: Arc<NearCache<bytes::Bytes>>,
     catalog_channel: Channel,
 }
 
@@ -94,7 +112,7 @@ pub fn router(state: AppState) -> Router {
             yiwang_kit::telemetry::trace_requests,
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()));
     if !state.cfg.cors_origins.is_empty() {
         let origin = if state.cfg.cors_origins.iter().any(|o| o == "*") {
             AllowOrigin::any()
@@ -113,6 +131,33 @@ pub fn router(state: AppState) -> Router {
         );
     }
     app.with_state(state)
+}
+
+/// Request ids for requests that arrive without one: a random per-process prefix and a counter.
+/// Unique like UUIDs in practice, without a getrandom system call per request.
+#[derive(Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            prefix: Arc::from(&random[..16]),
+            next: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        http::HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
@@ -163,14 +208,24 @@ pub async fn serve(
     let channel = Channel::from_shared(cfg.catalog_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         catalog: CatalogServiceClient::new(channel.clone())
             .max_decoding_message_size(16 * 1024 * 1024),
         catalog_channel: channel,
         verifier: JwtVerifier::from_config(&cfg.jwt)?,
         redis: Arc::new(tokio::sync::OnceCell::new()),
         cfg: Arc::new(cfg.gateway.clone()),
-    };
+        limiter: Arc::new(ratelimit::Limiter::new(
+            cfg.gateway.rate_limit,
+            cfg.gateway.rate_window_secs,
+        )),
+        items: Arc::new(NearCache::new(
+            cfg.near_cache_bytes,
+            Duration::from_secs(cfg.gateway.cache_ttl_secs.clamp(1, 60)),
+        )),
+    }));
+    let limiter = state.limiter.clone();
+    let items = state.items.clone();
     let redis_cell = state.redis.clone();
     let background = shutdown.clone();
     tokio::spawn(async move {
@@ -178,6 +233,8 @@ pub async fn serve(
             match Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await {
                 Ok(r) => {
                     let _ = redis_cell.set(r.clone());
+                    tokio::spawn(limiter.run_flusher(r.clone(), background.clone()));
+                    tokio::spawn(cache::follow_changes(r.clone(), items, background.clone()));
                     tokio::spawn(cache::run_invalidator(r, background));
                     return;
                 }
@@ -190,7 +247,7 @@ pub async fn serve(
     });
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     axum::serve(
-        listener,
+        yiwang_kit::nodelay(listener),
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })

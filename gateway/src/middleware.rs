@@ -1,9 +1,6 @@
 //! Cross-cutting request handling: authentication, per-client rate limits and idempotent
 //! creates, all backed by Redis where state must be shared between gateway replicas.
 
-use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -13,6 +10,7 @@ use sha2::{Digest, Sha256};
 use yiwang_kit::{Caller, Code, Error};
 
 use crate::AppState;
+use crate::ratelimit::Decision;
 
 /// Verifies a bearer token if one is present: a bad token is 401 even on public routes, so a
 /// client learns at once that its token expired.
@@ -49,70 +47,47 @@ fn client_of(req: &Request, trust_forwarded: bool) -> String {
     }
     let ip = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
     format!("ip:{ip}")
 }
 
-/// Fixed-window counter per client in Redis (`INCR` + `EXPIRE` atomically in a script).
-/// Over the limit: 429 with `Retry-After`. If Redis is unreachable requests pass (fail open):
-/// an outage of the limiter must not take the public service down with it.
+/// Per-client fixed-window limit (see [`crate::ratelimit`]). Over the limit: 429 with
+/// `Retry-After`.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let limit = state.cfg.rate_limit;
-    let Some(redis) = state.redis.get().filter(|_| limit > 0) else {
+    let limiter = &state.limiter;
+    if limiter.limit() == 0 {
         return next.run(req).await;
-    };
-    let window = state.cfg.rate_window_secs as u64;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let slot = now / window;
-    let key = redis.key(&format!(
-        "rl:{}:{slot}",
-        client_of(&req, state.cfg.trust_forwarded)
-    ));
-    let script = redis::Script::new(
-        "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n",
-    );
-    let mut conn = redis.conn.clone();
-    let count: Result<u64, _> = script
-        .key(&key)
-        .arg(window + 1)
-        .invoke_async(&mut conn)
-        .await;
-    let count = match count {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "rate limiter unavailable; letting the request through");
-            return next.run(req).await;
-        }
-    };
-    let remaining = (limit as u64).saturating_sub(count);
-    if count > limit as u64 {
-        let retry_after = (slot + 1) * window - now;
-        metrics::counter!("yiwang_rate_limited_total").increment(1);
-        let mut resp = Error::new(
-            Code::ResourceExhausted,
-            "RATE_LIMITED",
-            format!(
-                "too many requests: at most {limit} per {window} s; retry after {retry_after} s"
-            ),
-        )
-        .with_metadata("retry_after_seconds", retry_after.to_string())
-        .into_response();
-        let h = resp.headers_mut();
-        h.insert(http::header::RETRY_AFTER, retry_after.into());
-        h.insert("x-ratelimit-limit", limit.into());
-        h.insert("x-ratelimit-remaining", 0.into());
-        return resp;
     }
-    let mut resp = next.run(req).await;
-    resp.headers_mut().insert("x-ratelimit-limit", limit.into());
-    resp.headers_mut()
-        .insert("x-ratelimit-remaining", remaining.into());
-    resp
+    let limit = limiter.limit();
+    match limiter.check(&client_of(&req, state.cfg.trust_forwarded)) {
+        Decision::Deny { retry_after_secs } => {
+            metrics::counter!("yiwang_rate_limited_total").increment(1);
+            let window = limiter.window_secs();
+            let mut resp = Error::new(
+                Code::ResourceExhausted,
+                "RATE_LIMITED",
+                format!(
+                    "too many requests: at most {limit} per {window} s; retry after {retry_after_secs} s"
+                ),
+            )
+            .with_metadata("retry_after_seconds", retry_after_secs.to_string())
+            .into_response();
+            let h = resp.headers_mut();
+            h.insert(http::header::RETRY_AFTER, retry_after_secs.into());
+            h.insert("x-ratelimit-limit", limit.into());
+            h.insert("x-ratelimit-remaining", 0.into());
+            resp
+        }
+        Decision::Allow { remaining } => {
+            let mut resp = next.run(req).await;
+            resp.headers_mut().insert("x-ratelimit-limit", limit.into());
+            resp.headers_mut()
+                .insert("x-ratelimit-remaining", remaining.into());
+            resp
+        }
+    }
 }
 
 /// What is remembered of a create, keyed by (caller, route, Idempotency-Key), for 24 hours.

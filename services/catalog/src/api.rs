@@ -1,9 +1,12 @@
 //! The gRPC API (yiwang.catalog.v1.CatalogService): proto ↔ domain conversion, authorisation,
 //! and the calls into [`crate::store`].
 
+use std::sync::Arc;
+
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use yiwang_kit::auth::roles;
+use yiwang_kit::nearcache::{NearCache, Weigh};
 use yiwang_kit::{Caller, Error, to_timestamp};
 use yiwang_proto::catalog::v1 as pb;
 use yiwang_proto::catalog::v1::catalog_service_server::CatalogService;
@@ -13,6 +16,19 @@ use crate::store::{self, ItemVersion, SearchFilter, Transition};
 
 pub struct CatalogApi {
     pub pool: PgPool,
+    /// Current versions of hot items (GetItem). Dropped here on every change this replica makes,
+    /// and on every `catalog.item.changed` event for changes other replicas make (lib.rs).
+    pub items: Arc<NearCache<CachedItem>>,
+}
+
+#[derive(Clone)]
+pub struct CachedItem(Arc<pb::Item>);
+
+impl Weigh for CachedItem {
+    fn weight(&self) -> u64 {
+        // Decoded messages take roughly twice their wire size.
+        2 * prost::Message::encoded_len(&*self.0) as u64
+    }
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -307,8 +323,16 @@ impl CatalogService for CatalogApi {
     }
 
     async fn get_item(&self, req: Request<pb::GetItemRequest>) -> Reply<pb::Item> {
-        let v = store::get_current(&self.pool, &req.get_ref().code).await?;
-        Ok(Response::new(item_to_pb(&v)))
+        let code = &req.get_ref().code;
+        if let Some(hit) = self.items.get(code) {
+            return Ok(Response::new((*hit.0).clone()));
+        }
+        let epoch = self.items.epoch();
+        let v = store::get_current(&self.pool, code).await?;
+        let item = item_to_pb(&v);
+        self.items
+            .insert_if_unchanged(code, CachedItem(Arc::new(item.clone())), epoch);
+        Ok(Response::new(item))
     }
 
     async fn get_item_version(&self, req: Request<pb::GetItemVersionRequest>) -> Reply<pb::Item> {
@@ -346,28 +370,36 @@ impl CatalogService for CatalogApi {
         let v = store::update_item(&self.pool, &caller, &item.code, |dst| {
             apply_mask(dst, &src, &paths)
         })
-        .await?;
+        .await;
+        self.items.invalidate(&item.code);
+        let v = v?;
         Ok(Response::new(item_to_pb(&v)))
     }
 
     async fn publish_item(&self, req: Request<pb::ItemTransitionRequest>) -> Reply<pb::Item> {
         let (caller, r) = transition_request(req)?;
         let v =
-            store::transition(&self.pool, &caller, &r.code, Transition::Publish, &r.reason).await?;
+            store::transition(&self.pool, &caller, &r.code, Transition::Publish, &r.reason).await;
+        self.items.invalidate(&r.code);
+        let v = v?;
         Ok(Response::new(item_to_pb(&v)))
     }
 
     async fn suspend_item(&self, req: Request<pb::ItemTransitionRequest>) -> Reply<pb::Item> {
         let (caller, r) = transition_request(req)?;
         let v =
-            store::transition(&self.pool, &caller, &r.code, Transition::Suspend, &r.reason).await?;
+            store::transition(&self.pool, &caller, &r.code, Transition::Suspend, &r.reason).await;
+        self.items.invalidate(&r.code);
+        let v = v?;
         Ok(Response::new(item_to_pb(&v)))
     }
 
     async fn retire_item(&self, req: Request<pb::ItemTransitionRequest>) -> Reply<pb::Item> {
         let (caller, r) = transition_request(req)?;
         let v =
-            store::transition(&self.pool, &caller, &r.code, Transition::Retire, &r.reason).await?;
+            store::transition(&self.pool, &caller, &r.code, Transition::Retire, &r.reason).await;
+        self.items.invalidate(&r.code);
+        let v = v?;
         Ok(Response::new(item_to_pb(&v)))
     }
 

@@ -9,11 +9,15 @@ pub mod seed;
 pub mod store;
 pub mod validate;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use yiwang_kit::grpc::GrpcServer;
+use yiwang_kit::nearcache::NearCache;
 use yiwang_kit::{CancellationToken, Config, JwtVerifier, db, outbox};
+
+use crate::store::ITEM_CHANGED;
 use yiwang_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 
 pub const SERVICE: &str = "catalog";
@@ -42,9 +46,17 @@ pub async fn serve(
         cfg.database_max_connections,
     )?;
     let verifier = JwtVerifier::from_config(&cfg.jwt)?;
+    // Cached items live at most a minute, and are dropped at once when any replica changes them.
+    let items = Arc::new(NearCache::new(
+        cfg.near_cache_bytes,
+        Duration::from_secs(60),
+    ));
     let server = GrpcServer::new(SERVICE, verifier).add_service(
-        CatalogServiceServer::new(api::CatalogApi { pool: pool.clone() })
-            .max_decoding_message_size(8 * 1024 * 1024),
+        CatalogServiceServer::new(api::CatalogApi {
+            pool: pool.clone(),
+            items: items.clone(),
+        })
+        .max_decoding_message_size(8 * 1024 * 1024),
     );
     let readiness = server.readiness();
 
@@ -67,10 +79,33 @@ pub async fn serve(
                 }
             }
         };
-        tokio::spawn(outbox::relay(pool, redis, background.clone()));
+        tokio::spawn(outbox::relay(pool, redis.clone(), background.clone()));
+        tokio::spawn(follow_changes(redis, items, background.clone()));
         readiness.set(true).await;
         tracing::info!("catalog ready");
     });
 
     server.serve(listener, shutdown).await
+}
+
+/// Drops near-cache entries of items other replicas changed (and our own, a second time).
+async fn follow_changes(
+    redis: yiwang_kit::redis::Redis,
+    items: Arc<NearCache<api::CachedItem>>,
+    shutdown: CancellationToken,
+) {
+    let on_gap = items.clone();
+    outbox::tail(
+        redis,
+        vec![ITEM_CHANGED.to_string()],
+        shutdown,
+        |event| {
+            if let Some(code) = event.payload.get("code").and_then(|c| c.as_str()) {
+                items.invalidate(code);
+            }
+            std::future::ready(())
+        },
+        move || on_gap.clear(),
+    )
+    .await;
 }

@@ -752,48 +752,76 @@ pub async fn search(
     let (after_rank, after_code) = after
         .map(|(r, c)| (Some(r), Some(c)))
         .unwrap_or((None, None));
-    let grams: Option<Vec<String>> = (!q.is_empty()).then(|| query_grams(&q));
-    let sql = format!(
-        "WITH hits AS (
-            SELECT i.code, i.current_version,
-                   CASE WHEN $1 = '' OR strpos(split_part(i.search_text, chr(31), 1), $1) > 0 THEN 0 ELSE 1 END AS rank
-            FROM items i
-            WHERE i.status = 'published'
-              AND ($2::text[] IS NULL OR i.search_grams @> $2)
-              AND ($1 = '' OR strpos(i.search_text, $1) > 0)
-              AND ($3 = '' OR i.department = $3)
-              AND ($4 = '' OR i.task_type = $4)
-              AND ($5 = 0 OR i.level = $5)
-              AND ($6 = '' OR $6 = ANY(i.channels))
-              AND ($7::bool IS NULL OR i.online_capable = $7)
-              AND ($8::bool IS NULL OR i.high_frequency = $8)
-              AND ($9::bool IS NULL OR i.full_online = $9)
-        ), page AS (
-            SELECT * FROM hits WHERE $10::int IS NULL OR (rank, code) > ($10, $11)
-            ORDER BY rank, code LIMIT $12
-        )
-        SELECT p.rank, {VERSION_COLUMNS} FROM page p JOIN item_versions v ON v.code = p.code AND v.version = p.current_version
-        ORDER BY p.rank, p.code"
+    let grams: Vec<String> = query_grams(&q);
+    // LIKE rather than strpos(): the planner estimates how common a LIKE pattern is from the
+    // column statistics, and picks the right index by it.
+    let pattern = format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&q)
-        .bind(grams)
-        .bind(&f.department)
-        .bind(&f.task_type)
-        .bind(f.level as i32)
-        .bind(&f.channel)
-        .bind(f.online)
-        .bind(f.high_frequency)
-        .bind(f.full_online)
-        .bind(after_rank)
-        .bind(after_code)
-        .bind(limit + 1)
-        .fetch_all(pool)
-        .await?;
-    let mut hits = rows
-        .iter()
-        .map(|r| Ok((r.try_get::<i32, _>("rank")?, version_from_row(r)?)))
-        .collect::<Result<Vec<_>>>()?;
+    // Rank 0: the name contains the keyword (every item when there is none); rank 1: only a
+    // material does. Each rank is one query in code order that stops after a page.
+    let mut hits: Vec<(i32, ItemVersion)> = Vec::new();
+    for rank in [0, 1] {
+        if rank == 1 && q.is_empty() {
+            break;
+        }
+        let after = match after_rank {
+            Some(r) if r > rank => continue,
+            Some(r) if r == rank => after_code.clone(),
+            _ => None,
+        };
+        let want = limit + 1 - hits.len() as i64;
+        if want <= 0 {
+            break;
+        }
+        let matcher = if q.is_empty() {
+            "TRUE"
+        } else if rank == 0 {
+            "i.name_grams @> $1 AND i.name_norm LIKE $2"
+        } else {
+            "i.search_grams @> $1 AND i.search_text LIKE $2 AND i.name_norm NOT LIKE $2"
+        };
+        let sql = format!(
+            "WITH page AS (
+                SELECT i.code, i.current_version FROM items i
+                WHERE i.status = 'published' AND {matcher}
+                  AND ($3 = '' OR i.department = $3)
+                  AND ($4 = '' OR i.task_type = $4)
+                  AND ($5 = 0 OR i.level = $5)
+                  AND ($6 = '' OR $6 = ANY(i.channels))
+                  AND ($7::bool IS NULL OR i.online_capable = $7)
+                  AND ($8::bool IS NULL OR i.high_frequency = $8)
+                  AND ($9::bool IS NULL OR i.full_online = $9)
+                  AND i.code > coalesce($10, '')
+                ORDER BY i.code LIMIT $11
+            )
+            SELECT {VERSION_COLUMNS} FROM page p JOIN item_versions v ON v.code = p.code AND v.version = p.current_version
+            ORDER BY p.code"
+        );
+        // Unnamed statement: planned with the actual keyword each time, since whether to walk
+        // the code index or the n-gram index depends on how common the keyword is.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(&grams)
+            .bind(&pattern)
+            .bind(&f.department)
+            .bind(&f.task_type)
+            .bind(f.level as i32)
+            .bind(&f.channel)
+            .bind(f.online)
+            .bind(f.high_frequency)
+            .bind(f.full_online)
+            .bind(after)
+            .bind(want)
+            .fetch_all(pool)
+            .await?;
+        for r in &rows {
+            hits.push((rank, version_from_row(r)?));
+        }
+    }
     let next = next_token(&mut hits, limit, fp, |(rank, v)| (*rank, v.code.clone()));
     Ok((hits.into_iter().map(|(_, v)| v).collect(), next))
 }

@@ -27,6 +27,8 @@ pub struct Config {
     /// Where the gateway reaches the catalogue's gRPC API.
     pub catalog_url: String,
     pub gateway: GatewayConfig,
+    /// Byte budget of each process's in-memory read cache (`YIWANG_NEAR_CACHE_MB`, default 16).
+    pub near_cache_bytes: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +113,7 @@ impl Config {
                 trust_forwarded: var("YIWANG_TRUST_FORWARDED")
                     .is_some_and(|v| v == "1" || v == "true"),
             },
+            near_cache_bytes: num("YIWANG_NEAR_CACHE_MB", 16)? * 1024 * 1024,
         })
     }
 

@@ -155,7 +155,7 @@ impl GrpcServer {
             stop_server.cancel();
         });
         tracing::info!(service, addr = %listener.local_addr()?, "gRPC server listening");
-        axum::serve(listener, app)
+        axum::serve(crate::nodelay(listener), app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await?;
         Ok(())

@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod ids;
+pub mod nearcache;
 pub mod outbox;
 pub mod page;
 pub mod redis;
@@ -17,6 +18,20 @@ pub use auth::{Caller, JwtVerifier};
 pub use config::Config;
 pub use error::{Code, Error, Result, Violations};
 pub use tokio_util::sync::CancellationToken;
+
+/// A listener whose connections have TCP_NODELAY set. Without it, small gRPC (HTTP/2) frames
+/// meet Nagle's algorithm and delayed ACKs and wait ~40 ms each (measured: GetItem p50 44 ms).
+pub fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::trace!(error = %e, "cannot set TCP_NODELAY");
+        }
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
 
 /// Converts a `chrono` time to a protobuf timestamp.
 pub fn to_timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {

@@ -278,18 +278,7 @@ impl Consumer {
         F: Fn(Event) -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
     {
-        let parsed = (|| {
-            let id: String = entry.get("id")?;
-            let payload: String = entry.get("payload")?;
-            let at: String = entry.get("at")?;
-            Some(Event {
-                id: id.parse().ok()?,
-                topic: entry.get("topic")?,
-                payload: serde_json::from_str(&payload).ok()?,
-                occurred_at: DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc),
-                stream_id: entry.id.clone(),
-            })
-        })();
+        let parsed = parse_entry(&entry);
         let ack = match parsed {
             None => {
                 tracing::error!(stream = key, entry = %entry.id, "event consumer: malformed entry skipped");
@@ -307,4 +296,87 @@ impl Consumer {
             let _: redis::RedisResult<()> = conn.xack(key, &self.group, &[&entry.id]).await;
         }
     }
+}
+
+/// Follows topics as a broadcast: every caller sees every new event (no consumer group, nothing
+/// acknowledged). For per-replica effects such as dropping near-cache entries, where each
+/// replica must hear each change. `on_gap` runs at the start and whenever the tail may have
+/// missed events (Redis unreachable, read failed): the caller drops what it cannot verify.
+pub async fn tail<F, Fut, G>(
+    redis: Redis,
+    topics: Vec<String>,
+    shutdown: CancellationToken,
+    on_event: F,
+    on_gap: G,
+) where
+    F: Fn(Event) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+    G: Fn(),
+{
+    let keys: Vec<String> = topics.iter().map(|t| stream_key(&redis, t)).collect();
+    'connect: while !shutdown.is_cancelled() {
+        on_gap();
+        let mut conn = match redis.blocking_connection().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "event tail: cannot connect to Redis; retrying");
+                tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(Duration::from_secs(2)) => {} }
+                continue;
+            }
+        };
+        // Start after the newest entry of each stream ("0" for one that does not exist yet), so
+        // that nothing added between two reads is skipped, as re-reading from "$" would.
+        let mut last = Vec::new();
+        for key in &keys {
+            let newest: redis::RedisResult<redis::streams::StreamRangeReply> =
+                conn.xrevrange_count(key, "+", "-", 1).await;
+            match newest {
+                Ok(r) => last.push(r.ids.first().map(|e| e.id.clone()).unwrap_or("0".into())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "event tail: cannot read stream heads; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue 'connect;
+                }
+            }
+        }
+        loop {
+            let opts = StreamReadOptions::default().count(500).block(1000);
+            let read = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = conn.xread_options::<_, _, Option<StreamReadReply>>(&keys, &last, &opts) => r,
+            };
+            let reply = match read {
+                Ok(r) => r.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "event tail: read failed; resynchronising");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue 'connect;
+                }
+            };
+            for stream in reply.keys {
+                let Some(i) = keys.iter().position(|k| *k == stream.key) else {
+                    continue;
+                };
+                for entry in stream.ids {
+                    last[i] = entry.id.clone();
+                    if let Some(event) = parse_entry(&entry) {
+                        on_event(event).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn parse_entry(entry: &StreamId) -> Option<Event> {
+    let id: String = entry.get("id")?;
+    let payload: String = entry.get("payload")?;
+    let at: String = entry.get("at")?;
+    Some(Event {
+        id: id.parse().ok()?,
+        topic: entry.get("topic")?,
+        payload: serde_json::from_str(&payload).ok()?,
+        occurred_at: DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc),
+        stream_id: entry.id.clone(),
+    })
 }

@@ -1,0 +1,3 @@
+//! The case handling service (办件).
+
+pub mod calendar;
