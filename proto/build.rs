@@ -7,6 +7,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     collect(&root.join("yiwang"), &mut files)?;
     files.sort();
+    // The directory too, so that a new .proto file is noticed.
+    println!("cargo:rerun-if-changed={}", root.join("yiwang").display());
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

@@ -1,7 +1,7 @@
 //! `yiwang`: every role of the platform in one binary.
 //!
 //! - `yiwang up [--demo]`    every role in one process, each on its own port, talking gRPC
-//! - `yiwang serve <role>`   one role (catalog, gateway)
+//! - `yiwang serve <role>`   one role (catalog, cases, gateway)
 //! - `yiwang migrate`        create each service's database if missing and apply migrations
 //! - `yiwang token …`        mint a development JWT with the configured secret
 //! - `yiwang probe <url>`    exit 0 if an HTTP GET answers 2xx (container health checks)
@@ -32,7 +32,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Run one role: catalog | gateway.
+    /// Run one role: catalog | cases | gateway.
     Serve { role: String },
     /// Create each service's database if missing and apply its migrations.
     Migrate,
@@ -102,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::from_env()?;
             let _t = yiwang_kit::telemetry::init("yiwang-migrate", &cfg);
             yiwang_catalog::migrate(&cfg).await?;
+            yiwang_cases::migrate(&cfg).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -115,11 +116,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     yiwang_catalog::serve(cfg.clone(), bind(cfg.catalog_addr).await?, shutdown)
                         .await
                 }
+                "cases" => {
+                    yiwang_cases::serve(cfg.clone(), bind(cfg.cases_addr).await?, shutdown).await
+                }
                 "gateway" => {
                     yiwang_gateway::serve(cfg.clone(), bind(cfg.gateway_addr).await?, shutdown)
                         .await
                 }
-                other => anyhow::bail!("unknown role {other:?}; roles: catalog, gateway"),
+                other => anyhow::bail!("unknown role {other:?}; roles: catalog, cases, gateway"),
             }
         }
         Command::Up { demo } => {
@@ -128,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             warn_dev_secret(&cfg);
             // Fail fast, with advice, when a dependency is missing.
             yiwang_catalog::migrate(&cfg).await?;
+            yiwang_cases::migrate(&cfg).await?;
             yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await?;
             if demo {
                 let pool = yiwang_kit::db::lazy_pool(
@@ -150,18 +155,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bind(cfg.catalog_addr).await?,
                 shutdown.clone(),
             ));
+            let cases = tokio::spawn(yiwang_cases::serve(
+                cfg.clone(),
+                bind(cfg.cases_addr).await?,
+                shutdown.clone(),
+            ));
             let gateway = tokio::spawn(yiwang_gateway::serve(
                 cfg.clone(),
                 bind(cfg.gateway_addr).await?,
                 shutdown.clone(),
             ));
             eprintln!(
-                "yiwang is up: REST http://{} · gRPC catalog {} · Ctrl-C to stop",
-                cfg.gateway_addr, cfg.catalog_addr
+                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · Ctrl-C to stop",
+                cfg.gateway_addr, cfg.catalog_addr, cfg.cases_addr
             );
-            let (a, b) = tokio::join!(catalog, gateway);
+            let (a, b, c) = tokio::join!(catalog, cases, gateway);
             a??;
             b??;
+            c??;
             Ok(())
         }
     }

@@ -40,7 +40,9 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let catalog = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cases = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc = format!("http://{}", catalog.local_addr().unwrap());
+        cfg.cases_url = format!("http://{}", cases.local_addr().unwrap());
         let base = format!("http://{}", gateway.local_addr().unwrap());
         cfg.catalog_url = grpc.clone();
         tokio::spawn(yiwang_catalog::serve(
@@ -48,6 +50,7 @@ impl Stack {
             catalog,
             shutdown.clone(),
         ));
+        tokio::spawn(yiwang_cases::serve(cfg.clone(), cases, shutdown.clone()));
         tokio::spawn(yiwang_gateway::serve(
             cfg.clone(),
             gateway,
@@ -92,11 +95,13 @@ impl Stack {
     pub async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let _ = yiwang_kit::db::drop_database(
-            &self.cfg.database_url,
-            &self.cfg.database_name("catalog"),
-        )
-        .await;
+        for service in ["catalog", "cases"] {
+            let _ = yiwang_kit::db::drop_database(
+                &self.cfg.database_url,
+                &self.cfg.database_name(service),
+            )
+            .await;
+        }
     }
 }
 

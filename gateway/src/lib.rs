@@ -2,6 +2,7 @@
 //! item reads, makes creates idempotent, and maps REST to the services' gRPC APIs.
 
 pub mod cache;
+pub mod cases;
 pub mod catalog;
 pub mod extract;
 pub mod middleware;
@@ -26,6 +27,7 @@ use yiwang_kit::config::GatewayConfig;
 use yiwang_kit::nearcache::NearCache;
 use yiwang_kit::redis::Redis;
 use yiwang_kit::{CancellationToken, Config, JwtVerifier};
+use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 
 pub const SERVICE: &str = "gateway";
@@ -44,6 +46,7 @@ impl std::ops::Deref for AppState {
 
 pub struct Shared {
     pub catalog: CatalogServiceClient<Channel>,
+    pub cases: CasesServiceClient<Channel>,
     pub verifier: JwtVerifier,
     /// Set once Redis is reachable; until then caching and rate limits are skipped.
     pub redis: Arc<tokio::sync::OnceCell<Redis>>,
@@ -52,6 +55,7 @@ pub struct Shared {
     /// In-process copy of hot item JSON in front of the Redis cache (see [`cache`]).
     pub items: Arc<NearCache<bytes::Bytes>>,
     catalog_channel: Channel,
+    cases_channel: Channel,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -82,6 +86,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bundles", get(catalog::list_bundles))
         .route("/v1/bundles/{id}", get(catalog::get_bundle))
         .route("/v1/catalog/stats", get(catalog::stats))
+        .route("/v1/calendar/deadline", get(cases::deadline))
+        .route(
+            "/v1/calendar/{year}",
+            get(cases::get_year).put(cases::put_year),
+        )
         .merge(creates)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -172,8 +181,20 @@ async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
     {
         return (http::StatusCode::SERVICE_UNAVAILABLE, "redis unreachable");
     }
-    let mut health = tonic_health::pb::health_client::HealthClient::new(s.catalog_channel());
-    let ok = tokio::time::timeout(
+    for (name, channel) in [
+        ("catalog not serving", s.catalog_channel.clone()),
+        ("cases not serving", s.cases_channel.clone()),
+    ] {
+        if !serving(channel).await {
+            return (http::StatusCode::SERVICE_UNAVAILABLE, name);
+        }
+    }
+    (http::StatusCode::OK, "ready")
+}
+
+async fn serving(channel: Channel) -> bool {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    tokio::time::timeout(
         Duration::from_secs(1),
         health.check(tonic_health::pb::HealthCheckRequest {
             service: String::new(),
@@ -185,18 +206,7 @@ async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
     .is_some_and(|r| {
         r.into_inner().status
             == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    });
-    if ok {
-        (http::StatusCode::OK, "ready")
-    } else {
-        (http::StatusCode::SERVICE_UNAVAILABLE, "catalog not serving")
-    }
-}
-
-impl AppState {
-    fn catalog_channel(&self) -> Channel {
-        self.catalog_channel.clone()
-    }
+    })
 }
 
 /// Serves the gateway on `listener` until `shutdown`.
@@ -208,7 +218,12 @@ pub async fn serve(
     let channel = Channel::from_shared(cfg.catalog_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
+    let cases_channel = Channel::from_shared(cfg.cases_url.clone())?
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
     let state = AppState(Arc::new(Shared {
+        cases: CasesServiceClient::new(cases_channel.clone()),
+        cases_channel,
         catalog: CatalogServiceClient::new(channel.clone())
             .max_decoding_message_size(16 * 1024 * 1024),
         catalog_channel: channel,

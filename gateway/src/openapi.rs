@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::catalog;
+use crate::{cases, catalog};
 
 /// The REST error body: `{"error":{"code","status","message","details"}}`.
 #[derive(ToSchema)]
@@ -36,12 +36,13 @@ impl Modify for Bearer {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items."),
+    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items, case handling."),
     paths(
         catalog::list_org_units, catalog::get_org_unit, catalog::create_org_unit,
         catalog::search_items, catalog::get_item, catalog::list_versions, catalog::get_version,
         catalog::create_item, catalog::update_item, catalog::publish_item, catalog::suspend_item, catalog::retire_item,
         catalog::list_bundles, catalog::get_bundle, catalog::create_bundle, catalog::stats,
+        cases::deadline, cases::get_year, cases::put_year,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

@@ -10,3 +10,9 @@ pub mod catalog {
         tonic::include_proto!("yiwang.catalog.v1");
     }
 }
+
+pub mod cases {
+    pub mod v1 {
+        tonic::include_proto!("yiwang.cases.v1");
+    }
+}

@@ -1,3 +1,112 @@
-//! The case handling service (办件).
+//! The case handling service (办件). Built so far: the legal working-day calendar
+//! ([`calendar`]), stored per year and editable by administrators, and the deadline arithmetic
+//! served as `ComputeDeadline`; the case lifecycle builds on both.
 
+pub mod api;
 pub mod calendar;
+pub mod store;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use yiwang_kit::grpc::GrpcServer;
+use yiwang_kit::{CancellationToken, Config, JwtVerifier, db, outbox};
+use yiwang_proto::cases::v1::cases_service_server::CasesServiceServer;
+
+pub const SERVICE: &str = "cases";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Creates the service's database if missing, applies its migrations, and stores the shipped
+/// calendar's years that are not there yet.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    db::ensure_database(&cfg.database_url, &cfg.database_name(SERVICE)).await?;
+    let pool = db::lazy_pool(&cfg.service_database_url(SERVICE), 2)?;
+    MIGRATOR.run(&pool).await?;
+    store::seed_calendar(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Runs the service on `listener` until `shutdown`. Health is NOT_SERVING until the database
+/// is migrated, the calendar loaded and Redis reachable.
+pub async fn serve(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    yiwang_kit::grpc::register_descriptors(yiwang_proto::FILE_DESCRIPTOR_SET);
+    let pool = db::lazy_pool(
+        &cfg.service_database_url(SERVICE),
+        cfg.database_max_connections,
+    )?;
+    let calendar = Arc::new(RwLock::new(calendar::Calendar::new()));
+    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
+        CasesServiceServer::new(api::CasesApi {
+            pool: pool.clone(),
+            calendar: calendar.clone(),
+        }),
+    );
+    let readiness = server.readiness();
+
+    let background = shutdown.clone();
+    tokio::spawn(async move {
+        // Retry until the dependencies are there (containers may start in any order).
+        let redis = loop {
+            let attempt = async {
+                migrate(&cfg).await?;
+                let loaded = store::load_calendar(&pool).await?;
+                *calendar.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+                yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await
+            };
+            match attempt.await {
+                Ok(redis) => break redis,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cases: dependencies not ready; retrying in 2 s");
+                    tokio::select! {
+                        _ = background.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                }
+            }
+        };
+        tokio::spawn(outbox::relay(
+            pool.clone(),
+            redis.clone(),
+            background.clone(),
+        ));
+        tokio::spawn(follow_calendar(pool, redis, calendar, background));
+        readiness.set(true).await;
+        tracing::info!("cases ready");
+    });
+
+    server.serve(listener, shutdown).await
+}
+
+/// Reloads the calendar whenever any replica changes a year (and once more after any gap in
+/// hearing about changes).
+async fn follow_calendar(
+    pool: sqlx::PgPool,
+    redis: yiwang_kit::redis::Redis,
+    calendar: Arc<RwLock<calendar::Calendar>>,
+    shutdown: CancellationToken,
+) {
+    let reload = |pool: sqlx::PgPool, calendar: Arc<RwLock<calendar::Calendar>>| async move {
+        match store::load_calendar(&pool).await {
+            Ok(c) => *calendar.write().unwrap_or_else(|e| e.into_inner()) = c,
+            Err(e) => tracing::warn!(error = %e, "cases: calendar reload failed"),
+        }
+    };
+    let (gap_pool, gap_cal) = (pool.clone(), calendar.clone());
+    outbox::tail(
+        redis,
+        vec![store::CALENDAR_CHANGED.to_string()],
+        shutdown,
+        |_event| reload(pool.clone(), calendar.clone()),
+        move || {
+            tokio::spawn(reload(gap_pool.clone(), gap_cal.clone()));
+        },
+    )
+    .await;
+}

@@ -26,6 +26,9 @@ pub struct Config {
     pub gateway_addr: SocketAddr,
     /// Where the gateway reaches the catalogue's gRPC API.
     pub catalog_url: String,
+    pub cases_addr: SocketAddr,
+    /// Where the gateway reaches the cases service's gRPC API.
+    pub cases_url: String,
     pub gateway: GatewayConfig,
     /// Byte budget of each process's in-memory read cache (`YIWANG_NEAR_CACHE_MB`, default 16).
     pub near_cache_bytes: u64,
@@ -95,6 +98,9 @@ impl Config {
             log_format: var("YIWANG_LOG_FORMAT").unwrap_or_else(|| "json".to_string()),
             catalog_addr: addr("YIWANG_CATALOG_ADDR", "0.0.0.0:50051")?,
             gateway_addr: addr("YIWANG_GATEWAY_ADDR", "0.0.0.0:8080")?,
+            cases_addr: addr("YIWANG_CASES_ADDR", "0.0.0.0:50052")?,
+            cases_url: var("YIWANG_CASES_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:50052".to_string()),
             catalog_url: var("YIWANG_CATALOG_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:50051".to_string()),
             gateway: GatewayConfig {
