@@ -8,35 +8,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{Value, json};
 
-async fn create_published(s: &Stack, seq: u32, name: &str) -> String {
-    let (dept, dept_uscc) = if seq == 1 {
-        seed_department(s).await
-    } else {
-        ("340522-SCJGJ".into(), uscc("11340522MB0000001"))
-    };
-    let body = item_body(&dept, &dept_uscc, seq, name);
-    let code = body["code"].as_str().unwrap().to_string();
-    let admin = s.token("cat-admin", &["catalog_admin"], None);
-    let r = s
-        .http
-        .post(s.url("/v1/items"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let r = s
-        .http
-        .post(s.url(&format!("/v1/items/{code}/publish")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    code
-}
-
 #[tokio::test]
 async fn item_lifecycle_versions_and_search() {
     let s = Stack::start().await;

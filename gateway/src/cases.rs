@@ -1,15 +1,18 @@
-//! REST for the cases service (../shared/API.md, Cases). So far: the legal calendar and the
-//! public deadline calculator.
+//! REST for the cases service (../shared/API.md, Cases): the legal calendar and the public
+//! deadline calculator; filing cases and their lifecycle.
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use yiwang_kit::Error;
 use yiwang_proto::cases::v1 as pb;
 
 use crate::AppState;
-use crate::extract::{ApiJson, Ctx, Params, upstream};
+use crate::extract::{ApiJson, Ctx, Params, body_error, parse_json, upstream};
+use crate::middleware::IdempotencyKey;
 
 type ApiResult<T> = Result<T, Error>;
 
@@ -180,4 +183,619 @@ pub async fn put_year(
         .map_err(upstream)?
         .into_inner();
     Ok(Json(year_from(r)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Case handling (办件): filing, reading and the lifecycle actions.
+
+fn rfc3339(t: &Option<prost_types::Timestamp>) -> Option<String> {
+    t.as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// An optional JSON body: empty (or whitespace only, with or without a Content-Type) reads as
+/// `T::default()`; anything else must be JSON and is parsed naming the first bad field.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_error(&e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if let Some(ct) = content_type
+            && !ct
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        {
+            return Err(Error::invalid("Content-Type", "must be application/json"));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+/// The applicant as filed.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicantInput {
+    /// `person` or `legal_person`.
+    pub kind: String,
+    pub name: String,
+    /// Resident ID (GB 11643) of a person.
+    #[serde(default)]
+    pub id_number: String,
+    /// Unified social credit code (GB 32100) of a legal person.
+    #[serde(default)]
+    pub uscc: String,
+    /// Mainland mobile number.
+    pub phone: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseInput {
+    /// The item's implementation code; the case is filed against its current published version.
+    pub item_code: String,
+    /// `online`, `mobile`, `window`, `self_service`, `cross_province` or `weekend_appointment`.
+    pub channel: String,
+    pub applicant: ApplicantInput,
+    /// Names of the materials provided.
+    #[serde(default)]
+    pub materials: Vec<String>,
+}
+
+/// The applicant as the service shows it: `id_number` and `phone` are masked except to the
+/// applicant and the handling department.
+#[derive(Serialize, ToSchema)]
+pub struct Applicant {
+    pub kind: String,
+    pub name: String,
+    pub id_number: String,
+    pub uscc: String,
+    pub phone: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Case {
+    pub id: String,
+    /// Region code + Asia/Shanghai date + daily sequence, e.g. `340522-20240208-000017`.
+    pub case_number: String,
+    pub item_code: String,
+    pub item_version: u32,
+    pub item_name: String,
+    /// Handling department (catalogue org unit code).
+    pub department: String,
+    pub task_type: String,
+    pub channel: String,
+    pub applicant: Applicant,
+    pub materials: Vec<String>,
+    /// Required materials of the item not among `materials`.
+    pub missing_materials: Vec<String>,
+    /// `received`, `accepted`, `not_accepted`, `correction`, `special_procedure`, `approved`,
+    /// `approved_with_tolerance`, `denied`, `delivered`, `withdrawn` or `revoked`.
+    pub state: String,
+    /// The national model's code of the state (1..15; delivered: 16).
+    pub state_code: u32,
+    /// The promised limit the deadline counts.
+    pub limit_value: u32,
+    /// `working_days`, `natural_days`, `working_hours` or `same_day`.
+    pub limit_unit: String,
+    /// RFC 3339 with the Asia/Shanghai offset, e.g. `2024-02-21T17:30:00+08:00`. Set on
+    /// acceptance; moved out by every clock stop.
+    pub deadline: Option<String>,
+    /// `none` (not accepted yet / finished), `running` or `stopped`.
+    pub clock: String,
+    /// `none`, `yellow` or `red`.
+    pub warning: String,
+    /// False when the deadline passes through a year whose holiday arrangement is not loaded.
+    pub calendar_complete: bool,
+    pub outcome_reason: String,
+    /// `window`, `ems` or `electronic`.
+    pub delivery_method: String,
+    pub tracking_number: String,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub accepted_at: Option<String>,
+    pub decided_at: Option<String>,
+    pub filed_by: String,
+}
+
+impl From<pb::Case> for Case {
+    fn from(c: pb::Case) -> Self {
+        let a = c.applicant.unwrap_or_default();
+        let deadline = if !c.deadline_local.is_empty() {
+            Some(c.deadline_local)
+        } else {
+            rfc3339(&c.deadline)
+        };
+        Case {
+            id: c.id,
+            case_number: c.case_number,
+            item_code: c.item_code,
+            item_version: c.item_version,
+            item_name: c.item_name,
+            department: c.department,
+            task_type: c.task_type,
+            channel: c.channel,
+            applicant: Applicant {
+                kind: a.kind,
+                name: a.name,
+                id_number: a.id_number,
+                uscc: a.uscc,
+                phone: a.phone,
+            },
+            materials: c.materials,
+            missing_materials: c.missing_materials,
+            state: c.state,
+            state_code: c.state_code,
+            limit_value: c.limit_value,
+            limit_unit: c.limit_unit,
+            deadline,
+            clock: c.clock,
+            warning: c.warning,
+            calendar_complete: c.calendar_complete,
+            outcome_reason: c.outcome_reason,
+            delivery_method: c.delivery_method,
+            tracking_number: c.tracking_number,
+            created_at: rfc3339(&c.create_time),
+            updated_at: rfc3339(&c.update_time),
+            accepted_at: rfc3339(&c.accept_time),
+            decided_at: rfc3339(&c.decide_time),
+            filed_by: c.filed_by,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseList {
+    pub cases: Vec<Case>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseTransition {
+    pub time: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseHistory {
+    pub transitions: Vec<CaseTransition>,
+}
+
+/// `{"reason": "…"}`; the body may be omitted where no reason is required.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonInput {
+    /// Why (kept in the case history).
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideInput {
+    /// `approved`, `approved_with_tolerance` or `denied`.
+    pub outcome: String,
+    /// Required to deny.
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverInput {
+    /// `window`, `ems` or `electronic`.
+    pub method: String,
+    /// The EMS tracking number; required for `ems`.
+    #[serde(default)]
+    pub tracking_number: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionInput {
+    /// The materials now provided (added to the case's).
+    #[serde(default)]
+    pub materials: Vec<String>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+fn request_id(key: Option<Extension<IdempotencyKey>>) -> String {
+    key.map(|Extension(k)| k.0).unwrap_or_default()
+}
+
+#[utoipa::path(post, path = "/v1/cases", tag = "cases", security(("bearer" = [])),
+    description = "Files a case against the current published version of an item (citizen, enterprise, or a \
+        clerk at a window). Send `Idempotency-Key` to make retries safe: a retry returns the first case.",
+    request_body = CaseInput,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn file_case(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    key: Option<Extension<IdempotencyKey>>,
+    ApiJson(c): ApiJson<CaseInput>,
+) -> ApiResult<(StatusCode, Json<Case>)> {
+    let req = pb::FileCaseRequest {
+        item_code: c.item_code,
+        channel: c.channel,
+        applicant: Some(pb::Applicant {
+            kind: c.applicant.kind,
+            name: c.applicant.name,
+            id_number: c.applicant.id_number,
+            uscc: c.applicant.uscc,
+            phone: c.applicant.phone,
+        }),
+        materials: c.materials,
+        request_id: request_id(key),
+    };
+    let r = s
+        .cases
+        .clone()
+        .file_case(ctx.grpc(req))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(Case::from(r))))
+}
+
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", security(("bearer" = [])),
+    description = "Applicants: their own cases; staff: their department's.",
+    params(("state" = Option<String>, Query, description = "filter by state, e.g. accepted"),
+           ("page_size" = Option<i32>, Query), ("page_token" = Option<String>, Query)),
+    responses((status = 200, body = CaseList), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+pub async fn list_cases(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    p: Params,
+) -> ApiResult<Json<CaseList>> {
+    let req = pb::ListCasesRequest {
+        state: p.str("state"),
+        page_size: p.i32("page_size")?,
+        page_token: p.str("page_token"),
+    };
+    let r = s
+        .cases
+        .clone()
+        .list_cases(ctx.grpc(req))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(CaseList {
+        cases: r.cases.into_iter().map(Case::from).collect(),
+        next_page_token: r.next_page_token,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", security(("bearer" = [])),
+    description = "One case: to the applicant who filed it, or staff of the handling department.",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Case), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn get_case(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Case>> {
+    let r = s
+        .cases
+        .clone()
+        .get_case(ctx.grpc(pb::GetCaseRequest { id }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(Case::from(r)))
+}
+
+#[utoipa::path(get, path = "/v1/cases/{id}/history", tag = "cases", security(("bearer" = [])),
+    description = "Every transition of the case: who, when, why, from → to.",
+    params(("id" = String, Path)),
+    responses((status = 200, body = CaseHistory), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn get_case_history(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CaseHistory>> {
+    let r = s
+        .cases
+        .clone()
+        .get_case_history(ctx.grpc(pb::GetCaseRequest { id }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(CaseHistory {
+        transitions: r
+            .transitions
+            .into_iter()
+            .map(|t| CaseTransition {
+                time: rfc3339(&t.time),
+                actor: t.actor,
+                action: t.action,
+                from_state: t.from_state,
+                to_state: t.to_state,
+                reason: t.reason,
+            })
+            .collect(),
+    }))
+}
+
+/// The lifecycle actions, one gRPC method each.
+#[derive(Clone, Copy)]
+enum Action {
+    Accept,
+    Reject,
+    RequestCorrection,
+    SubmitCorrection,
+    StartSpecial,
+    EndSpecial,
+    Decide,
+    Deliver,
+    Withdraw,
+    Revoke,
+}
+
+/// Runs one lifecycle action on case `id`.
+async fn act(
+    s: AppState,
+    ctx: Ctx,
+    action: Action,
+    req: pb::CaseActionRequest,
+) -> ApiResult<Json<Case>> {
+    let req = ctx.grpc(req);
+    let mut c = s.cases.clone();
+    let r = match action {
+        Action::Accept => c.accept_case(req).await,
+        Action::Reject => c.reject_case(req).await,
+        Action::RequestCorrection => c.request_correction(req).await,
+        Action::SubmitCorrection => c.submit_correction(req).await,
+        Action::StartSpecial => c.start_special_procedure(req).await,
+        Action::EndSpecial => c.end_special_procedure(req).await,
+        Action::Decide => c.decide_case(req).await,
+        Action::Deliver => c.deliver_case(req).await,
+        Action::Withdraw => c.withdraw_case(req).await,
+        Action::Revoke => c.revoke_case(req).await,
+    };
+    let r = r.map_err(|status| {
+        let mut e = upstream(status);
+        if matches!(action, Action::Deliver) {
+            // The REST body calls the service's `delivery_method` `method`.
+            for v in &mut e.violations {
+                if v.field == "delivery_method" {
+                    v.field = "method".to_string();
+                }
+            }
+            if let Some(rest) = e.message.strip_prefix("delivery_method") {
+                e.message = format!("method{rest}");
+            }
+        }
+        e
+    })?;
+    Ok(Json(Case::from(r.into_inner())))
+}
+
+/// A `{"reason"}` action.
+async fn act_with_reason(
+    s: AppState,
+    ctx: Ctx,
+    action: Action,
+    id: String,
+    reason: String,
+) -> ApiResult<Json<Case>> {
+    act(
+        s,
+        ctx,
+        action,
+        pb::CaseActionRequest {
+            id,
+            reason,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/accept", tag = "cases", security(("bearer" = [])),
+    description = "受理 (handling department): received → accepted; starts the clock and sets `deadline`. \
+        The body is optional.",
+    params(("id" = String, Path)),
+    request_body(content = Option<ReasonInput>),
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn accept_case(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<ReasonInput>,
+) -> ApiResult<Json<Case>> {
+    act_with_reason(s, ctx, Action::Accept, id, b.reason).await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/reject", tag = "cases", security(("bearer" = [])),
+    description = "不予受理 (handling department): → not_accepted. `reason` is required.",
+    params(("id" = String, Path)),
+    request_body = ReasonInput,
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn reject_case(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<ReasonInput>,
+) -> ApiResult<Json<Case>> {
+    act_with_reason(s, ctx, Action::Reject, id, b.reason).await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/request-correction", tag = "cases", security(("bearer" = [])),
+    description = "补正 (handling department): asks the applicant for missing or corrected materials \
+        (→ correction). `reason` (what is needed) is required.",
+    params(("id" = String, Path)),
+    request_body = ReasonInput,
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn request_correction(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<ReasonInput>,
+) -> ApiResult<Json<Case>> {
+    act_with_reason(s, ctx, Action::RequestCorrection, id, b.reason).await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/submit-correction", tag = "cases", security(("bearer" = [])),
+    description = "The applicant provides the requested materials (added to the case's); the case \
+        returns to the handling department.",
+    params(("id" = String, Path)),
+    request_body = CorrectionInput,
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn submit_correction(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<CorrectionInput>,
+) -> ApiResult<Json<Case>> {
+    let req = pb::CaseActionRequest {
+        id,
+        reason: b.reason,
+        materials: b.materials,
+        ..Default::default()
+    };
+    act(s, ctx, Action::SubmitCorrection, req).await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/start-special", tag = "cases", security(("bearer" = [])),
+    description = "特别程序 (handling department, e.g. hearing, inspection, expert review): \
+        → special_procedure. `reason` is required.",
+    params(("id" = String, Path)),
+    request_body = ReasonInput,
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn start_special(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<ReasonInput>,
+) -> ApiResult<Json<Case>> {
+    act_with_reason(s, ctx, Action::StartSpecial, id, b.reason).await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/end-special", tag = "cases", security(("bearer" = [])),
+    description = "Ends the special procedure (handling department); `deadline` moves out by the time \
+        the clock stopped. The body is optional.",
+    params(("id" = String, Path)),
+    request_body(content = Option<ReasonInput>),
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn end_special(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<ReasonInput>,
+) -> ApiResult<Json<Case>> {
+    act_with_reason(s, ctx, Action::EndSpecial, id, b.reason).await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/decide", tag = "cases", security(("bearer" = [])),
+    description = "办结 (handling department): → approved, approved_with_tolerance or denied. \
+        `reason` is required to deny.",
+    params(("id" = String, Path)),
+    request_body = DecideInput,
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn decide_case(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<DecideInput>,
+) -> ApiResult<Json<Case>> {
+    let req = pb::CaseActionRequest {
+        id,
+        reason: b.reason,
+        outcome: b.outcome,
+        ..Default::default()
+    };
+    act(s, ctx, Action::Decide, req).await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/deliver", tag = "cases", security(("bearer" = [])),
+    description = "送达 (handling department): → delivered, at the window, by EMS (with \
+        `tracking_number`) or electronically.",
+    params(("id" = String, Path)),
+    request_body = DeliverInput,
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn deliver_case(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<DeliverInput>,
+) -> ApiResult<Json<Case>> {
+    let req = pb::CaseActionRequest {
+        id,
+        delivery_method: b.method,
+        tracking_number: b.tracking_number,
+        ..Default::default()
+    };
+    act(s, ctx, Action::Deliver, req).await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/withdraw", tag = "cases", security(("bearer" = [])),
+    description = "撤回 (the applicant): → withdrawn. The body is optional.",
+    params(("id" = String, Path)),
+    request_body(content = Option<ReasonInput>),
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn withdraw_case(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<ReasonInput>,
+) -> ApiResult<Json<Case>> {
+    act_with_reason(s, ctx, Action::Withdraw, id, b.reason).await
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/revoke", tag = "cases", security(("bearer" = [])),
+    description = "撤销 (handling department): → revoked. `reason` is required.",
+    params(("id" = String, Path)),
+    request_body = ReasonInput,
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn revoke_case(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<ReasonInput>,
+) -> ApiResult<Json<Case>> {
+    act_with_reason(s, ctx, Action::Revoke, id, b.reason).await
 }

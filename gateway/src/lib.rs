@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/items", post(catalog::create_item))
         .route("/v1/bundles", post(catalog::create_bundle))
         .route("/v1/org-units", post(catalog::create_org_unit))
+        .route("/v1/cases", post(cases::file_case))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
@@ -91,6 +92,25 @@ pub fn router(state: AppState) -> Router {
             "/v1/calendar/{year}",
             get(cases::get_year).put(cases::put_year),
         )
+        .route("/v1/cases", get(cases::list_cases))
+        .route("/v1/cases/{id}", get(cases::get_case))
+        .route("/v1/cases/{id}/history", get(cases::get_case_history))
+        .route("/v1/cases/{id}/accept", post(cases::accept_case))
+        .route("/v1/cases/{id}/reject", post(cases::reject_case))
+        .route(
+            "/v1/cases/{id}/request-correction",
+            post(cases::request_correction),
+        )
+        .route(
+            "/v1/cases/{id}/submit-correction",
+            post(cases::submit_correction),
+        )
+        .route("/v1/cases/{id}/start-special", post(cases::start_special))
+        .route("/v1/cases/{id}/end-special", post(cases::end_special))
+        .route("/v1/cases/{id}/decide", post(cases::decide_case))
+        .route("/v1/cases/{id}/deliver", post(cases::deliver_case))
+        .route("/v1/cases/{id}/withdraw", post(cases::withdraw_case))
+        .route("/v1/cases/{id}/revoke", post(cases::revoke_case))
         .merge(creates)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

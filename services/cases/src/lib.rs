@@ -1,18 +1,24 @@
-//! The case handling service (办件). Built so far: the legal working-day calendar
-//! ([`calendar`]), stored per year and editable by administrators, and the deadline arithmetic
-//! served as `ComputeDeadline`; the case lifecycle builds on both.
+//! The case handling service (办件): filing against published catalogue items, the lifecycle
+//! ([`lifecycle`], [`case_store`]) with deadlines on the legal working-day calendar
+//! ([`calendar`], stored per year and editable by administrators), served over gRPC ([`api`]).
 
 pub mod api;
 pub mod calendar;
+pub mod case_store;
+pub mod lifecycle;
 pub mod store;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::net::TcpListener;
+use tonic::transport::Channel;
+use yiwang_kit::crypto::DataKey;
 use yiwang_kit::grpc::GrpcServer;
 use yiwang_kit::{CancellationToken, Config, JwtVerifier, db, outbox};
 use yiwang_proto::cases::v1::cases_service_server::CasesServiceServer;
+use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 
 pub const SERVICE: &str = "cases";
 
@@ -42,10 +48,25 @@ pub async fn serve(
         cfg.database_max_connections,
     )?;
     let calendar = Arc::new(RwLock::new(calendar::Calendar::new()));
+    let key = match &cfg.data_key {
+        Some(k) => DataKey::from_base64(k).context("YIWANG_DATA_KEY")?,
+        None => {
+            tracing::warn!(
+                "YIWANG_DATA_KEY is not set: personal data is sealed with the built-in development key. Never do this in production."
+            );
+            DataKey::development()
+        }
+    };
+    let catalog = Channel::from_shared(cfg.catalog_url.clone())?
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
     let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
         CasesServiceServer::new(api::CasesApi {
             pool: pool.clone(),
             calendar: calendar.clone(),
+            catalog: CatalogServiceClient::new(catalog),
+            key,
+            region: cfg.region_code.clone(),
         }),
     );
     let readiness = server.readiness();

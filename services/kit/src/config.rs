@@ -32,6 +32,11 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// Byte budget of each process's in-memory read cache (`YIWANG_NEAR_CACHE_MB`, default 16).
     pub near_cache_bytes: u64,
+    /// Base64 of the 32-byte key sealing personal data at rest (`YIWANG_DATA_KEY`); without it a
+    /// built-in development key is used, with a warning.
+    pub data_key: Option<String>,
+    /// The county's region code (`YIWANG_REGION_CODE`, default 340522), first part of case numbers.
+    pub region_code: String,
 }
 
 #[derive(Clone, Debug)]
@@ -120,6 +125,13 @@ impl Config {
                     .is_some_and(|v| v == "1" || v == "true"),
             },
             near_cache_bytes: num("YIWANG_NEAR_CACHE_MB", 16)? * 1024 * 1024,
+            data_key: var("YIWANG_DATA_KEY"),
+            region_code: {
+                let r = var("YIWANG_REGION_CODE").unwrap_or_else(|| "340522".to_string());
+                crate::ids::check_region_code(&r)
+                    .map_err(|e| anyhow::anyhow!("YIWANG_REGION_CODE={r:?}: {e}"))?;
+                r
+            },
         })
     }
 

@@ -1,0 +1,505 @@
+//! The SQL of cases: filing with a daily case number, reading, listing by who may see what, and
+//! transitions under a row lock (of two clerks acting at once, exactly one wins).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+use yiwang_kit::{Error, Result, outbox, page};
+
+use crate::calendar::{Calendar, Limit, SHANGHAI, Unit};
+use crate::lifecycle::{Action, Clock};
+
+pub const CASE_ACCEPTED: &str = "cases.case.accepted";
+pub const CASE_DECIDED: &str = "cases.case.decided";
+
+/// A case as stored (personal numbers still sealed).
+#[derive(Debug, Clone)]
+pub struct CaseRow {
+    pub id: Uuid,
+    pub case_number: String,
+    pub item_code: String,
+    pub item_version: i32,
+    pub item_name: String,
+    pub department: String,
+    pub task_type: String,
+    pub channel: String,
+    pub applicant_kind: String,
+    pub applicant_name: String,
+    pub applicant_id_sealed: Option<Vec<u8>>,
+    pub applicant_uscc: String,
+    pub applicant_phone_sealed: Vec<u8>,
+    pub owner_sub: String,
+    pub filed_by: String,
+    pub materials: Vec<String>,
+    pub required_materials: Vec<String>,
+    pub state: String,
+    pub resume_state: String,
+    pub limit_value: i32,
+    pub limit_unit: String,
+    pub deadline: Option<DateTime<Utc>>,
+    pub clock: String,
+    pub clock_stopped_at: Option<DateTime<Utc>>,
+    pub calendar_complete: bool,
+    pub outcome_reason: String,
+    pub delivery_method: String,
+    pub tracking_number: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, case_number, item_code, item_version, item_name, department, task_type, channel, \
+    applicant_kind, applicant_name, applicant_id_sealed, applicant_uscc, applicant_phone_sealed, owner_sub, filed_by, \
+    materials, required_materials, state, resume_state, limit_value, limit_unit, deadline, clock, clock_stopped_at, \
+    calendar_complete, outcome_reason, delivery_method, tracking_number, created_at, updated_at, accepted_at, decided_at";
+
+fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
+    Ok(CaseRow {
+        id: r.try_get("id")?,
+        case_number: r.try_get("case_number")?,
+        item_code: r.try_get("item_code")?,
+        item_version: r.try_get("item_version")?,
+        item_name: r.try_get("item_name")?,
+        department: r.try_get("department")?,
+        task_type: r.try_get("task_type")?,
+        channel: r.try_get("channel")?,
+        applicant_kind: r.try_get("applicant_kind")?,
+        applicant_name: r.try_get("applicant_name")?,
+        applicant_id_sealed: r.try_get("applicant_id_sealed")?,
+        applicant_uscc: r.try_get("applicant_uscc")?,
+        applicant_phone_sealed: r.try_get("applicant_phone_sealed")?,
+        owner_sub: r.try_get("owner_sub")?,
+        filed_by: r.try_get("filed_by")?,
+        materials: r.try_get("materials")?,
+        required_materials: r.try_get("required_materials")?,
+        state: r.try_get("state")?,
+        resume_state: r.try_get("resume_state")?,
+        limit_value: r.try_get("limit_value")?,
+        limit_unit: r.try_get("limit_unit")?,
+        deadline: r.try_get("deadline")?,
+        clock: r.try_get("clock")?,
+        clock_stopped_at: r.try_get("clock_stopped_at")?,
+        calendar_complete: r.try_get("calendar_complete")?,
+        outcome_reason: r.try_get("outcome_reason")?,
+        delivery_method: r.try_get("delivery_method")?,
+        tracking_number: r.try_get("tracking_number")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        accepted_at: r.try_get("accepted_at")?,
+        decided_at: r.try_get("decided_at")?,
+    })
+}
+
+/// Everything a new case stores, validated by the API layer.
+pub struct NewCase {
+    pub item_code: String,
+    pub item_version: i32,
+    pub item_name: String,
+    pub department: String,
+    pub task_type: String,
+    pub channel: String,
+    pub applicant_kind: String,
+    pub applicant_name: String,
+    pub applicant_id_sealed: Option<Vec<u8>>,
+    pub applicant_id_hash: Option<Vec<u8>>,
+    pub applicant_uscc: String,
+    pub applicant_phone_sealed: Vec<u8>,
+    pub applicant_phone_hash: Vec<u8>,
+    pub owner_sub: String,
+    pub filed_by: String,
+    pub materials: Vec<String>,
+    pub required_materials: Vec<String>,
+    pub limit: Limit,
+}
+
+/// The next case number of the day (Asia/Shanghai) for `region`, e.g. `340522-20240208-000017`.
+async fn next_case_number(pool: &PgPool, region: &str, now: DateTime<Utc>) -> Result<String> {
+    let day = now.with_timezone(&SHANGHAI).date_naive();
+    let n: i32 = sqlx::query_scalar(
+        "INSERT INTO case_number_days (region, day, last) VALUES ($1, $2, 1)
+         ON CONFLICT (region, day) DO UPDATE SET last = case_number_days.last + 1
+         RETURNING last",
+    )
+    .bind(region)
+    .bind(day)
+    .fetch_one(pool)
+    .await?;
+    Ok(format!("{region}-{}-{n:06}", day.format("%Y%m%d")))
+}
+
+/// Files a case; a repeated (caller, request_id) returns the case filed first.
+pub async fn file(
+    pool: &PgPool,
+    region: &str,
+    caller: &str,
+    request_id: &str,
+    c: NewCase,
+) -> Result<CaseRow> {
+    if !request_id.is_empty()
+        && let Some(existing) = find_request(pool, caller, request_id).await?
+    {
+        return get(pool, existing).await;
+    }
+    let now = Utc::now();
+    let number = next_case_number(pool, region, now).await?;
+    let id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    if !request_id.is_empty() {
+        let claimed = sqlx::query(
+            "INSERT INTO case_requests (caller, request_id, case_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(caller)
+        .bind(request_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            // A concurrent retry won; answer with its case.
+            drop(tx);
+            let existing = find_request(pool, caller, request_id)
+                .await?
+                .ok_or_else(|| Error::internal("case request vanished"))?;
+            return get(pool, existing).await;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type, channel,
+            applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
+            applicant_phone_sealed, applicant_phone_hash, owner_sub, filed_by, materials, required_materials,
+            state, limit_value, limit_unit, created_at, updated_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22)",
+    )
+    .bind(id)
+    .bind(&number)
+    .bind(&c.item_code)
+    .bind(c.item_version)
+    .bind(&c.item_name)
+    .bind(&c.department)
+    .bind(&c.task_type)
+    .bind(&c.channel)
+    .bind(&c.applicant_kind)
+    .bind(&c.applicant_name)
+    .bind(&c.applicant_id_sealed)
+    .bind(&c.applicant_id_hash)
+    .bind(&c.applicant_uscc)
+    .bind(&c.applicant_phone_sealed)
+    .bind(&c.applicant_phone_hash)
+    .bind(&c.owner_sub)
+    .bind(&c.filed_by)
+    .bind(&c.materials)
+    .bind(&c.required_materials)
+    .bind(c.limit.value as i32)
+    .bind(c.limit.unit.as_str())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    record(&mut tx, id, caller, "file", "", "received", "").await?;
+    tx.commit().await?;
+    get(pool, id).await
+}
+
+async fn find_request(pool: &PgPool, caller: &str, request_id: &str) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT case_id FROM case_requests WHERE caller = $1 AND request_id = $2",
+    )
+    .bind(caller)
+    .bind(request_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+async fn record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Uuid,
+    actor: &str,
+    action: &str,
+    from: &str,
+    to: &str,
+    reason: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO case_transitions (case_id, actor, action, from_state, to_state, reason) VALUES ($1,$2,$3,$4,$5,$6)",
+    )
+    .bind(id)
+    .bind(actor)
+    .bind(action)
+    .bind(from)
+    .bind(to)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<CaseRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(r) => from_row(&r),
+        None => Err(not_found(id)),
+    }
+}
+
+pub fn not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found("CASE_NOT_FOUND", format!("case {id} does not exist"))
+}
+
+/// Whose cases a listing shows.
+pub enum Scope {
+    Owner(String),
+    Department(String),
+    All,
+}
+
+pub async fn list(
+    pool: &PgPool,
+    scope: &Scope,
+    state: &str,
+    page_size: i32,
+    page_token: &str,
+) -> Result<(Vec<CaseRow>, String)> {
+    let limit = page::page_size(page_size)?;
+    let (scope_sql, scope_val, scope_name) = match scope {
+        Scope::Owner(s) => ("owner_sub = $1", s.as_str(), "owner"),
+        Scope::Department(d) => ("department = $1", d.as_str(), "department"),
+        Scope::All => ("$1 = ''", "", "all"),
+    };
+    let fp = page::fingerprint(&["cases", scope_name, scope_val, state]);
+    let after: Option<(i64, Uuid)> = page::decode(page_token, fp)?;
+    let (after_at, after_id) = match after {
+        Some((micros, id)) => (DateTime::<Utc>::from_timestamp_micros(micros), Some(id)),
+        None => (None, None),
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE {scope_sql} AND ($2 = '' OR state = $2)
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    )))
+    .bind(scope_val)
+    .bind(state)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit + 1)
+    .fetch_all(pool)
+    .await?;
+    let mut cases = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    let next = if cases.len() as i64 > limit {
+        cases.truncate(limit as usize);
+        cases
+            .last()
+            .map(|c| page::encode(fp, &(c.created_at.timestamp_micros(), c.id)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok((cases, next))
+}
+
+pub struct Transition {
+    pub time: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub reason: String,
+}
+
+pub async fn history(pool: &PgPool, id: Uuid) -> Result<Vec<Transition>> {
+    let rows = sqlx::query(
+        "SELECT at, actor, action, from_state, to_state, reason FROM case_transitions WHERE case_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Transition {
+                time: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                from_state: r.try_get("from_state")?,
+                to_state: r.try_get("to_state")?,
+                reason: r.try_get("reason")?,
+            })
+        })
+        .collect()
+}
+
+/// The parameters of one transition, validated by the API layer.
+pub struct Act<'a> {
+    pub action: Action,
+    pub actor: &'a str,
+    pub reason: &'a str,
+    pub outcome: &'a str,
+    pub delivery_method: &'a str,
+    pub tracking_number: &'a str,
+    pub add_materials: &'a [String],
+}
+
+/// Applies a transition under a row lock. `may_act` decides, on the locked row, whether the
+/// caller may; the state check follows, so a clerk who lost a race learns the state it is in now.
+pub async fn transition(
+    pool: &PgPool,
+    calendar: &Calendar,
+    id: Uuid,
+    act: Act<'_>,
+    may_act: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| not_found(id))?;
+    let mut c = from_row(&row)?;
+    may_act(&c)?;
+    let action = act.action;
+    if !action.from_states().contains(&c.state.as_str()) {
+        return Err(Error::failed_precondition(
+            "CASE_STATE",
+            format!(
+                "case {} is {}; {} needs it to be {}",
+                c.case_number,
+                c.state,
+                action.name(),
+                action.from_states().join(" or ")
+            ),
+        )
+        .with_metadata("state", c.state.clone()));
+    }
+    let now = Utc::now();
+    let from_state = c.state.clone();
+    let to_state = crate::lifecycle::next_state(action, &c.resume_state, act.outcome);
+    let unit = Unit::parse(&c.limit_unit).unwrap_or(Unit::WorkingDays);
+    let cal_err = |e: crate::calendar::CalendarError| Error::internal(e);
+    match action.clock() {
+        Clock::Start => {
+            let d = calendar
+                .deadline(now, Limit::new(c.limit_value.max(0) as u32, unit))
+                .map_err(cal_err)?;
+            c.deadline = Some(d.at.to_utc());
+            c.calendar_complete = d.calendar_complete();
+            c.clock = "running".into();
+            c.accepted_at = Some(now);
+        }
+        Clock::Stop => {
+            if c.clock == "running" {
+                c.clock = "stopped".into();
+                c.clock_stopped_at = Some(now);
+            }
+        }
+        Clock::Resume => {
+            if c.clock == "stopped"
+                && let (Some(deadline), Some(stopped)) = (c.deadline, c.clock_stopped_at)
+            {
+                let d = calendar
+                    .resume(deadline, unit, stopped, now)
+                    .map_err(cal_err)?;
+                c.deadline = Some(d.at.to_utc());
+                c.calendar_complete &= d.calendar_complete();
+                c.clock = "running".into();
+                c.clock_stopped_at = None;
+            }
+        }
+        Clock::Finish => {
+            c.clock = "none".into();
+            c.clock_stopped_at = None;
+        }
+        Clock::Unchanged => {}
+    }
+    match action {
+        Action::RequestCorrection => c.resume_state = from_state.clone(),
+        Action::SubmitCorrection => {
+            c.resume_state = String::new();
+            for m in act.add_materials {
+                if !c.materials.contains(m) {
+                    c.materials.push(m.clone());
+                }
+            }
+        }
+        Action::Reject | Action::Decide | Action::Revoke => {
+            c.outcome_reason = act.reason.to_string();
+            if action == Action::Decide {
+                c.decided_at = Some(now);
+            }
+        }
+        Action::Deliver => {
+            c.delivery_method = act.delivery_method.to_string();
+            c.tracking_number = act.tracking_number.to_string();
+        }
+        _ => {}
+    }
+    c.state = to_state.clone();
+    c.updated_at = now;
+    sqlx::query(
+        "UPDATE cases SET state = $2, resume_state = $3, deadline = $4, clock = $5, clock_stopped_at = $6,
+            calendar_complete = $7, outcome_reason = $8, delivery_method = $9, tracking_number = $10,
+            materials = $11, updated_at = $12, accepted_at = $13, decided_at = $14
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&c.state)
+    .bind(&c.resume_state)
+    .bind(c.deadline)
+    .bind(&c.clock)
+    .bind(c.clock_stopped_at)
+    .bind(c.calendar_complete)
+    .bind(&c.outcome_reason)
+    .bind(&c.delivery_method)
+    .bind(&c.tracking_number)
+    .bind(&c.materials)
+    .bind(now)
+    .bind(c.accepted_at)
+    .bind(c.decided_at)
+    .execute(&mut *tx)
+    .await?;
+    record(
+        &mut tx,
+        id,
+        act.actor,
+        action.name(),
+        &from_state,
+        &to_state,
+        act.reason,
+    )
+    .await?;
+    match action {
+        Action::Accept => {
+            outbox::enqueue(
+                &mut tx,
+                CASE_ACCEPTED,
+                &serde_json::json!({
+                    "case_id": c.id, "case_number": c.case_number, "item_code": c.item_code,
+                    "department": c.department, "deadline": c.deadline,
+                }),
+            )
+            .await?;
+        }
+        Action::Decide => {
+            // No personal numbers in events: the licensee is identified by USCC (public).
+            outbox::enqueue(
+                &mut tx,
+                CASE_DECIDED,
+                &serde_json::json!({
+                    "case_id": c.id, "case_number": c.case_number, "item_code": c.item_code,
+                    "item_version": c.item_version, "item_name": c.item_name, "task_type": c.task_type,
+                    "department": c.department, "outcome": c.state, "applicant_kind": c.applicant_kind,
+                    "applicant_name": if c.applicant_kind == "legal_person" { c.applicant_name.as_str() } else { "" },
+                    "applicant_uscc": c.applicant_uscc, "decided_at": c.decided_at,
+                }),
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    tx.commit().await?;
+    Ok(c)
+}

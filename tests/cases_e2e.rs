@@ -1,0 +1,544 @@
+//! Cases end to end: a citizen files through the gateway as the mobile app does, the handling
+//! department works the case, deadlines move with the clock; privacy and races.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const DEPT: &str = "340522-SCJGJ";
+/// Valid resident ID (GB 11643 check digit) and mobile numbers.
+const ID_A: &str = "11010519491231002X";
+const ID_B: &str = "340522198001010033";
+
+async fn send(
+    s: &Stack,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = s.http.request(method.parse().unwrap(), s.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn field_of(body: &Value) -> String {
+    body["error"]["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|d| d["field_violations"][0]["field"].as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn application(item: &str, id_number: &str, materials: &[&str]) -> Value {
+    json!({
+        "item_code": item,
+        "channel": "online",
+        "applicant": {"kind": "person", "name": "张三丰", "id_number": id_number, "phone": "13812345678"},
+        "materials": materials,
+    })
+}
+
+struct People {
+    citizen_a: String,
+    citizen_b: String,
+    officer: String,
+    other_officer: String,
+    supervisor: String,
+}
+
+fn people(s: &Stack) -> People {
+    People {
+        citizen_a: s.token("citizen-a", &["citizen"], None),
+        citizen_b: s.token("citizen-b", &["citizen"], None),
+        officer: s.token("officer-1", &["officer"], Some(DEPT)),
+        other_officer: s.token("officer-9", &["officer"], Some("340522-GAJ")),
+        supervisor: s.token("supervisor-1", &["supervisor"], None),
+    }
+}
+
+#[tokio::test]
+async fn file_work_and_deliver_a_case_with_its_history() {
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+
+    // Filing is idempotent on the Idempotency-Key.
+    let file = |key: &'static str| {
+        let s = &s;
+        let token = p.citizen_a.clone();
+        let body = application(&item, ID_A, &["营业执照"]);
+        async move {
+            let r = s
+                .http
+                .post(s.url("/v1/cases"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (st, case) = file("file-1").await;
+    assert_eq!(st, 201, "{case}");
+    let (_, again) = file("file-1").await;
+    assert_eq!(again["id"], case["id"]);
+    let id = case["id"].as_str().unwrap().to_string();
+    let number = case["case_number"].as_str().unwrap();
+    assert!(
+        number.starts_with("340522-") && number.len() == "340522-20240208-000017".len(),
+        "{number}"
+    );
+    assert_eq!(case["state"], "received");
+    assert_eq!(case["item_version"], 1);
+    assert_eq!(case["clock"], "none");
+    assert_eq!(case["missing_materials"], json!(["食品安全管理制度"]));
+    assert_eq!(
+        case["applicant"]["id_number"], ID_A,
+        "the applicant sees their own number"
+    );
+
+    // Accept: the deadline is set from the item's promised limit (5 working days).
+    let (st, c) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/accept"),
+        Some(&p.officer),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["state"], "accepted");
+    assert_eq!(c["clock"], "running");
+    let deadline = c["deadline"].as_str().unwrap().to_string();
+    assert!(deadline.ends_with("17:30:00+08:00"), "{deadline}");
+
+    // A correction stops the clock; submitting the missing material restarts it.
+    let (st, body) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/request-correction"),
+        Some(&p.officer),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!((st, field_of(&body)), (400, "reason".to_string()), "{body}");
+    let (st, c) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/request-correction"),
+        Some(&p.officer),
+        Some(json!({"reason": "缺少食品安全管理制度"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(
+        (c["state"].as_str(), c["clock"].as_str()),
+        (Some("correction"), Some("stopped"))
+    );
+    // Only the applicant submits the correction.
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/submit-correction"),
+        Some(&p.officer),
+        Some(json!({"materials": ["食品安全管理制度"]})),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, c) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/submit-correction"),
+        Some(&p.citizen_a),
+        Some(json!({"materials": ["食品安全管理制度"]})),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(
+        (c["state"].as_str(), c["clock"].as_str()),
+        (Some("accepted"), Some("running"))
+    );
+    assert_eq!(c["missing_materials"], json!([]));
+    // Stopped for (much) less than a working second or so: the deadline is where it was, or later.
+    assert!(c["deadline"].as_str().unwrap() >= deadline.as_str());
+
+    // An illegal transition names the current state.
+    let (st, body) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/deliver"),
+        Some(&p.officer),
+        Some(json!({"method": "window"})),
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    assert_eq!(body["error"]["status"], "FAILED_PRECONDITION");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is accepted"),
+        "{body}"
+    );
+
+    let (st, body) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/decide"),
+        Some(&p.officer),
+        Some(json!({"outcome": "maybe"})),
+    )
+    .await;
+    assert_eq!((st, field_of(&body)), (400, "outcome".to_string()));
+    let (st, c) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/decide"),
+        Some(&p.officer),
+        Some(json!({"outcome": "approved"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(
+        (c["state"].as_str(), c["clock"].as_str()),
+        (Some("approved"), Some("none"))
+    );
+    let (st, body) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/deliver"),
+        Some(&p.officer),
+        Some(json!({"method": "ems"})),
+    )
+    .await;
+    assert_eq!((st, field_of(&body)), (400, "tracking_number".to_string()));
+    let (st, c) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/deliver"),
+        Some(&p.officer),
+        Some(json!({"method": "ems", "tracking_number": "EA123456789CN"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["state"], "delivered");
+
+    let (st, h) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}/history"),
+        Some(&p.citizen_a),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{h}");
+    let steps: Vec<(String, String, String)> = h["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["action"].as_str().unwrap().into(),
+                t["to_state"].as_str().unwrap().into(),
+                t["actor"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("file", "received", "citizen-a"),
+        ("accept", "accepted", "officer-1"),
+        ("request_correction", "correction", "officer-1"),
+        ("submit_correction", "accepted", "citizen-a"),
+        ("decide", "approved", "officer-1"),
+        ("deliver", "delivered", "officer-1"),
+    ];
+    assert_eq!(steps.len(), expect.len(), "{h}");
+    for (got, want) in steps.iter().zip(expect) {
+        assert_eq!((got.0.as_str(), got.1.as_str(), got.2.as_str()), want);
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn applicants_and_departments_see_only_their_own() {
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let (st, a) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&p.citizen_a),
+        Some(application(&item, ID_A, &[])),
+    )
+    .await;
+    assert_eq!(st, 201, "{a}");
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&p.citizen_b),
+        Some(application(&item, ID_B, &[])),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let id = a["id"].as_str().unwrap();
+
+    // Another citizen and another department's officer: the case does not exist for them.
+    for token in [&p.citizen_b, &p.other_officer] {
+        let (st, body) = send(&s, "GET", &format!("/v1/cases/{id}"), Some(token), None).await;
+        assert_eq!(st, 404, "{body}");
+        let (st, _) = send(
+            &s,
+            "GET",
+            &format!("/v1/cases/{id}/history"),
+            Some(token),
+            None,
+        )
+        .await;
+        assert_eq!(st, 404);
+    }
+    let (st, _) = send(&s, "GET", &format!("/v1/cases/{id}"), None, None).await;
+    assert_eq!(st, 401);
+    // The other department cannot act on it either.
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/accept"),
+        Some(&p.other_officer),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    // Lists: each citizen their own, the department both, another department none.
+    let (_, list) = send(&s, "GET", "/v1/cases", Some(&p.citizen_a), None).await;
+    let cases = list["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0]["applicant"]["id_number"], ID_A);
+    let (_, list) = send(&s, "GET", "/v1/cases", Some(&p.officer), None).await;
+    assert_eq!(list["cases"].as_array().unwrap().len(), 2);
+    let (_, list) = send(&s, "GET", "/v1/cases", Some(&p.other_officer), None).await;
+    assert_eq!(list["cases"].as_array().unwrap().len(), 0);
+
+    // Oversight reads every case with personal numbers masked.
+    let (st, c) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}"),
+        Some(&p.supervisor),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["applicant"]["id_number"], "1101**********002X");
+    assert_eq!(c["applicant"]["phone"], "138****5678");
+    assert_eq!(c["applicant"]["name"], "张**");
+
+    // The same rules over gRPC, as a department system would call.
+    use yiwang_proto::cases::v1 as pb;
+    let mut grpc = pb::cases_service_client::CasesServiceClient::connect(s.cfg.cases_url.clone())
+        .await
+        .unwrap();
+    let get = |token: &str| {
+        let mut req = tonic::Request::new(pb::GetCaseRequest { id: id.to_string() });
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req
+    };
+    let err = grpc.get_case(get(&p.citizen_b)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let c = grpc.get_case(get(&p.officer)).await.unwrap().into_inner();
+    assert_eq!(c.applicant.unwrap().id_number, ID_A);
+
+    // ID numbers are sealed at rest: not in the database in clear.
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    let clear: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM cases WHERE encode(applicant_id_sealed, 'escape') LIKE '%' || $1 || '%'",
+    )
+    .bind("19491231")
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(clear, 0);
+    pool.close().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn two_clerks_one_case_exactly_one_wins() {
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let (_, c) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&p.citizen_a),
+        Some(application(&item, ID_A, &[])),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let clerk2 = s.token("clerk-2", &["clerk"], Some(DEPT));
+    let accept = |token: String| {
+        let s = &s;
+        let id = id.clone();
+        async move {
+            send(
+                s,
+                "POST",
+                &format!("/v1/cases/{id}/accept"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(accept(p.officer.clone()), accept(clerk2));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{a:?} {b:?}");
+    let loser = if a.0 == 400 { a.1 } else { b.1 };
+    assert_eq!(loser["error"]["status"], "FAILED_PRECONDITION");
+    assert!(
+        loser["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is accepted"),
+        "{loser}"
+    );
+    let (_, h) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}/history"),
+        Some(&p.officer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        h["transitions"].as_array().unwrap().len(),
+        2,
+        "one filing, one acceptance"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn case_numbers_stay_unique_under_concurrent_filing() {
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let filings = (0..30).map(|_| {
+        let body = application(&item, ID_A, &[]);
+        send(&s, "POST", "/v1/cases", Some(&p.citizen_a), Some(body))
+    });
+    let results = futures::future::join_all(filings).await;
+    let mut numbers: Vec<String> = results
+        .iter()
+        .map(|(st, c)| {
+            assert_eq!(*st, 201, "{c}");
+            c["case_number"].as_str().unwrap().to_string()
+        })
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 30);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_applications_name_the_field() {
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let good = application(&item, ID_A, &[]);
+    let with = |path: &[&str], v: Value| {
+        let mut b = good.clone();
+        let mut cur = &mut b;
+        for k in &path[..path.len() - 1] {
+            cur = &mut cur[*k];
+        }
+        cur[path[path.len() - 1]] = v;
+        b
+    };
+    for (body, field) in [
+        (
+            with(&["applicant", "id_number"], json!("110105194912310021")),
+            "applicant.id_number",
+        ),
+        (
+            with(&["applicant", "phone"], json!("12345")),
+            "applicant.phone",
+        ),
+        (
+            with(&["applicant", "kind"], json!("alien")),
+            "applicant.kind",
+        ),
+        (with(&["channel"], json!("pigeon")), "channel"),
+        (with(&["channel"], json!("weekend_appointment")), "channel"),
+        (with(&["item_code"], json!("NO-SUCH-ITEM")), "item_code"),
+        (with(&["materials"], json!([""])), "materials[0]"),
+    ] {
+        let (st, resp) = send(
+            &s,
+            "POST",
+            "/v1/cases",
+            Some(&p.citizen_a),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (st, field_of(&resp)),
+            (400, field.to_string()),
+            "{body}: {resp}"
+        );
+    }
+    // Nothing was filed by any of them.
+    let (_, list) = send(&s, "GET", "/v1/cases", Some(&p.citizen_a), None).await;
+    assert_eq!(list["cases"].as_array().unwrap().len(), 0);
+
+    // A suspended item takes no new cases; unauthenticated and role-less callers are refused.
+    let admin = s.token("cat-admin", &["catalog_admin"], None);
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/items/{item}/suspend"),
+        Some(&admin),
+        Some(json!({"reason": "政策调整"})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, resp) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&p.citizen_a),
+        Some(good.clone()),
+    )
+    .await;
+    assert_eq!(st, 400, "{resp}");
+    assert_eq!(resp["error"]["status"], "FAILED_PRECONDITION");
+    let (st, _) = send(&s, "POST", "/v1/cases", None, Some(good.clone())).await;
+    assert_eq!(st, 401);
+    let (st, _) = send(&s, "POST", "/v1/cases", Some(&p.supervisor), Some(good)).await;
+    assert_eq!(st, 403);
+    s.stop().await;
+}
