@@ -24,6 +24,9 @@ use crate::config::Config;
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Whether spans are exported (an OTLP endpoint is configured).
+static OTEL_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Keeps the trace exporter alive; dropping it flushes pending spans.
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
@@ -76,6 +79,7 @@ pub fn init(service_name: &str, cfg: &Config) -> TelemetryGuard {
                     )
                     .build();
                 let tracer = p.tracer("yiwang");
+                OTEL_ON.store(true, std::sync::atomic::Ordering::Relaxed);
                 opentelemetry::global::set_tracer_provider(p.clone());
                 provider = Some(p);
                 Some(
@@ -112,7 +116,19 @@ fn install_metrics() {
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Only the first recorder in a process can be global; later ones would be ignored.
-        let _ = metrics::set_global_recorder(recorder);
+        if metrics::set_global_recorder(recorder).is_ok() {
+            // Histograms keep raw samples until upkeep folds them into buckets; without a
+            // scraper calling render() they would grow without bound.
+            let h = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        h.run_upkeep();
+                    }
+                });
+        }
         handle
     });
 }
@@ -164,9 +180,6 @@ pub async fn trace_requests(
     req: Request,
     next: Next,
 ) -> Response {
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract(&HeaderExtractor(req.headers()))
-    });
     // gRPC: the method path names the call; REST: the route template keeps label sets small.
     let is_grpc = req
         .headers()
@@ -176,28 +189,41 @@ pub async fn trace_requests(
         Some(p) if !is_grpc => p.as_str().to_string(),
         _ => req.uri().path().to_string(),
     };
-    let method = req.method().clone();
     let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let span = tracing::info_span!(
-        "request",
-        otel.name = %format!("{method} {route}"),
-        otel.kind = "server",
-        service,
-        http.request.method = %method,
-        http.route = %route,
-        http.response.status_code = tracing::field::Empty,
-        request_id = %request_id,
-    );
-    let _ = span.set_parent(parent);
+    // The full span only when traces are exported: formatting span fields for the JSON log on
+    // every request costs measurably, and logs need only the request id to correlate.
+    let tracing_on = OTEL_ON.load(std::sync::atomic::Ordering::Relaxed);
+    let span = if tracing_on {
+        let method = req.method().clone();
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format!("{method} {route}"),
+            otel.kind = "server",
+            service,
+            http.request.method = %method,
+            http.route = %route,
+            http.response.status_code = tracing::field::Empty,
+            request_id = %request_id,
+        );
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(req.headers()))
+        });
+        let _ = span.set_parent(parent);
+        span
+    } else {
+        tracing::info_span!("request", request_id = %request_id)
+    };
     let start = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    span.record("http.response.status_code", status);
+    if tracing_on {
+        span.record("http.response.status_code", status);
+    }
     let elapsed = start.elapsed();
     metrics::counter!("yiwang_requests_total", "service" => service, "route" => route.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("yiwang_request_duration_seconds", "service" => service, "route" => route)
