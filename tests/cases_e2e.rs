@@ -542,3 +542,275 @@ async fn bad_applications_name_the_field() {
     assert_eq!(st, 403);
     s.stop().await;
 }
+
+/// Files a case as citizen A and takes it to a decision.
+async fn decided_case(s: &Stack, p: &People, item: &str) -> String {
+    let (st, c) = send(
+        s,
+        "POST",
+        "/v1/cases",
+        Some(&p.citizen_a),
+        Some(application(item, ID_A, &[])),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    let (st, c) = send(
+        s,
+        "POST",
+        &format!("/v1/cases/{id}/accept"),
+        Some(&p.officer),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    let (st, c) = send(
+        s,
+        "POST",
+        &format!("/v1/cases/{id}/decide"),
+        Some(&p.officer),
+        Some(json!({"outcome": "approved"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    id
+}
+
+#[tokio::test]
+async fn a_bad_evaluation_opens_a_rectification_followed_by_a_callback() {
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+
+    // Not before the decision.
+    let (_, open) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&p.citizen_a),
+        Some(application(&item, ID_A, &[])),
+    )
+    .await;
+    let open_id = open["id"].as_str().unwrap();
+    let (st, body) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{open_id}/evaluation"),
+        Some(&p.citizen_a),
+        Some(json!({"level": 5})),
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    assert_eq!(body["error"]["status"], "FAILED_PRECONDITION");
+
+    let id = decided_case(&s, &p, &item).await;
+    let path = format!("/v1/cases/{id}/evaluation");
+    let (st, body) = send(
+        &s,
+        "POST",
+        &path,
+        Some(&p.citizen_a),
+        Some(json!({"level": 0})),
+    )
+    .await;
+    assert_eq!((st, field_of(&body)), (400, "level".to_string()));
+    let (st, _) = send(
+        &s,
+        "POST",
+        &path,
+        Some(&p.citizen_b),
+        Some(json!({"level": 1})),
+    )
+    .await;
+    assert_eq!(st, 404, "another citizen does not see the case");
+    let (st, _) = send(
+        &s,
+        "POST",
+        &path,
+        Some(&p.officer),
+        Some(json!({"level": 5})),
+    )
+    .await;
+    assert_eq!(st, 403, "only the applicant evaluates");
+
+    let (st, e) = send(&s, "POST", &path, Some(&p.citizen_a),
+        Some(json!({"level": 2, "dimensions": {"attitude": 2, "efficiency": 1}, "comment": "等了太久"}))).await;
+    assert_eq!(st, 201, "{e}");
+    let rid = e["rectification_id"]
+        .as_str()
+        .expect("a 差评 opens a rectification")
+        .to_string();
+    let (st, _) = send(
+        &s,
+        "POST",
+        &path,
+        Some(&p.citizen_a),
+        Some(json!({"level": 5})),
+    )
+    .await;
+    assert_eq!(st, 409, "one evaluation per case");
+
+    // The department sees it (with a working-day deadline), another department does not.
+    let (_, list) = send(
+        &s,
+        "GET",
+        "/v1/rectifications?state=open",
+        Some(&p.officer),
+        None,
+    )
+    .await;
+    let items = list["rectifications"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], rid.as_str());
+    assert_eq!(items[0]["level"], 2);
+    assert!(
+        items[0]["deadline"]
+            .as_str()
+            .unwrap()
+            .ends_with("17:30:00+08:00"),
+        "{list}"
+    );
+    let (_, list) = send(
+        &s,
+        "GET",
+        "/v1/rectifications",
+        Some(&p.other_officer),
+        None,
+    )
+    .await;
+    assert_eq!(list["rectifications"].as_array().unwrap().len(), 0);
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/rectifications/{rid}/complete"),
+        Some(&p.other_officer),
+        Some(json!({"note": "x"})),
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    // Complete, then call back; not the other way round.
+    let (st, body) = send(
+        &s,
+        "POST",
+        &format!("/v1/rectifications/{rid}/callback"),
+        Some(&p.officer),
+        Some(json!({"note": "已回访", "satisfied": true})),
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = send(
+        &s,
+        "POST",
+        &format!("/v1/rectifications/{rid}/complete"),
+        Some(&p.officer),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!((st, field_of(&body)), (400, "note".to_string()));
+    let (st, r) = send(
+        &s,
+        "POST",
+        &format!("/v1/rectifications/{rid}/complete"),
+        Some(&p.officer),
+        Some(json!({"note": "窗口增派人手，承诺件提速"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["state"], "completed");
+    let (st, r) = send(
+        &s,
+        "POST",
+        &format!("/v1/rectifications/{rid}/callback"),
+        Some(&p.officer),
+        Some(json!({"note": "申请人表示满意", "satisfied": true})),
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(
+        (r["state"].as_str(), r["callback_satisfied"].as_bool()),
+        (Some("called_back"), Some(true))
+    );
+
+    // The negative evaluation went out as an event (through the outbox).
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE topic = 'cases.evaluation.negative' AND payload->>'case_id' = $1",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(events, 1);
+    pool.close().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn overdue_cases_turn_red_and_are_announced_once_however_many_sweepers() {
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let (_, c) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&p.citizen_a),
+        Some(application(&item, ID_A, &[])),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let (_, c) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/accept"),
+        Some(&p.officer),
+        None,
+    )
+    .await;
+    assert_eq!(c["warning"], "none", "{c}");
+
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE cases SET deadline = now() - interval '1 hour' WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, c) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}"),
+        Some(&p.citizen_a),
+        None,
+    )
+    .await;
+    assert_eq!(c["warning"], "red", "{c}");
+
+    // Three replicas sweeping at once.
+    let (a, b, c3) = tokio::join!(
+        yiwang_cases::case_store::sweep_overdue(&pool),
+        yiwang_cases::case_store::sweep_overdue(&pool),
+        yiwang_cases::case_store::sweep_overdue(&pool),
+    );
+    assert!(a.unwrap() + b.unwrap() + c3.unwrap() <= 1);
+    assert_eq!(
+        yiwang_cases::case_store::sweep_overdue(&pool)
+            .await
+            .unwrap(),
+        0
+    );
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE topic = 'cases.case.overdue' AND payload->>'case_id' = $1",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(events, 1);
+    pool.close().await;
+    s.stop().await;
+}

@@ -799,3 +799,221 @@ pub async fn revoke_case(
 ) -> ApiResult<Json<Case>> {
     act_with_reason(s, ctx, Action::Revoke, id, b.reason).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// 好差评: evaluations, and the rectifications 差评 open.
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationInput {
+    /// 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意
+    pub level: u32,
+    /// Optional ratings 1..5 by dimension, e.g. `{"attitude": 5, "efficiency": 4}`.
+    #[serde(default)]
+    pub dimensions: std::collections::HashMap<String, u32>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Evaluation {
+    pub id: String,
+    pub case_id: String,
+    pub case_number: String,
+    pub level: u32,
+    pub dimensions: std::collections::HashMap<String, u32>,
+    pub comment: String,
+    pub created_at: Option<String>,
+    /// Set for levels 1–2 (差评): the rectification the department must complete.
+    pub rectification_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rectification {
+    pub id: String,
+    pub case_id: String,
+    pub case_number: String,
+    pub department: String,
+    pub level: u32,
+    pub comment: String,
+    /// open | completed | called_back
+    pub state: String,
+    /// RFC 3339 with the Asia/Shanghai offset.
+    pub deadline: String,
+    pub overdue: bool,
+    pub completion_note: String,
+    pub completed_at: Option<String>,
+    pub callback_note: String,
+    pub callback_satisfied: bool,
+    pub called_back_at: Option<String>,
+    pub created_at: Option<String>,
+}
+
+impl From<pb::Rectification> for Rectification {
+    fn from(r: pb::Rectification) -> Self {
+        Rectification {
+            completed_at: rfc3339(&r.complete_time),
+            called_back_at: rfc3339(&r.callback_time),
+            created_at: rfc3339(&r.create_time),
+            id: r.id,
+            case_id: r.case_id,
+            case_number: r.case_number,
+            department: r.department,
+            level: r.level,
+            comment: r.comment,
+            state: r.state,
+            deadline: r.deadline_local,
+            overdue: r.overdue,
+            completion_note: r.completion_note,
+            callback_note: r.callback_note,
+            callback_satisfied: r.callback_satisfied,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RectificationList {
+    pub rectifications: Vec<Rectification>,
+    pub next_page_token: String,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RectificationInput {
+    /// What was put right (complete) or what the applicant answered (callback).
+    #[serde(default)]
+    pub note: String,
+    /// Callback only: whether the applicant is satisfied now.
+    #[serde(default)]
+    pub satisfied: bool,
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/evaluation", tag = "cases", security(("bearer" = [])),
+    description = "好差评 by the applicant, once per case after the decision. Levels 1–2 (差评) open a \
+        rectification for the handling department with a working-day deadline.",
+    params(("id" = String, Path)),
+    request_body = EvaluationInput,
+    responses((status = 201, body = Evaluation), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn evaluate_case(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<EvaluationInput>,
+) -> ApiResult<(axum::http::StatusCode, Json<Evaluation>)> {
+    let r = s
+        .cases
+        .clone()
+        .evaluate_case(ctx.grpc(pb::EvaluateCaseRequest {
+            case_id: id,
+            level: b.level,
+            dimensions: b.dimensions,
+            comment: b.comment,
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(Evaluation {
+            created_at: rfc3339(&r.create_time),
+            rectification_id: (!r.rectification_id.is_empty()).then_some(r.rectification_id),
+            id: r.id,
+            case_id: r.case_id,
+            case_number: r.case_number,
+            level: r.level,
+            dimensions: r.dimensions,
+            comment: r.comment,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/rectifications", tag = "cases", security(("bearer" = [])),
+    description = "Rectifications of 差评: the caller's department's (staff), or all (oversight).",
+    params(
+        ("state" = Option<String>, Query, description = "open | completed | called_back"),
+        ("page_size" = Option<i32>, Query), ("page_token" = Option<String>, Query),
+    ),
+    responses((status = 200, body = RectificationList), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+pub async fn list_rectifications(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    p: Params,
+) -> ApiResult<Json<RectificationList>> {
+    let r = s
+        .cases
+        .clone()
+        .list_rectifications(ctx.grpc(pb::ListRectificationsRequest {
+            state: p.str("state"),
+            page_size: p.i32("page_size")?,
+            page_token: p.str("page_token"),
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(RectificationList {
+        rectifications: r
+            .rectifications
+            .into_iter()
+            .map(Rectification::from)
+            .collect(),
+        next_page_token: r.next_page_token,
+    }))
+}
+
+async fn advance_rectification(
+    s: AppState,
+    ctx: Ctx,
+    id: String,
+    b: RectificationInput,
+    callback: bool,
+) -> ApiResult<Json<Rectification>> {
+    let req = ctx.grpc(pb::RectificationActionRequest {
+        id,
+        note: b.note,
+        satisfied: b.satisfied,
+    });
+    let mut client = s.cases.clone();
+    let r = if callback {
+        client.callback_rectification(req).await
+    } else {
+        client.complete_rectification(req).await
+    }
+    .map_err(upstream)?
+    .into_inner();
+    Ok(Json(Rectification::from(r)))
+}
+
+#[utoipa::path(post, path = "/v1/rectifications/{id}/complete", tag = "cases", security(("bearer" = [])),
+    description = "The handling department reports what it put right: open → completed.",
+    params(("id" = String, Path)),
+    request_body = RectificationInput,
+    responses((status = 200, body = Rectification), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn complete_rectification(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<RectificationInput>,
+) -> ApiResult<Json<Rectification>> {
+    advance_rectification(s, ctx, id, b, false).await
+}
+
+#[utoipa::path(post, path = "/v1/rectifications/{id}/callback", tag = "cases", security(("bearer" = [])),
+    description = "The callback (回访) to the applicant after the rectification: completed → called_back.",
+    params(("id" = String, Path)),
+    request_body = RectificationInput,
+    responses((status = 200, body = Rectification), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn callback_rectification(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<RectificationInput>,
+) -> ApiResult<Json<Rectification>> {
+    advance_rectification(s, ctx, id, b, true).await
+}

@@ -111,6 +111,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases/{id}/deliver", post(cases::deliver_case))
         .route("/v1/cases/{id}/withdraw", post(cases::withdraw_case))
         .route("/v1/cases/{id}/revoke", post(cases::revoke_case))
+        .route("/v1/cases/{id}/evaluation", post(cases::evaluate_case))
+        .route("/v1/rectifications", get(cases::list_rectifications))
+        .route(
+            "/v1/rectifications/{id}/complete",
+            post(cases::complete_rectification),
+        )
+        .route(
+            "/v1/rectifications/{id}/callback",
+            post(cases::callback_rectification),
+        )
         .merge(creates)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

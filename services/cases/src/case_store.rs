@@ -503,3 +503,43 @@ pub async fn transition(
     tx.commit().await?;
     Ok(c)
 }
+
+pub const CASE_OVERDUE: &str = "cases.case.overdue";
+
+/// Marks running cases past their deadline as overdue and emits `cases.case.overdue` for each,
+/// in one transaction. Rows another replica is sweeping are skipped (SKIP LOCKED) and a case is
+/// marked only once, so every overdue case gets exactly one event however many replicas sweep.
+pub async fn sweep_overdue(pool: &PgPool) -> Result<usize> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(
+        "WITH due AS (
+            SELECT id FROM cases
+            WHERE clock = 'running' AND deadline < now() AND NOT overdue_notified
+            ORDER BY deadline LIMIT 500
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE cases c SET overdue_notified = true FROM due WHERE c.id = due.id
+        RETURNING c.id, c.case_number, c.item_code, c.item_name, c.department, c.deadline",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for r in &rows {
+        let id: Uuid = r.try_get("id")?;
+        let deadline: Option<DateTime<Utc>> = r.try_get("deadline")?;
+        outbox::enqueue(
+            &mut tx,
+            CASE_OVERDUE,
+            &serde_json::json!({
+                "case_id": id,
+                "case_number": r.try_get::<String, _>("case_number")?,
+                "item_code": r.try_get::<String, _>("item_code")?,
+                "item_name": r.try_get::<String, _>("item_name")?,
+                "department": r.try_get::<String, _>("department")?,
+                "deadline": deadline,
+            }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len())
+}

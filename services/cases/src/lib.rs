@@ -5,6 +5,7 @@
 pub mod api;
 pub mod calendar;
 pub mod case_store;
+pub mod evaluation;
 pub mod lifecycle;
 pub mod store;
 
@@ -67,6 +68,7 @@ pub async fn serve(
             catalog: CatalogServiceClient::new(catalog),
             key,
             region: cfg.region_code.clone(),
+            rectify_working_days: cfg.rectify_working_days,
         }),
     );
     let readiness = server.readiness();
@@ -95,6 +97,11 @@ pub async fn serve(
         tokio::spawn(outbox::relay(
             pool.clone(),
             redis.clone(),
+            background.clone(),
+        ));
+        tokio::spawn(sweep_overdue(
+            pool.clone(),
+            Duration::from_secs(cfg.overdue_sweep_secs),
             background.clone(),
         ));
         tokio::spawn(follow_calendar(pool, redis, calendar, background));
@@ -130,4 +137,21 @@ async fn follow_calendar(
         },
     )
     .await;
+}
+
+/// Marks cases overdue as their deadlines pass (each once, whatever the number of replicas).
+async fn sweep_overdue(pool: sqlx::PgPool, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match case_store::sweep_overdue(&pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(cases = n, "cases newly overdue"),
+            Err(e) => tracing::warn!(error = %e, "overdue sweep failed"),
+        }
+    }
 }

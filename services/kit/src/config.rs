@@ -37,6 +37,10 @@ pub struct Config {
     pub data_key: Option<String>,
     /// The county's region code (`YIWANG_REGION_CODE`, default 340522), first part of case numbers.
     pub region_code: String,
+    /// Working days a department has to put a 差评 right (`YIWANG_RECTIFY_WORKING_DAYS`, 1–30, default 5).
+    pub rectify_working_days: u32,
+    /// How often the cases service looks for newly overdue cases (`YIWANG_OVERDUE_SWEEP_SECS`, default 30).
+    pub overdue_sweep_secs: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -126,6 +130,11 @@ impl Config {
             },
             near_cache_bytes: num("YIWANG_NEAR_CACHE_MB", 16)? * 1024 * 1024,
             data_key: var("YIWANG_DATA_KEY"),
+            rectify_working_days: match num("YIWANG_RECTIFY_WORKING_DAYS", 5)? {
+                n @ 1..=30 => n as u32,
+                n => anyhow::bail!("YIWANG_RECTIFY_WORKING_DAYS={n} must be 1 to 30"),
+            },
+            overdue_sweep_secs: num("YIWANG_OVERDUE_SWEEP_SECS", 30)?.max(1),
             region_code: {
                 let r = var("YIWANG_REGION_CODE").unwrap_or_else(|| "340522".to_string());
                 crate::ids::check_region_code(&r)
