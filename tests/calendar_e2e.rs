@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Stack;
+use common::{Stack, violation_field};
 use serde_json::{Value, json};
 use yiwang_proto::cases::v1 as pb;
 
@@ -11,16 +11,6 @@ async fn get(s: &Stack, path: &str) -> (u16, Value) {
     let r = s.http.get(s.url(path)).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
-}
-
-/// The first field a REST error names.
-fn field_of(body: &Value) -> String {
-    body["error"]["details"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|d| d["field_violations"][0]["field"].as_str().map(String::from))
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -83,7 +73,7 @@ async fn bad_calculator_input_names_the_field() {
     ] {
         let (st, body) = get(&s, &format!("/v1/calendar/deadline?{query}")).await;
         assert_eq!(st, 400, "{query}: {body}");
-        assert_eq!(field_of(&body), field, "{query}: {body}");
+        assert_eq!(violation_field(&body), field, "{query}: {body}");
     }
     s.stop().await;
 }
@@ -206,7 +196,7 @@ async fn bad_calendar_entries_are_named_and_change_nothing() {
         let st = r.status().as_u16();
         let body: Value = r.json().await.unwrap();
         assert_eq!(st, 400, "{days}: {body}");
-        assert_eq!(field_of(&body), field, "{days}: {body}");
+        assert_eq!(violation_field(&body), field, "{days}: {body}");
     }
     assert_eq!(get(&s, "/v1/calendar/2025").await.1, before);
     let (st, body) = get(&s, "/v1/calendar/twenty").await;

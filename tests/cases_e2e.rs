@@ -34,15 +34,6 @@ async fn send(
     )
 }
 
-fn field_of(body: &Value) -> String {
-    body["error"]["details"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|d| d["field_violations"][0]["field"].as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 fn application(item: &str, id_number: &str, materials: &[&str]) -> Value {
     json!({
         "item_code": item,
@@ -137,7 +128,11 @@ async fn file_work_and_deliver_a_case_with_its_history() {
         Some(json!({})),
     )
     .await;
-    assert_eq!((st, field_of(&body)), (400, "reason".to_string()), "{body}");
+    assert_eq!(
+        (st, violation_field(&body)),
+        (400, "reason".to_string()),
+        "{body}"
+    );
     let (st, c) = send(
         &s,
         "POST",
@@ -205,7 +200,7 @@ async fn file_work_and_deliver_a_case_with_its_history() {
         Some(json!({"outcome": "maybe"})),
     )
     .await;
-    assert_eq!((st, field_of(&body)), (400, "outcome".to_string()));
+    assert_eq!((st, violation_field(&body)), (400, "outcome".to_string()));
     let (st, c) = send(
         &s,
         "POST",
@@ -227,7 +222,10 @@ async fn file_work_and_deliver_a_case_with_its_history() {
         Some(json!({"method": "ems"})),
     )
     .await;
-    assert_eq!((st, field_of(&body)), (400, "tracking_number".to_string()));
+    assert_eq!(
+        (st, violation_field(&body)),
+        (400, "tracking_number".to_string())
+    );
     let (st, c) = send(
         &s,
         "POST",
@@ -506,7 +504,7 @@ async fn bad_applications_name_the_field() {
         )
         .await;
         assert_eq!(
-            (st, field_of(&resp)),
+            (st, violation_field(&resp)),
             (400, field.to_string()),
             "{body}: {resp}"
         );
@@ -613,7 +611,7 @@ async fn a_bad_evaluation_opens_a_rectification_followed_by_a_callback() {
         Some(json!({"level": 0})),
     )
     .await;
-    assert_eq!((st, field_of(&body)), (400, "level".to_string()));
+    assert_eq!((st, violation_field(&body)), (400, "level".to_string()));
     let (st, _) = send(
         &s,
         "POST",
@@ -707,7 +705,7 @@ async fn a_bad_evaluation_opens_a_rectification_followed_by_a_callback() {
         Some(json!({})),
     )
     .await;
-    assert_eq!((st, field_of(&body)), (400, "note".to_string()));
+    assert_eq!((st, violation_field(&body)), (400, "note".to_string()));
     let (st, r) = send(
         &s,
         "POST",

@@ -234,13 +234,7 @@ async fn authorisation() {
 async fn field_of(r: reqwest::Response) -> (u16, String) {
     let status = r.status().as_u16();
     let e: Value = r.json().await.unwrap();
-    let field = e["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|d| d["field_violations"][0]["field"].as_str().map(String::from))
-        .unwrap_or_default();
-    (status, field)
+    (status, violation_field(&e))
 }
 
 #[tokio::test]

@@ -179,3 +179,13 @@ pub async fn create_published(s: &Stack, seq: u32, name: &str) -> String {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     code
 }
+
+/// The first field a REST error body names (`details[].field_violations[0].field`).
+pub fn violation_field(body: &serde_json::Value) -> String {
+    body["error"]["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|d| d["field_violations"][0]["field"].as_str().map(String::from))
+        .unwrap_or_default()
+}
