@@ -1017,3 +1017,192 @@ pub async fn callback_rectification(
 ) -> ApiResult<Json<Rectification>> {
     advance_rectification(s, ctx, id, b, true).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// Appointments.
+
+#[derive(Serialize, ToSchema)]
+pub struct AppointmentSlot {
+    pub id: String,
+    pub item_code: String,
+    pub department: String,
+    pub hall: String,
+    /// `YYYY-MM-DD` (Asia/Shanghai)
+    pub date: String,
+    /// `HH:MM`
+    pub start_time: String,
+    pub end_time: String,
+    pub capacity: u32,
+    pub booked: u32,
+    pub available: u32,
+    /// A rest day or holiday of the legal calendar (weekend appointment).
+    pub rest_day: bool,
+}
+
+impl From<pb::AppointmentSlot> for AppointmentSlot {
+    fn from(s: pb::AppointmentSlot) -> Self {
+        AppointmentSlot {
+            id: s.id,
+            item_code: s.item_code,
+            department: s.department,
+            hall: s.hall,
+            date: s.date,
+            start_time: s.start_time,
+            end_time: s.end_time,
+            capacity: s.capacity,
+            booked: s.booked,
+            available: s.available,
+            rest_day: s.rest_day,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppointmentSlotList {
+    pub slots: Vec<AppointmentSlot>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentSlotInput {
+    pub item_code: String,
+    pub hall: String,
+    /// `YYYY-MM-DD`
+    pub date: String,
+    /// `HH:MM`
+    pub start_time: String,
+    pub end_time: String,
+    pub capacity: u32,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentInput {
+    pub slot_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Appointment {
+    pub id: String,
+    pub slot: Option<AppointmentSlot>,
+    /// booked | cancelled
+    pub state: String,
+    pub booked_by: String,
+    pub created_at: Option<String>,
+    pub cancelled_at: Option<String>,
+}
+
+impl From<pb::Appointment> for Appointment {
+    fn from(a: pb::Appointment) -> Self {
+        Appointment {
+            created_at: rfc3339(&a.create_time),
+            cancelled_at: rfc3339(&a.cancel_time),
+            id: a.id,
+            slot: a.slot.map(AppointmentSlot::from),
+            state: a.state,
+            booked_by: a.booked_by,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/appointment-slots", tag = "cases",
+    description = "The appointment slots of an item on a date with the places left (public).",
+    params(("item_code" = String, Query), ("date" = String, Query, description = "YYYY-MM-DD")),
+    responses((status = 200, body = AppointmentSlotList), (status = 400, body = crate::openapi::ErrorBody)))]
+pub async fn list_slots(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    p: Params,
+) -> ApiResult<Json<AppointmentSlotList>> {
+    let r = s
+        .cases
+        .clone()
+        .list_appointment_slots(ctx.grpc(pb::ListAppointmentSlotsRequest {
+            item_code: p.str("item_code"),
+            date: p.str("date"),
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(AppointmentSlotList {
+        slots: r.slots.into_iter().map(AppointmentSlot::from).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/appointment-slots", tag = "cases", security(("bearer" = [])),
+    description = "Opens a slot (staff of the item's department). On a rest day only for items that offer \
+        weekend appointment.",
+    request_body = AppointmentSlotInput,
+    responses((status = 201, body = AppointmentSlot), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn create_slot(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<AppointmentSlotInput>,
+) -> ApiResult<(axum::http::StatusCode, Json<AppointmentSlot>)> {
+    let r = s
+        .cases
+        .clone()
+        .create_appointment_slot(ctx.grpc(pb::CreateAppointmentSlotRequest {
+            item_code: b.item_code,
+            hall: b.hall,
+            date: b.date,
+            start_time: b.start_time,
+            end_time: b.end_time,
+            capacity: b.capacity,
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(AppointmentSlot::from(r)),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/appointments", tag = "cases", security(("bearer" = [])),
+    description = "Books a place in a slot (citizen, enterprise). A full slot is refused; one booking per \
+        person per slot; `Idempotency-Key` makes a retry return the first booking.",
+    request_body = AppointmentInput,
+    responses((status = 201, body = Appointment), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn book_appointment(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    key: Option<Extension<IdempotencyKey>>,
+    ApiJson(b): ApiJson<AppointmentInput>,
+) -> ApiResult<(axum::http::StatusCode, Json<Appointment>)> {
+    let r = s
+        .cases
+        .clone()
+        .book_appointment(ctx.grpc(pb::BookAppointmentRequest {
+            slot_id: b.slot_id,
+            request_id: request_id(key),
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((axum::http::StatusCode::CREATED, Json(Appointment::from(r))))
+}
+
+#[utoipa::path(delete, path = "/v1/appointments/{id}", tag = "cases", security(("bearer" = [])),
+    description = "Cancels a booking (the booker, or staff of the department) and frees the place.",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Appointment), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn cancel_appointment(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Appointment>> {
+    let r = s
+        .cases
+        .clone()
+        .cancel_appointment(ctx.grpc(pb::CancelAppointmentRequest { id }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(Appointment::from(r)))
+}

@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bundles", post(catalog::create_bundle))
         .route("/v1/org-units", post(catalog::create_org_unit))
         .route("/v1/cases", post(cases::file_case))
+        .route("/v1/appointments", post(cases::book_appointment))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
@@ -113,6 +114,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases/{id}/revoke", post(cases::revoke_case))
         .route("/v1/cases/{id}/evaluation", post(cases::evaluate_case))
         .route("/v1/rectifications", get(cases::list_rectifications))
+        .route(
+            "/v1/appointment-slots",
+            get(cases::list_slots).post(cases::create_slot),
+        )
+        .route(
+            "/v1/appointments/{id}",
+            axum::routing::delete(cases::cancel_appointment),
+        )
         .route(
             "/v1/rectifications/{id}/complete",
             post(cases::complete_rectification),

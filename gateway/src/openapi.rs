@@ -48,6 +48,7 @@ impl Modify for Bearer {
         cases::start_special, cases::end_special, cases::decide_case, cases::deliver_case,
         cases::withdraw_case, cases::revoke_case, cases::evaluate_case,
         cases::list_rectifications, cases::complete_rectification, cases::callback_rectification,
+        cases::list_slots, cases::create_slot, cases::book_appointment, cases::cancel_appointment,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

@@ -10,6 +10,7 @@ use yiwang_kit::{Caller, Error, from_timestamp, to_timestamp};
 use yiwang_proto::cases::v1 as pb;
 use yiwang_proto::cases::v1::cases_service_server::CasesService;
 
+use crate::appointment::{self, AppointmentRow, NewSlot, SlotRow};
 use crate::calendar::{
     Calendar, CalendarError, DayEntry, DayKind, EntryProblem, Limit, Position, SHANGHAI, Unit,
 };
@@ -544,6 +545,142 @@ impl CasesService for CasesApi {
         self.advance_rectification(req, true).await
     }
 
+    async fn create_appointment_slot(
+        &self,
+        req: Request<pb::CreateAppointmentSlotRequest>,
+    ) -> Reply<pb::AppointmentSlot> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(STAFF_ROLES)?;
+        let r = req.into_inner();
+        let mut v = yiwang_kit::Violations::new();
+        let date = NaiveDate::parse_from_str(&r.date, "%Y-%m-%d");
+        if date.is_err() {
+            v.add("date", "must be a date YYYY-MM-DD");
+        }
+        let time = |s: &str| chrono::NaiveTime::parse_from_str(s, "%H:%M");
+        let (start, end) = (time(&r.start_time), time(&r.end_time));
+        if start.is_err() {
+            v.add("start_time", "must be a time HH:MM");
+        }
+        if end.is_err() {
+            v.add("end_time", "must be a time HH:MM");
+        }
+        if let (Ok(a), Ok(b)) = (start, end)
+            && a >= b
+        {
+            v.add("end_time", "must be after start_time");
+        }
+        if !(1..=1000).contains(&r.capacity) {
+            v.add("capacity", "must be 1 to 1000");
+        }
+        let hall = r.hall.trim();
+        if hall.is_empty() || hall.chars().count() > 100 {
+            v.add("hall", "must be 1 to 100 characters");
+        }
+        if r.item_code.trim().is_empty() {
+            v.add("item_code", "is required");
+        }
+        v.into_result()?;
+        let (date, start, end) = (
+            date.unwrap_or_default(),
+            start.unwrap_or_default(),
+            end.unwrap_or_default(),
+        );
+        let today = chrono::Utc::now().with_timezone(&SHANGHAI).date_naive();
+        if date < today {
+            return Err(Error::invalid("date", "must not be in the past").into());
+        }
+        let item = self.current_item(r.item_code.trim()).await?;
+        if !is_staff_of(&caller, &item.department) {
+            return Err(Error::permission_denied(format!(
+                "only staff of {} open slots for item {}",
+                item.department, item.code
+            ))
+            .into());
+        }
+        let rest_day = !self.calendar().is_working_day(date);
+        if rest_day && !item.channels.iter().any(|c| c == "weekend_appointment") {
+            return Err(Error::invalid(
+                "date",
+                format!(
+                    "{date} is a rest day, and item {} offers no weekend appointment",
+                    item.code
+                ),
+            )
+            .into());
+        }
+        let slot = appointment::create_slot(
+            &self.pool,
+            NewSlot {
+                item_code: item.code.clone(),
+                department: item.department.clone(),
+                hall: hall.to_string(),
+                date,
+                start_time: start,
+                end_time: end,
+                capacity: r.capacity as i32,
+                rest_day,
+                created_by: caller.sub.clone(),
+            },
+        )
+        .await?;
+        Ok(Response::new(slot_to_pb(&slot)))
+    }
+
+    async fn list_appointment_slots(
+        &self,
+        req: Request<pb::ListAppointmentSlotsRequest>,
+    ) -> Reply<pb::ListAppointmentSlotsResponse> {
+        let r = req.into_inner();
+        if r.item_code.trim().is_empty() {
+            return Err(Error::invalid("item_code", "is required").into());
+        }
+        let date = NaiveDate::parse_from_str(&r.date, "%Y-%m-%d")
+            .map_err(|_| Error::invalid("date", "must be a date YYYY-MM-DD"))?;
+        let slots = appointment::list_slots(&self.pool, r.item_code.trim(), date).await?;
+        Ok(Response::new(pb::ListAppointmentSlotsResponse {
+            slots: slots.iter().map(slot_to_pb).collect(),
+        }))
+    }
+
+    async fn book_appointment(
+        &self,
+        req: Request<pb::BookAppointmentRequest>,
+    ) -> Reply<pb::Appointment> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(APPLICANT_ROLES)?;
+        let r = req.into_inner();
+        let slot = Uuid::parse_str(&r.slot_id)
+            .map_err(|_| Error::invalid("slot_id", "must be a slot id (UUID)"))?;
+        if r.request_id.len() > 255 {
+            return Err(Error::invalid("request_id", "must be at most 255 characters").into());
+        }
+        let today = chrono::Utc::now().with_timezone(&SHANGHAI).date_naive();
+        let a = appointment::book(&self.pool, slot, &caller.sub, &r.request_id, today).await?;
+        Ok(Response::new(appointment_to_pb(&a)))
+    }
+
+    async fn cancel_appointment(
+        &self,
+        req: Request<pb::CancelAppointmentRequest>,
+    ) -> Reply<pb::Appointment> {
+        let caller = Caller::of(&req);
+        if !caller.is_authenticated() {
+            return Err(Error::unauthenticated("this operation needs a bearer token").into());
+        }
+        let id = Uuid::parse_str(&req.get_ref().id)
+            .map_err(|_| Error::invalid("id", "must be an appointment id (UUID)"))?;
+        let a = appointment::cancel(&self.pool, id, &caller.sub, |booked_by, dept| {
+            if booked_by == caller.sub || is_staff_of(&caller, dept) {
+                Ok(())
+            } else {
+                Err(appointment::appointment_not_found(id))
+            }
+        })
+        .await?;
+        Ok(Response::new(appointment_to_pb(&a)))
+    }
+
     async fn file_case(&self, req: Request<pb::FileCaseRequest>) -> Reply<pb::Case> {
         let caller = Caller::of(&req);
         caller.require_any_role(&[
@@ -909,5 +1046,32 @@ fn may_act(caller: &Caller, c: &CaseRow, action: Action) -> Result<(), Error> {
         }))
     } else {
         Err(case_store::not_found(c.id))
+    }
+}
+
+fn slot_to_pb(s: &SlotRow) -> pb::AppointmentSlot {
+    pb::AppointmentSlot {
+        id: s.id.to_string(),
+        item_code: s.item_code.clone(),
+        department: s.department.clone(),
+        hall: s.hall.clone(),
+        date: s.date.to_string(),
+        start_time: s.start_time.format("%H:%M").to_string(),
+        end_time: s.end_time.format("%H:%M").to_string(),
+        capacity: s.capacity.max(0) as u32,
+        booked: s.booked.max(0) as u32,
+        available: (s.capacity - s.booked).max(0) as u32,
+        rest_day: s.rest_day,
+    }
+}
+
+fn appointment_to_pb(a: &AppointmentRow) -> pb::Appointment {
+    pb::Appointment {
+        id: a.id.to_string(),
+        slot: Some(slot_to_pb(&a.slot)),
+        state: a.state.clone(),
+        booked_by: a.booked_by.clone(),
+        create_time: Some(to_timestamp(a.created_at)),
+        cancel_time: a.cancelled_at.map(to_timestamp),
     }
 }

@@ -1,0 +1,274 @@
+//! Appointments (预约): slots with a capacity per item, hall and date, booked and cancelled
+//! without ever overbooking. The place is taken by a conditional UPDATE of the slot's counter
+//! (`booked < capacity`) in the booking's transaction, so of fifty bookings for the last place
+//! exactly one gets it and the others are told the slot is full.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+use yiwang_kit::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct SlotRow {
+    pub id: Uuid,
+    pub item_code: String,
+    pub department: String,
+    pub hall: String,
+    pub date: NaiveDate,
+    pub start_time: NaiveTime,
+    pub end_time: NaiveTime,
+    pub capacity: i32,
+    pub booked: i32,
+    pub rest_day: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppointmentRow {
+    pub id: Uuid,
+    pub slot: SlotRow,
+    pub state: String,
+    pub booked_by: String,
+    pub created_at: DateTime<Utc>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+const SLOT_COLUMNS: &str = "s.id, s.item_code, s.department, s.hall, s.date, s.start_time, s.end_time, s.capacity, s.booked, s.rest_day";
+
+fn slot_from_row(r: &sqlx::postgres::PgRow) -> Result<SlotRow> {
+    Ok(SlotRow {
+        id: r.try_get("id")?,
+        item_code: r.try_get("item_code")?,
+        department: r.try_get("department")?,
+        hall: r.try_get("hall")?,
+        date: r.try_get("date")?,
+        start_time: r.try_get("start_time")?,
+        end_time: r.try_get("end_time")?,
+        capacity: r.try_get("capacity")?,
+        booked: r.try_get("booked")?,
+        rest_day: r.try_get("rest_day")?,
+    })
+}
+
+pub struct NewSlot {
+    pub item_code: String,
+    pub department: String,
+    pub hall: String,
+    pub date: NaiveDate,
+    pub start_time: NaiveTime,
+    pub end_time: NaiveTime,
+    pub capacity: i32,
+    pub rest_day: bool,
+    pub created_by: String,
+}
+
+pub async fn create_slot(pool: &PgPool, s: NewSlot) -> Result<SlotRow> {
+    let id = Uuid::now_v7();
+    let inserted = sqlx::query(
+        "INSERT INTO appointment_slots (id, item_code, department, hall, date, start_time, end_time, capacity, rest_day, created_by)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (item_code, hall, date, start_time) DO NOTHING",
+    )
+    .bind(id)
+    .bind(&s.item_code)
+    .bind(&s.department)
+    .bind(&s.hall)
+    .bind(s.date)
+    .bind(s.start_time)
+    .bind(s.end_time)
+    .bind(s.capacity)
+    .bind(s.rest_day)
+    .bind(&s.created_by)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Err(Error::already_exists(
+            "SLOT_EXISTS",
+            format!(
+                "item {} already has a slot in {} on {} at {}",
+                s.item_code,
+                s.hall,
+                s.date,
+                s.start_time.format("%H:%M")
+            ),
+        ));
+    }
+    get_slot(pool, id).await
+}
+
+pub async fn get_slot(pool: &PgPool, id: Uuid) -> Result<SlotRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SLOT_COLUMNS} FROM appointment_slots s WHERE s.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| {
+        Error::not_found(
+            "SLOT_NOT_FOUND",
+            format!("appointment slot {id} does not exist"),
+        )
+    })?;
+    slot_from_row(&row)
+}
+
+pub async fn list_slots(pool: &PgPool, item_code: &str, date: NaiveDate) -> Result<Vec<SlotRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SLOT_COLUMNS} FROM appointment_slots s WHERE s.item_code = $1 AND s.date = $2 ORDER BY s.start_time, s.hall"
+    )))
+    .bind(item_code)
+    .bind(date)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(slot_from_row).collect()
+}
+
+async fn get_appointment(pool: &PgPool, id: Uuid) -> Result<AppointmentRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT a.id AS appointment_id, a.state, a.booked_by, a.created_at, a.cancelled_at, {SLOT_COLUMNS}
+         FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id WHERE a.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| appointment_not_found(id))?;
+    Ok(AppointmentRow {
+        id: row.try_get("appointment_id")?,
+        slot: slot_from_row(&row)?,
+        state: row.try_get("state")?,
+        booked_by: row.try_get("booked_by")?,
+        created_at: row.try_get("created_at")?,
+        cancelled_at: row.try_get("cancelled_at")?,
+    })
+}
+
+pub fn appointment_not_found(id: Uuid) -> Error {
+    Error::not_found(
+        "APPOINTMENT_NOT_FOUND",
+        format!("appointment {id} does not exist"),
+    )
+}
+
+/// Books a place. `today` (Asia/Shanghai) refuses slots in the past.
+pub async fn book(
+    pool: &PgPool,
+    slot_id: Uuid,
+    booked_by: &str,
+    request_id: &str,
+    today: NaiveDate,
+) -> Result<AppointmentRow> {
+    if !request_id.is_empty() {
+        let existing: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM appointments WHERE booked_by = $1 AND request_id = $2",
+        )
+        .bind(booked_by)
+        .bind(request_id)
+        .fetch_optional(pool)
+        .await?;
+        if let Some(id) = existing {
+            return get_appointment(pool, id).await;
+        }
+    }
+    let slot = get_slot(pool, slot_id).await?;
+    if slot.date < today {
+        return Err(Error::failed_precondition(
+            "SLOT_PAST",
+            format!("the slot on {} is in the past", slot.date),
+        ));
+    }
+    let id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    let taken = sqlx::query(
+        "UPDATE appointment_slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity",
+    )
+    .bind(slot_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if taken == 0 {
+        return Err(Error::failed_precondition(
+            "SLOT_FULL",
+            format!(
+                "the slot {} {}–{} in {} is fully booked",
+                slot.date,
+                slot.start_time.format("%H:%M"),
+                slot.end_time.format("%H:%M"),
+                slot.hall
+            ),
+        ));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO appointments (id, slot_id, state, booked_by, request_id) VALUES ($1, $2, 'booked', $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(slot_id)
+    .bind(booked_by)
+    .bind(request_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Rolling back returns the place taken above.
+        drop(tx);
+        if !request_id.is_empty() {
+            let first: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM appointments WHERE booked_by = $1 AND request_id = $2",
+            )
+            .bind(booked_by)
+            .bind(request_id)
+            .fetch_optional(pool)
+            .await?;
+            if let Some(first) = first {
+                return get_appointment(pool, first).await;
+            }
+        }
+        return Err(Error::already_exists(
+            "ALREADY_BOOKED",
+            "you already have a booking in this slot (or this request_id was used)",
+        ));
+    }
+    tx.commit().await?;
+    get_appointment(pool, id).await
+}
+
+/// Cancels a booking and frees its place; `may_cancel` checks the caller on the locked row.
+pub async fn cancel(
+    pool: &PgPool,
+    id: Uuid,
+    actor: &str,
+    may_cancel: impl FnOnce(&str, &str) -> Result<()>,
+) -> Result<AppointmentRow> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query(
+        "SELECT a.state, a.booked_by, a.slot_id, s.department FROM appointments a
+         JOIN appointment_slots s ON s.id = a.slot_id WHERE a.id = $1 FOR UPDATE OF a",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| appointment_not_found(id))?;
+    let state: String = row.try_get("state")?;
+    let booked_by: String = row.try_get("booked_by")?;
+    let slot_id: Uuid = row.try_get("slot_id")?;
+    let department: String = row.try_get("department")?;
+    may_cancel(&booked_by, &department)?;
+    if state != "booked" {
+        return Err(Error::failed_precondition(
+            "APPOINTMENT_STATE",
+            format!("appointment {id} is already {state}"),
+        ));
+    }
+    sqlx::query(
+        "UPDATE appointments SET state = 'cancelled', cancelled_at = now(), cancelled_by = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE appointment_slots SET booked = booked - 1 WHERE id = $1")
+        .bind(slot_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    get_appointment(pool, id).await
+}

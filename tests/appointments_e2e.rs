@@ -1,0 +1,290 @@
+//! Appointments: slots with a capacity, weekend slots only where the item offers them, and
+//! fifty people racing for ten places.
+
+mod common;
+
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use common::*;
+use serde_json::{Value, json};
+
+const DEPT: &str = "340522-SCJGJ";
+
+async fn send(
+    s: &Stack,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = s.http.request(method.parse().unwrap(), s.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// The first `weekday` at least two weeks ahead that the legal calendar lists as an ordinary
+/// day (neither holiday nor make-up working day), so the test holds in any year.
+async fn ordinary(s: &Stack, weekday: Weekday) -> NaiveDate {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .date_naive();
+    let mut d = today + Duration::days(14);
+    loop {
+        if d.weekday() == weekday {
+            let (_, year) = send(s, "GET", &format!("/v1/calendar/{}", d.year()), None, None).await;
+            let listed = year["days"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["date"] == d.to_string());
+            if !listed {
+                return d;
+            }
+        }
+        d += Duration::days(1);
+    }
+}
+
+/// A published item offering weekend appointments (the department exists already).
+async fn weekend_item(s: &Stack) -> String {
+    let mut body = item_body(DEPT, &uscc("11340522MB0000001"), 2, "个体工商户登记");
+    body["channels"] = json!(["online", "window", "weekend_appointment"]);
+    let code = body["code"].as_str().unwrap().to_string();
+    let admin = s.token("cat-admin", &["catalog_admin"], None);
+    let (st, r) = send(s, "POST", "/v1/items", Some(&admin), Some(body)).await;
+    assert_eq!(st, 201, "{r}");
+    let (st, r) = send(
+        s,
+        "POST",
+        &format!("/v1/items/{code}/publish"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    code
+}
+
+fn slot(item: &str, date: NaiveDate, capacity: u32) -> Value {
+    json!({"item_code": item, "hall": "县政务服务中心 A 区 3 号窗口", "date": date.to_string(),
+           "start_time": "09:00", "end_time": "09:30", "capacity": capacity})
+}
+
+#[tokio::test]
+async fn fifty_bookings_for_ten_places_never_overbook() {
+    let s = Stack::start().await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let officer = s.token("officer-1", &["officer"], Some(DEPT));
+    let wednesday = ordinary(&s, Weekday::Wed).await;
+    let (st, sl) = send(
+        &s,
+        "POST",
+        "/v1/appointment-slots",
+        Some(&officer),
+        Some(slot(&item, wednesday, 10)),
+    )
+    .await;
+    assert_eq!(st, 201, "{sl}");
+    assert_eq!(sl["rest_day"], false);
+    let slot_id = sl["id"].as_str().unwrap().to_string();
+
+    let tokens: Vec<String> = (0..50)
+        .map(|i| s.token(&format!("citizen-{i}"), &["citizen"], None))
+        .collect();
+    let bookings = tokens.iter().map(|t| {
+        send(
+            &s,
+            "POST",
+            "/v1/appointments",
+            Some(t),
+            Some(json!({"slot_id": slot_id})),
+        )
+    });
+    let results = futures::future::join_all(bookings).await;
+    let ok = results.iter().filter(|(st, _)| *st == 201).count();
+    let full = results
+        .iter()
+        .filter(|(st, b)| {
+            *st == 400
+                && b["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("fully booked")
+        })
+        .count();
+    assert_eq!((ok, full), (10, 40), "{results:?}");
+
+    let (_, list) = send(
+        &s,
+        "GET",
+        &format!("/v1/appointment-slots?item_code={item}&date={wednesday}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(list["slots"][0]["booked"], 10);
+    assert_eq!(list["slots"][0]["available"], 0);
+
+    // A cancellation frees exactly one place; another citizen cannot cancel someone's booking.
+    let (i, (_, first)) = results
+        .iter()
+        .enumerate()
+        .find(|(_, (st, _))| *st == 201)
+        .unwrap();
+    let appt = first["id"].as_str().unwrap();
+    let stranger = s.token("citizen-x", &["citizen"], None);
+    let (st, _) = send(
+        &s,
+        "DELETE",
+        &format!("/v1/appointments/{appt}"),
+        Some(&stranger),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let (st, c) = send(
+        &s,
+        "DELETE",
+        &format!("/v1/appointments/{appt}"),
+        Some(&tokens[i]),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["state"], "cancelled");
+    let (st, _) = send(
+        &s,
+        "DELETE",
+        &format!("/v1/appointments/{appt}"),
+        Some(&tokens[i]),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400, "cancelled once");
+    let (st, b) = send(
+        &s,
+        "POST",
+        "/v1/appointments",
+        Some(&stranger),
+        Some(json!({"slot_id": slot_id})),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(b["slot"]["available"], 0);
+    // One booking per person per slot.
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/appointments",
+        Some(&stranger),
+        Some(json!({"slot_id": slot_id})),
+    )
+    .await;
+    assert!(st == 409 || st == 400, "{st}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn weekend_slots_only_for_items_that_offer_weekend_appointment() {
+    let s = Stack::start().await;
+    let plain = create_published(&s, 1, "食品经营许可证核发").await;
+    let weekend = weekend_item(&s).await;
+    let officer = s.token("officer-1", &["officer"], Some(DEPT));
+    let saturday = ordinary(&s, Weekday::Sat).await;
+
+    let (st, body) = send(
+        &s,
+        "POST",
+        "/v1/appointment-slots",
+        Some(&officer),
+        Some(slot(&plain, saturday, 5)),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&body)),
+        (400, "date".to_string()),
+        "{body}"
+    );
+    let (st, sl) = send(
+        &s,
+        "POST",
+        "/v1/appointment-slots",
+        Some(&officer),
+        Some(slot(&weekend, saturday, 5)),
+    )
+    .await;
+    assert_eq!(st, 201, "{sl}");
+    assert_eq!(sl["rest_day"], true);
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/appointment-slots",
+        Some(&officer),
+        Some(slot(&weekend, saturday, 5)),
+    )
+    .await;
+    assert_eq!(st, 409, "the same slot twice");
+
+    // Only the item's department opens slots; bad input names the field.
+    let citizen = s.token("citizen-1", &["citizen"], None);
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/appointment-slots",
+        Some(&citizen),
+        Some(slot(&weekend, saturday, 5)),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let other = s.token("officer-9", &["officer"], Some("340522-GAJ"));
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/appointment-slots",
+        Some(&other),
+        Some(slot(&weekend, saturday, 5)),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let mut bad = slot(&weekend, saturday, 0);
+    let (st, body) = send(
+        &s,
+        "POST",
+        "/v1/appointment-slots",
+        Some(&officer),
+        Some(bad.clone()),
+    )
+    .await;
+    assert_eq!((st, violation_field(&body)), (400, "capacity".to_string()));
+    bad["capacity"] = json!(3);
+    bad["end_time"] = json!("08:00");
+    let (st, body) = send(
+        &s,
+        "POST",
+        "/v1/appointment-slots",
+        Some(&officer),
+        Some(bad),
+    )
+    .await;
+    assert_eq!((st, violation_field(&body)), (400, "end_time".to_string()));
+    let (st, body) = send(
+        &s,
+        "GET",
+        &format!("/v1/appointment-slots?item_code={weekend}&date=someday"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((st, violation_field(&body)), (400, "date".to_string()));
+    s.stop().await;
+}
