@@ -9,29 +9,6 @@ use serde_json::{Value, json};
 
 const DEPT: &str = "340522-SCJGJ";
 
-async fn send(
-    s: &Stack,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s.http.request(method.parse().unwrap(), s.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// The first `weekday` at least two weeks ahead that the legal calendar lists as an ordinary
 /// day (neither holiday nor make-up working day), so the test holds in any year.
 async fn ordinary(s: &Stack, weekday: Weekday) -> NaiveDate {

@@ -11,29 +11,6 @@ const DEPT: &str = "340522-SCJGJ";
 const ID_A: &str = "11010519491231002X";
 const ID_B: &str = "340522198001010033";
 
-async fn send(
-    s: &Stack,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s.http.request(method.parse().unwrap(), s.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 fn application(item: &str, id_number: &str, materials: &[&str]) -> Value {
     json!({
         "item_code": item,

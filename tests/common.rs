@@ -189,3 +189,27 @@ pub fn violation_field(body: &serde_json::Value) -> String {
         .find_map(|d| d["field_violations"][0]["field"].as_str().map(String::from))
         .unwrap_or_default()
 }
+
+/// One REST call as the apps make it: status and JSON body (or the text, if not JSON).
+pub async fn send(
+    s: &Stack,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = s.http.request(method.parse().unwrap(), s.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}

@@ -1206,3 +1206,255 @@ pub async fn cancel_appointment(
         .into_inner();
     Ok(Json(Appointment::from(r)))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tickets: 涉企诉求, "办不成事" complaints, 网民留言.
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketInput {
+    /// enterprise_request | complaint | web_message
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ticket {
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+    /// received | dispatched | replied | called_back | closed
+    pub state: String,
+    pub submitted_by: String,
+    pub department: String,
+    /// RFC 3339 with the Asia/Shanghai offset.
+    pub reply_deadline: Option<String>,
+    /// Not replied by the deadline, or replied after it.
+    pub overdue: bool,
+    pub reply: String,
+    pub replied_at: Option<String>,
+    pub callback_note: String,
+    pub callback_satisfied: bool,
+    pub created_at: Option<String>,
+    pub dispatched_at: Option<String>,
+    pub closed_at: Option<String>,
+}
+
+impl From<pb::Ticket> for Ticket {
+    fn from(t: pb::Ticket) -> Self {
+        Ticket {
+            replied_at: rfc3339(&t.reply_time),
+            created_at: rfc3339(&t.create_time),
+            dispatched_at: rfc3339(&t.dispatch_time),
+            closed_at: rfc3339(&t.close_time),
+            reply_deadline: (!t.reply_deadline_local.is_empty()).then_some(t.reply_deadline_local),
+            id: t.id,
+            kind: t.kind,
+            subject: t.subject,
+            body: t.body,
+            state: t.state,
+            submitted_by: t.submitted_by,
+            department: t.department,
+            overdue: t.overdue,
+            reply: t.reply,
+            callback_note: t.callback_note,
+            callback_satisfied: t.callback_satisfied,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketList {
+    pub tickets: Vec<Ticket>,
+    pub next_page_token: String,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TicketActionInput {
+    /// dispatch: the department (org unit code) that must answer.
+    #[serde(default)]
+    pub department: String,
+    /// dispatch: its reply limit in working days.
+    #[serde(default)]
+    pub reply_working_days: u32,
+    /// reply: the answer; callback / close: a note.
+    #[serde(default)]
+    pub text: String,
+    /// callback: whether the submitter is satisfied.
+    #[serde(default)]
+    pub satisfied: bool,
+}
+
+#[utoipa::path(post, path = "/v1/tickets", tag = "cases", security(("bearer" = [])),
+    description = "Submits an enterprise request (涉企诉求), a “办不成事” complaint or a website message \
+        (citizen, enterprise). `Idempotency-Key` makes a retry return the first ticket.",
+    request_body = TicketInput,
+    responses((status = 201, body = Ticket), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+pub async fn create_ticket(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    key: Option<Extension<IdempotencyKey>>,
+    ApiJson(b): ApiJson<TicketInput>,
+) -> ApiResult<(axum::http::StatusCode, Json<Ticket>)> {
+    let r = s
+        .cases
+        .clone()
+        .create_ticket(ctx.grpc(pb::CreateTicketRequest {
+            kind: b.kind,
+            subject: b.subject,
+            body: b.body,
+            request_id: request_id(key),
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((axum::http::StatusCode::CREATED, Json(Ticket::from(r))))
+}
+
+#[utoipa::path(get, path = "/v1/tickets", tag = "cases", security(("bearer" = [])),
+    description = "Tickets: the caller's own (applicants), those dispatched to the caller's department \
+        (staff), or all (supervisors).",
+    params(("state" = Option<String>, Query), ("kind" = Option<String>, Query),
+        ("page_size" = Option<i32>, Query), ("page_token" = Option<String>, Query)),
+    responses((status = 200, body = TicketList), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+pub async fn list_tickets(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    p: Params,
+) -> ApiResult<Json<TicketList>> {
+    let r = s
+        .cases
+        .clone()
+        .list_tickets(ctx.grpc(pb::ListTicketsRequest {
+            state: p.str("state"),
+            kind: p.str("kind"),
+            page_size: p.i32("page_size")?,
+            page_token: p.str("page_token"),
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(TicketList {
+        tickets: r.tickets.into_iter().map(Ticket::from).collect(),
+        next_page_token: r.next_page_token,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/tickets/{id}", tag = "cases", security(("bearer" = [])),
+    description = "One ticket: to its submitter, the department it was dispatched to, or supervisors.",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Ticket), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn get_ticket(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Ticket>> {
+    let r = s
+        .cases
+        .clone()
+        .get_ticket(ctx.grpc(pb::GetTicketRequest { id }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(Ticket::from(r)))
+}
+
+#[derive(Clone, Copy)]
+enum TicketStep {
+    Dispatch,
+    Reply,
+    Callback,
+    Close,
+}
+
+async fn ticket_step(
+    s: AppState,
+    ctx: Ctx,
+    id: String,
+    b: TicketActionInput,
+    step: TicketStep,
+) -> ApiResult<Json<Ticket>> {
+    let req = ctx.grpc(pb::TicketActionRequest {
+        id,
+        department: b.department,
+        reply_working_days: b.reply_working_days,
+        text: b.text,
+        satisfied: b.satisfied,
+    });
+    let mut c = s.cases.clone();
+    let r = match step {
+        TicketStep::Dispatch => c.dispatch_ticket(req).await,
+        TicketStep::Reply => c.reply_ticket(req).await,
+        TicketStep::Callback => c.callback_ticket(req).await,
+        TicketStep::Close => c.close_ticket(req).await,
+    }
+    .map_err(upstream)?
+    .into_inner();
+    Ok(Json(Ticket::from(r)))
+}
+
+#[utoipa::path(post, path = "/v1/tickets/{id}/dispatch", tag = "cases", security(("bearer" = [])),
+    description = "Dispatches a received ticket to a department with a reply limit in working days (supervisor).",
+    params(("id" = String, Path)), request_body = TicketActionInput,
+    responses((status = 200, body = Ticket), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn dispatch_ticket(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<TicketActionInput>,
+) -> ApiResult<Json<Ticket>> {
+    ticket_step(s, ctx, id, b, TicketStep::Dispatch).await
+}
+
+#[utoipa::path(post, path = "/v1/tickets/{id}/reply", tag = "cases", security(("bearer" = [])),
+    description = "The department's answer (`text`), by its staff.",
+    params(("id" = String, Path)), request_body = TicketActionInput,
+    responses((status = 200, body = Ticket), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn reply_ticket(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<TicketActionInput>,
+) -> ApiResult<Json<Ticket>> {
+    ticket_step(s, ctx, id, b, TicketStep::Reply).await
+}
+
+#[utoipa::path(post, path = "/v1/tickets/{id}/callback", tag = "cases", security(("bearer" = [])),
+    description = "The callback to the submitter after the reply (supervisor): `text`, `satisfied`.",
+    params(("id" = String, Path)), request_body = TicketActionInput,
+    responses((status = 200, body = Ticket), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn callback_ticket(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<TicketActionInput>,
+) -> ApiResult<Json<Ticket>> {
+    ticket_step(s, ctx, id, b, TicketStep::Callback).await
+}
+
+#[utoipa::path(post, path = "/v1/tickets/{id}/close", tag = "cases", security(("bearer" = [])),
+    description = "Closes a ticket after the callback (supervisor).",
+    params(("id" = String, Path)), request_body = TicketActionInput,
+    responses((status = 200, body = Ticket), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn close_ticket(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<TicketActionInput>,
+) -> ApiResult<Json<Ticket>> {
+    ticket_step(s, ctx, id, b, TicketStep::Close).await
+}

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/org-units", post(catalog::create_org_unit))
         .route("/v1/cases", post(cases::file_case))
         .route("/v1/appointments", post(cases::book_appointment))
+        .route("/v1/tickets", post(cases::create_ticket))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
@@ -114,6 +115,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases/{id}/revoke", post(cases::revoke_case))
         .route("/v1/cases/{id}/evaluation", post(cases::evaluate_case))
         .route("/v1/rectifications", get(cases::list_rectifications))
+        .route("/v1/tickets", get(cases::list_tickets))
+        .route("/v1/tickets/{id}", get(cases::get_ticket))
+        .route("/v1/tickets/{id}/dispatch", post(cases::dispatch_ticket))
+        .route("/v1/tickets/{id}/reply", post(cases::reply_ticket))
+        .route("/v1/tickets/{id}/callback", post(cases::callback_ticket))
+        .route("/v1/tickets/{id}/close", post(cases::close_ticket))
         .route(
             "/v1/appointment-slots",
             get(cases::list_slots).post(cases::create_slot),

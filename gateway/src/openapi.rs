@@ -49,6 +49,8 @@ impl Modify for Bearer {
         cases::withdraw_case, cases::revoke_case, cases::evaluate_case,
         cases::list_rectifications, cases::complete_rectification, cases::callback_rectification,
         cases::list_slots, cases::create_slot, cases::book_appointment, cases::cancel_appointment,
+        cases::create_ticket, cases::list_tickets, cases::get_ticket, cases::dispatch_ticket,
+        cases::reply_ticket, cases::callback_ticket, cases::close_ticket,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

@@ -18,6 +18,7 @@ use crate::case_store::{self, Act, CaseRow, NewCase, Scope};
 use crate::evaluation::{self, NewEvaluation, RectificationRow};
 use crate::lifecycle::{self, Action, Party};
 use crate::store;
+use crate::ticket::{self, Step, TicketRow};
 use tonic::transport::Channel;
 use uuid::Uuid;
 use yiwang_kit::crypto::{self, DataKey};
@@ -681,6 +682,212 @@ impl CasesService for CasesApi {
         Ok(Response::new(appointment_to_pb(&a)))
     }
 
+    async fn create_ticket(&self, req: Request<pb::CreateTicketRequest>) -> Reply<pb::Ticket> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(APPLICANT_ROLES)?;
+        let r = req.into_inner();
+        let mut v = yiwang_kit::Violations::new();
+        if !ticket::KINDS.contains(&r.kind.as_str()) {
+            v.add(
+                "kind",
+                format!("must be one of {}", ticket::KINDS.join(", ")),
+            );
+        }
+        let (subject, body) = (r.subject.trim(), r.body.trim());
+        if subject.is_empty() || subject.chars().count() > 200 {
+            v.add("subject", "must be 1 to 200 characters");
+        }
+        if body.is_empty() || body.chars().count() > 5000 {
+            v.add("body", "must be 1 to 5000 characters");
+        }
+        if r.request_id.len() > 255 {
+            v.add("request_id", "must be at most 255 characters");
+        }
+        v.into_result()?;
+        let t = ticket::create(
+            &self.pool,
+            &r.kind,
+            subject,
+            body,
+            &caller.sub,
+            &r.request_id,
+        )
+        .await?;
+        Ok(Response::new(ticket_to_pb(&t)))
+    }
+
+    async fn get_ticket(&self, req: Request<pb::GetTicketRequest>) -> Reply<pb::Ticket> {
+        let caller = Caller::of(&req);
+        if !caller.is_authenticated() {
+            return Err(Error::unauthenticated("this operation needs a bearer token").into());
+        }
+        let id = Uuid::parse_str(&req.get_ref().id)
+            .map_err(|_| Error::invalid("id", "must be a ticket id (UUID)"))?;
+        let t = ticket::get(&self.pool, id).await?;
+        if !may_see_ticket(&caller, &t) {
+            return Err(ticket::not_found(id).into());
+        }
+        Ok(Response::new(ticket_to_pb(&t)))
+    }
+
+    async fn list_tickets(
+        &self,
+        req: Request<pb::ListTicketsRequest>,
+    ) -> Reply<pb::ListTicketsResponse> {
+        let caller = Caller::of(&req);
+        if !caller.is_authenticated() {
+            return Err(Error::unauthenticated("this operation needs a bearer token").into());
+        }
+        let r = req.into_inner();
+        if !r.state.is_empty() && !ticket::STATES.contains(&r.state.as_str()) {
+            return Err(Error::invalid(
+                "state",
+                format!("must be one of {}", ticket::STATES.join(", ")),
+            )
+            .into());
+        }
+        if !r.kind.is_empty() && !ticket::KINDS.contains(&r.kind.as_str()) {
+            return Err(Error::invalid(
+                "kind",
+                format!("must be one of {}", ticket::KINDS.join(", ")),
+            )
+            .into());
+        }
+        let scope = if caller.has_any_role(&[roles::SUPERVISOR]) {
+            Scope::All
+        } else if caller.has_any_role(STAFF_ROLES) && caller.dept.is_some() {
+            Scope::Department(caller.dept.clone().unwrap_or_default())
+        } else if caller.has_any_role(APPLICANT_ROLES) {
+            Scope::Owner(caller.sub.clone())
+        } else {
+            return Err(Error::permission_denied(
+                "listing tickets needs an applicant, staff or supervisor role",
+            )
+            .into());
+        };
+        let (list, next) = ticket::list(
+            &self.pool,
+            &scope,
+            &r.state,
+            &r.kind,
+            r.page_size,
+            &r.page_token,
+        )
+        .await?;
+        Ok(Response::new(pb::ListTicketsResponse {
+            tickets: list.iter().map(ticket_to_pb).collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn dispatch_ticket(&self, req: Request<pb::TicketActionRequest>) -> Reply<pb::Ticket> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[roles::SUPERVISOR])?;
+        let r = req.into_inner();
+        let id = parse_ticket_id(&r.id)?;
+        let mut v = yiwang_kit::Violations::new();
+        let department = r.department.trim();
+        if department.is_empty() || department.chars().count() > 64 {
+            v.add(
+                "department",
+                "must be the org unit code of the department to answer",
+            );
+        }
+        if !(1..=60).contains(&r.reply_working_days) {
+            v.add("reply_working_days", "must be 1 to 60");
+        }
+        v.into_result()?;
+        let deadline = self
+            .calendar()
+            .deadline(
+                chrono::Utc::now(),
+                Limit::new(r.reply_working_days, Unit::WorkingDays),
+            )
+            .map_err(compute_error)?;
+        let t = ticket::advance(
+            &self.pool,
+            id,
+            &caller.sub,
+            Step::Dispatch {
+                department,
+                deadline: deadline.at.to_utc(),
+            },
+            |_| Ok(()),
+        )
+        .await?;
+        Ok(Response::new(ticket_to_pb(&t)))
+    }
+
+    async fn reply_ticket(&self, req: Request<pb::TicketActionRequest>) -> Reply<pb::Ticket> {
+        let caller = Caller::of(&req);
+        if !caller.is_authenticated() {
+            return Err(Error::unauthenticated("this operation needs a bearer token").into());
+        }
+        let r = req.into_inner();
+        let id = parse_ticket_id(&r.id)?;
+        let text = r.text.trim();
+        if text.is_empty() || text.chars().count() > 5000 {
+            return Err(Error::invalid("text", "must be the reply, 1 to 5000 characters").into());
+        }
+        let t = ticket::advance(&self.pool, id, &caller.sub, Step::Reply(text), |t| {
+            if is_staff_of(&caller, &t.department) {
+                Ok(())
+            } else if may_see_ticket(&caller, t) {
+                Err(Error::permission_denied(format!(
+                    "only staff of {} may reply",
+                    t.department
+                )))
+            } else {
+                Err(ticket::not_found(id))
+            }
+        })
+        .await?;
+        Ok(Response::new(ticket_to_pb(&t)))
+    }
+
+    async fn callback_ticket(&self, req: Request<pb::TicketActionRequest>) -> Reply<pb::Ticket> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[roles::SUPERVISOR])?;
+        let r = req.into_inner();
+        let id = parse_ticket_id(&r.id)?;
+        let note = r.text.trim();
+        if note.is_empty() || note.chars().count() > 2000 {
+            return Err(Error::invalid(
+                "text",
+                "must say what the submitter answered (1 to 2000 characters)",
+            )
+            .into());
+        }
+        let t = ticket::advance(
+            &self.pool,
+            id,
+            &caller.sub,
+            Step::Callback {
+                note,
+                satisfied: r.satisfied,
+            },
+            |_| Ok(()),
+        )
+        .await?;
+        Ok(Response::new(ticket_to_pb(&t)))
+    }
+
+    async fn close_ticket(&self, req: Request<pb::TicketActionRequest>) -> Reply<pb::Ticket> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[roles::SUPERVISOR])?;
+        let r = req.into_inner();
+        let id = parse_ticket_id(&r.id)?;
+        let t = ticket::advance(
+            &self.pool,
+            id,
+            &caller.sub,
+            Step::Close(r.text.trim()),
+            |_| Ok(()),
+        )
+        .await?;
+        Ok(Response::new(ticket_to_pb(&t)))
+    }
+
     async fn file_case(&self, req: Request<pb::FileCaseRequest>) -> Reply<pb::Case> {
         let caller = Caller::of(&req);
         caller.require_any_role(&[
@@ -1073,5 +1280,43 @@ fn appointment_to_pb(a: &AppointmentRow) -> pb::Appointment {
         booked_by: a.booked_by.clone(),
         create_time: Some(to_timestamp(a.created_at)),
         cancel_time: a.cancelled_at.map(to_timestamp),
+    }
+}
+
+fn parse_ticket_id(id: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(id).map_err(|_| Error::invalid("id", "must be a ticket id (UUID)"))
+}
+
+fn may_see_ticket(caller: &Caller, t: &TicketRow) -> bool {
+    t.submitted_by == caller.sub
+        || (!t.department.is_empty() && is_staff_of(caller, &t.department))
+        || caller.has_any_role(&[roles::SUPERVISOR])
+}
+
+fn ticket_to_pb(t: &TicketRow) -> pb::Ticket {
+    pb::Ticket {
+        id: t.id.to_string(),
+        kind: t.kind.clone(),
+        subject: t.subject.clone(),
+        body: t.body.clone(),
+        state: t.state.clone(),
+        submitted_by: t.submitted_by.clone(),
+        department: t.department.clone(),
+        reply_deadline: t.reply_deadline.map(to_timestamp),
+        reply_deadline_local: t
+            .reply_deadline
+            .map(|d| {
+                d.with_timezone(&SHANGHAI)
+                    .to_rfc3339_opts(SecondsFormat::Secs, false)
+            })
+            .unwrap_or_default(),
+        overdue: t.overdue(chrono::Utc::now()),
+        reply: t.reply.clone(),
+        reply_time: t.replied_at.map(to_timestamp),
+        callback_note: t.callback_note.clone(),
+        callback_satisfied: t.callback_satisfied,
+        create_time: Some(to_timestamp(t.created_at)),
+        dispatch_time: t.dispatched_at.map(to_timestamp),
+        close_time: t.closed_at.map(to_timestamp),
     }
 }

@@ -9,6 +9,7 @@ pub mod case_store;
 pub mod evaluation;
 pub mod lifecycle;
 pub mod store;
+pub mod ticket;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
