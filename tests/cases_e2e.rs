@@ -789,3 +789,83 @@ async fn overdue_cases_turn_red_and_are_announced_once_however_many_sweepers() {
     pool.close().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn statistics_count_channels_decisions_and_satisfaction() {
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    // Two online filings and one at the window (by a clerk); one decided on time and rated 5.
+    let id = decided_case(&s, &p, &item).await;
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/evaluation"),
+        Some(&p.citizen_a),
+        Some(json!({"level": 5})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&p.citizen_b),
+        Some(application(&item, ID_B, &[])),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let mut window = application(&item, ID_B, &[]);
+    window["channel"] = json!("window");
+    let (st, c) = send(&s, "POST", "/v1/cases", Some(&p.officer), Some(window)).await;
+    assert_eq!(st, 201, "{c}");
+    assert_eq!(c["filed_by"], "officer-1");
+
+    let today = chrono::Utc::now().date_naive();
+    let q = format!(
+        "/v1/cases/stats?from={}&to={}",
+        today - chrono::Duration::days(1),
+        today + chrono::Duration::days(2)
+    );
+    let (st, county) = send(&s, "GET", &q, Some(&p.supervisor), None).await;
+    assert_eq!(st, 200, "{county}");
+    assert_eq!(county["filed"], 3);
+    assert_eq!(county["by_channel"], json!({"online": 2, "window": 1}));
+    assert_eq!(county["online_share"], 66.67);
+    assert_eq!(county["decided"], 1);
+    assert_eq!(county["on_time_rate"], 100.0);
+    assert_eq!(county["evaluations"], 1);
+    assert_eq!(county["good_rate"], 100.0);
+    assert_eq!(county["by_state"]["approved"], 1);
+    assert_eq!(county["top_items"][0]["count"], 3);
+
+    // Staff see their department only; applicants see no statistics.
+    let (_, mine) = send(&s, "GET", &q, Some(&p.officer), None).await;
+    assert_eq!(
+        (mine["department"].as_str(), mine["filed"].as_u64()),
+        (Some(DEPT), Some(3))
+    );
+    let (_, theirs) = send(&s, "GET", &q, Some(&p.other_officer), None).await;
+    assert_eq!(theirs["filed"], 0);
+    let (st, _) = send(&s, "GET", &q, Some(&p.citizen_a), None).await;
+    assert_eq!(st, 403);
+    let (st, body) = send(
+        &s,
+        "GET",
+        "/v1/cases/stats?from=2026-13-01&to=2027-01-01",
+        Some(&p.supervisor),
+        None,
+    )
+    .await;
+    assert_eq!((st, violation_field(&body)), (400, "from".to_string()));
+    let (st, body) = send(
+        &s,
+        "GET",
+        "/v1/cases/stats?from=2027-01-01&to=2026-01-01",
+        Some(&p.supervisor),
+        None,
+    )
+    .await;
+    assert_eq!((st, violation_field(&body)), (400, "to".to_string()));
+    s.stop().await;
+}

@@ -1458,3 +1458,121 @@ pub async fn close_ticket(
 ) -> ApiResult<Json<Ticket>> {
     ticket_step(s, ctx, id, b, TicketStep::Close).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// Statistics.
+
+#[derive(Serialize, ToSchema)]
+pub struct ItemCount {
+    pub item_code: String,
+    pub item_name: String,
+    pub count: u64,
+}
+
+/// Rates are percentages rounded half up to two decimals.
+#[derive(Serialize, ToSchema)]
+pub struct CaseStats {
+    pub from: String,
+    pub to: String,
+    /// The department the figures are limited to ('' = the whole county).
+    pub department: String,
+    pub filed: u64,
+    pub by_channel: std::collections::BTreeMap<String, u64>,
+    pub by_department: std::collections::BTreeMap<String, u64>,
+    pub by_state: std::collections::BTreeMap<String, u64>,
+    pub top_items: Vec<ItemCount>,
+    pub online_share: f64,
+    pub decided: u64,
+    pub on_time_rate: f64,
+    pub avg_handling_working_days: f64,
+    pub evaluations: u64,
+    pub good_rate: f64,
+    pub mean_level: f64,
+    pub rectifications: u64,
+    pub rectified_rate: f64,
+    pub callback_rate: f64,
+    pub tickets: u64,
+    pub dispatch_rate: f64,
+    pub reply_rate: f64,
+    pub on_time_reply_rate: f64,
+    pub closure_rate: f64,
+}
+
+/// `YYYY-MM-DD` (midnight, Asia/Shanghai) or an RFC 3339 instant.
+fn period_bound(p: &Params, name: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
+    let v = p.str(name);
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(Error::invalid(name, "is required (YYYY-MM-DD or RFC 3339)"));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+        return d
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(shanghai).single())
+            .map(|t| t.to_utc())
+            .ok_or_else(|| Error::invalid(name, "is out of range"));
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.to_utc())
+        .map_err(|_| Error::invalid(name, "must be YYYY-MM-DD or an RFC 3339 timestamp"))
+}
+
+#[utoipa::path(get, path = "/v1/cases/stats", tag = "cases", security(("bearer" = [])),
+    description = "Case statistics over [from, to): volumes by channel, department, item and state; online \
+        share; on-time rate; average handling time in working days; satisfaction; rectification and ticket \
+        rates. Supervisors: the county; staff: their department.",
+    params(("from" = String, Query, description = "YYYY-MM-DD (Asia/Shanghai) or RFC 3339"),
+        ("to" = String, Query, description = "exclusive")),
+    responses((status = 200, body = CaseStats), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+pub async fn case_stats(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    p: Params,
+) -> ApiResult<Json<CaseStats>> {
+    let (from, to) = (period_bound(&p, "from")?, period_bound(&p, "to")?);
+    let r = s
+        .cases
+        .clone()
+        .get_case_stats(ctx.grpc(pb::GetCaseStatsRequest {
+            from: Some(yiwang_kit::to_timestamp(from)),
+            to: Some(yiwang_kit::to_timestamp(to)),
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(CaseStats {
+        from: from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        to: to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        department: r.department,
+        filed: r.filed,
+        by_channel: r.by_channel.into_iter().collect(),
+        by_department: r.by_department.into_iter().collect(),
+        by_state: r.by_state.into_iter().collect(),
+        top_items: r
+            .top_items
+            .into_iter()
+            .map(|i| ItemCount {
+                item_code: i.item_code,
+                item_name: i.item_name,
+                count: i.count,
+            })
+            .collect(),
+        online_share: r.online_share,
+        decided: r.decided,
+        on_time_rate: r.on_time_rate,
+        avg_handling_working_days: r.avg_handling_working_days,
+        evaluations: r.evaluations,
+        good_rate: r.good_rate,
+        mean_level: r.mean_level,
+        rectifications: r.rectifications,
+        rectified_rate: r.rectified_rate,
+        callback_rate: r.callback_rate,
+        tickets: r.tickets,
+        dispatch_rate: r.dispatch_rate,
+        reply_rate: r.reply_rate,
+        on_time_reply_rate: r.on_time_reply_rate,
+        closure_rate: r.closure_rate,
+    }))
+}

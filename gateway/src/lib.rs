@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
             get(cases::get_year).put(cases::put_year),
         )
         .route("/v1/cases", get(cases::list_cases))
+        .route("/v1/cases/stats", get(cases::case_stats))
         .route("/v1/cases/{id}", get(cases::get_case))
         .route("/v1/cases/{id}/history", get(cases::get_case_history))
         .route("/v1/cases/{id}/accept", post(cases::accept_case))

@@ -50,7 +50,7 @@ impl Modify for Bearer {
         cases::list_rectifications, cases::complete_rectification, cases::callback_rectification,
         cases::list_slots, cases::create_slot, cases::book_appointment, cases::cancel_appointment,
         cases::create_ticket, cases::list_tickets, cases::get_ticket, cases::dispatch_ticket,
-        cases::reply_ticket, cases::callback_ticket, cases::close_ticket,
+        cases::reply_ticket, cases::callback_ticket, cases::close_ticket, cases::case_stats,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

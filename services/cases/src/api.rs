@@ -17,6 +17,7 @@ use crate::calendar::{
 use crate::case_store::{self, Act, CaseRow, NewCase, Scope};
 use crate::evaluation::{self, NewEvaluation, RectificationRow};
 use crate::lifecycle::{self, Action, Party};
+use crate::stats;
 use crate::store;
 use crate::ticket::{self, Step, TicketRow};
 use tonic::transport::Channel;
@@ -886,6 +887,74 @@ impl CasesService for CasesApi {
         )
         .await?;
         Ok(Response::new(ticket_to_pb(&t)))
+    }
+
+    async fn get_case_stats(&self, req: Request<pb::GetCaseStatsRequest>) -> Reply<pb::CaseStats> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[
+            roles::SUPERVISOR,
+            roles::SYSTEM,
+            roles::CLERK,
+            roles::OFFICER,
+        ])?;
+        // Staff see their department's figures; oversight the county's.
+        let dept = if caller.has_any_role(OVERSIGHT_ROLES) {
+            String::new()
+        } else {
+            caller.dept.clone().ok_or_else(|| {
+                Error::permission_denied("staff statistics need a department (dept) in the token")
+            })?
+        };
+        let r = req.into_inner();
+        let from = from_timestamp(
+            "from",
+            r.from
+                .as_ref()
+                .ok_or_else(|| Error::invalid("from", "is required"))?,
+        )?;
+        let to = from_timestamp(
+            "to",
+            r.to.as_ref()
+                .ok_or_else(|| Error::invalid("to", "is required"))?,
+        )?;
+        if to <= from {
+            return Err(Error::invalid("to", "must be after from").into());
+        }
+        if to - from > chrono::Duration::days(3660) {
+            return Err(Error::invalid("to", "the period can be at most ten years").into());
+        }
+        let st = stats::compute(&self.pool, &self.calendar(), &dept, from, to).await?;
+        Ok(Response::new(pb::CaseStats {
+            filed: st.filed,
+            by_channel: st.by_channel,
+            by_department: st.by_department,
+            by_state: st.by_state,
+            top_items: st
+                .top_items
+                .into_iter()
+                .map(|(item_code, item_name, count)| pb::ItemCount {
+                    item_code,
+                    item_name,
+                    count,
+                })
+                .collect(),
+            online_share: st.online_share,
+            decided: st.decided,
+            on_time_rate: st.on_time_rate,
+            avg_handling_working_days: st.avg_handling_working_days,
+            evaluations: st.evaluations,
+            good_rate: st.good_rate,
+            mean_level: st.mean_level,
+            rectifications: st.rectifications,
+            rectified_rate: st.rectified_rate,
+            callback_rate: st.callback_rate,
+            tickets: st.tickets,
+            dispatch_rate: st.dispatch_rate,
+            reply_rate: st.reply_rate,
+            on_time_reply_rate: st.on_time_reply_rate,
+            closure_rate: st.closure_rate,
+            department: dept,
+        }))
     }
 
     async fn file_case(&self, req: Request<pb::FileCaseRequest>) -> Reply<pb::Case> {

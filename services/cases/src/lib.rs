@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod case_store;
 pub mod evaluation;
 pub mod lifecycle;
+pub mod stats;
 pub mod store;
 pub mod ticket;
 

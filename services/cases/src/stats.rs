@@ -1,0 +1,208 @@
+//! Statistics over a period: volumes, online share, on-time rate, handling time, satisfaction,
+//! rectification and ticket rates. One department or the whole county.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row};
+use yiwang_kit::Result;
+
+use crate::calendar::Calendar;
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub filed: u64,
+    pub by_channel: HashMap<String, u64>,
+    pub by_department: HashMap<String, u64>,
+    pub by_state: HashMap<String, u64>,
+    pub top_items: Vec<(String, String, u64)>,
+    pub online_share: f64,
+    pub decided: u64,
+    pub on_time_rate: f64,
+    pub avg_handling_working_days: f64,
+    pub evaluations: u64,
+    pub good_rate: f64,
+    pub mean_level: f64,
+    pub rectifications: u64,
+    pub rectified_rate: f64,
+    pub callback_rate: f64,
+    pub tickets: u64,
+    pub dispatch_rate: f64,
+    pub reply_rate: f64,
+    pub on_time_reply_rate: f64,
+    pub closure_rate: f64,
+}
+
+/// `part / whole` as a percentage rounded half up to two decimals (0 for an empty whole).
+pub fn rate(part: i64, whole: i64) -> f64 {
+    if whole <= 0 {
+        return 0.0;
+    }
+    // Integer arithmetic in hundredths of a percent, rounded half up.
+    let hundredths = (part as i128 * 20_000 + whole as i128) / (2 * whole as i128);
+    hundredths as f64 / 100.0
+}
+
+async fn grouped(
+    pool: &PgPool,
+    column: &str,
+    dept: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<HashMap<String, u64>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {column} AS k, count(*) AS n FROM cases
+         WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3) GROUP BY 1"
+    )))
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("k")?, r.try_get::<i64, _>("n")? as u64)))
+        .collect()
+}
+
+pub async fn compute(
+    pool: &PgPool,
+    calendar: &Calendar,
+    dept: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Stats> {
+    let mut s = Stats {
+        by_channel: grouped(pool, "channel", dept, from, to).await?,
+        by_department: grouped(pool, "department", dept, from, to).await?,
+        by_state: grouped(pool, "state", dept, from, to).await?,
+        ..Default::default()
+    };
+    s.filed = s.by_channel.values().sum();
+    let online: u64 = ["online", "mobile"]
+        .iter()
+        .filter_map(|c| s.by_channel.get(*c))
+        .sum();
+    s.online_share = rate(online as i64, s.filed as i64);
+
+    let rows = sqlx::query(
+        "SELECT item_code, min(item_name) AS name, count(*) AS n FROM cases
+         WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)
+         GROUP BY item_code ORDER BY n DESC, item_code LIMIT 20",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        s.top_items.push((
+            r.try_get("item_code")?,
+            r.try_get("name")?,
+            r.try_get::<i64, _>("n")? as u64,
+        ));
+    }
+
+    // Decided in the period: on time, and office time from acceptance to decision.
+    let rows = sqlx::query(
+        "SELECT accepted_at, decided_at, deadline FROM cases
+         WHERE decided_at >= $1 AND decided_at < $2 AND ($3 = '' OR department = $3)",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_all(pool)
+    .await?;
+    s.decided = rows.len() as u64;
+    let (mut with_deadline, mut on_time, mut handled, mut office_secs) = (0i64, 0i64, 0i64, 0i64);
+    for r in &rows {
+        let accepted: Option<DateTime<Utc>> = r.try_get("accepted_at")?;
+        let decided: Option<DateTime<Utc>> = r.try_get("decided_at")?;
+        let deadline: Option<DateTime<Utc>> = r.try_get("deadline")?;
+        if let (Some(d), Some(dl)) = (decided, deadline) {
+            with_deadline += 1;
+            if d <= dl {
+                on_time += 1;
+            }
+        }
+        if let (Some(a), Some(d)) = (accepted, decided)
+            && let Ok(t) = calendar.office_time_between(a, d)
+        {
+            handled += 1;
+            office_secs += t.duration.num_seconds();
+        }
+    }
+    s.on_time_rate = rate(on_time, with_deadline);
+    let day = calendar.office_hours().daily().num_seconds().max(1);
+    if handled > 0 {
+        s.avg_handling_working_days =
+            ((office_secs as f64 / handled as f64 / day as f64) * 100.0).round() / 100.0;
+    }
+
+    let r = sqlx::query(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE e.level >= 3) AS good, coalesce(avg(e.level), 0)::float8 AS mean
+         FROM evaluations e JOIN cases c ON c.id = e.case_id
+         WHERE e.created_at >= $1 AND e.created_at < $2 AND ($3 = '' OR c.department = $3)",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_one(pool)
+    .await?;
+    let n: i64 = r.try_get("n")?;
+    s.evaluations = n as u64;
+    s.good_rate = rate(r.try_get("good")?, n);
+    s.mean_level = (r.try_get::<f64, _>("mean")? * 100.0).round() / 100.0;
+
+    let r = sqlx::query(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE state IN ('completed', 'called_back')) AS done,
+                count(*) FILTER (WHERE state = 'called_back') AS called
+         FROM rectifications WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_one(pool)
+    .await?;
+    let n: i64 = r.try_get("n")?;
+    s.rectifications = n as u64;
+    s.rectified_rate = rate(r.try_get("done")?, n);
+    s.callback_rate = rate(r.try_get("called")?, n);
+
+    let r = sqlx::query(
+        "SELECT count(*) AS n,
+                count(*) FILTER (WHERE dispatched_at IS NOT NULL) AS dispatched,
+                count(*) FILTER (WHERE replied_at IS NOT NULL) AS replied,
+                count(*) FILTER (WHERE replied_at IS NOT NULL AND replied_at <= reply_deadline) AS on_time,
+                count(*) FILTER (WHERE state = 'closed') AS closed
+         FROM tickets WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_one(pool)
+    .await?;
+    let n: i64 = r.try_get("n")?;
+    let dispatched: i64 = r.try_get("dispatched")?;
+    s.tickets = n as u64;
+    s.dispatch_rate = rate(dispatched, n);
+    s.reply_rate = rate(r.try_get("replied")?, dispatched);
+    s.on_time_reply_rate = rate(r.try_get("on_time")?, dispatched);
+    s.closure_rate = rate(r.try_get("closed")?, n);
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn rates_round_half_up_to_two_decimals() {
+        assert_eq!(rate(6297, 10000), 62.97);
+        assert_eq!(rate(1, 3), 33.33);
+        assert_eq!(rate(2, 3), 66.67);
+        assert_eq!(rate(1, 8), 12.5); // 12.5 exactly
+        assert_eq!(rate(1, 800), 0.13); // 0.125 → 0.13 (half up)
+        assert_eq!(rate(5, 0), 0.0);
+        assert_eq!(rate(7, 7), 100.0);
+    }
+}
