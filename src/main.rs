@@ -153,6 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ),
                     None => tracing::info!("catalogue already has items; demo not loaded again"),
                 }
+                load_demo_cases(&cfg).await?;
             }
             let shutdown = shutdown_token();
             let catalog = tokio::spawn(yiwang_catalog::serve(
@@ -181,6 +182,69 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Five months of sample cases against the demo county's items (the launcher bridges the two
+/// services' demo data; the services themselves share no crates).
+async fn load_demo_cases(cfg: &Config) -> anyhow::Result<()> {
+    use yiwang_cases::calendar::{Limit, Unit};
+    let county = yiwang_catalog::demo::generate(340522);
+    let items: Vec<yiwang_cases::seed::DemoItem> = county
+        .items
+        .iter()
+        .map(|(code, c)| {
+            let limit = if c.handling_kind == "instant" {
+                Limit::SAME_DAY
+            } else {
+                let l = c.promised_limit.as_ref().or(c.legal_limit.as_ref());
+                Limit::new(
+                    l.map(|l| l.value).unwrap_or(20),
+                    l.and_then(|l| Unit::parse(&l.unit))
+                        .unwrap_or(Unit::WorkingDays),
+                )
+            };
+            yiwang_cases::seed::DemoItem {
+                code: code.clone(),
+                name: c.name.clone(),
+                department: c.department.clone(),
+                task_type: c.task_type.clone(),
+                required_materials: c
+                    .materials
+                    .iter()
+                    .filter(|m| m.required)
+                    .map(|m| m.name.clone())
+                    .collect(),
+                limit,
+                high_frequency: c.high_frequency,
+            }
+        })
+        .collect();
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_cases::SERVICE), 4)?;
+    let calendar = yiwang_cases::store::load_calendar(&pool).await?;
+    let key = yiwang_cases::data_key(cfg)?;
+    let started = std::time::Instant::now();
+    match yiwang_cases::seed::load_demo(
+        &pool,
+        &key,
+        &calendar,
+        &cfg.region_code,
+        &items,
+        120,
+        chrono::Utc::now(),
+    )
+    .await?
+    {
+        Some(l) => tracing::info!(
+            cases = l.cases,
+            evaluations = l.evaluations,
+            tickets = l.tickets,
+            seconds = started.elapsed().as_secs_f64(),
+            "demo cases loaded"
+        ),
+        None => tracing::info!("cases already exist; demo cases not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
 }
 
 async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {

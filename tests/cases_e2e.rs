@@ -869,3 +869,65 @@ async fn statistics_count_channels_decisions_and_satisfaction() {
     assert_eq!((st, violation_field(&body)), (400, "to".to_string()));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn demo_cases_load_once_and_live_numbering_continues_after_them() {
+    use yiwang_cases::calendar::{Limit, Unit};
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    let calendar = yiwang_cases::store::load_calendar(&pool).await.unwrap();
+    let items = vec![yiwang_cases::seed::DemoItem {
+        code: item.clone(),
+        name: "食品经营许可证核发".into(),
+        department: DEPT.into(),
+        task_type: "01".into(),
+        required_materials: vec!["营业执照".into()],
+        limit: Limit::new(5, Unit::WorkingDays),
+        high_frequency: true,
+    }];
+    let key = yiwang_kit::crypto::DataKey::development();
+    let now = chrono::Utc::now();
+    let loaded = yiwang_cases::seed::load_demo(&pool, &key, &calendar, "340522", &items, 4, now)
+        .await
+        .unwrap()
+        .expect("an empty service takes the demo");
+    assert!(loaded.cases > 300, "{} cases", loaded.cases);
+    assert!(
+        yiwang_cases::seed::load_demo(&pool, &key, &calendar, "340522", &items, 4, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Numbers stay unique: a live filing today comes after the demo's.
+    let (st, c) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&p.citizen_a),
+        Some(application(&item, ID_A, &[])),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    let dupes: i64 = sqlx::query_scalar("SELECT count(*) - count(DISTINCT case_number) FROM cases")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(dupes, 0);
+    // Demo personal data is sealed and readable by the department.
+    let (_, list) = send(&s, "GET", "/v1/cases?page_size=2", Some(&p.officer), None).await;
+    let id_number = list["cases"][1]["applicant"]["id_number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        yiwang_kit::ids::check_resident_id(&id_number).is_ok(),
+        "{id_number}"
+    );
+    pool.close().await;
+    s.stop().await;
+}

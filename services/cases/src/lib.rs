@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod case_store;
 pub mod evaluation;
 pub mod lifecycle;
+pub mod seed;
 pub mod stats;
 pub mod store;
 pub mod ticket;
@@ -37,6 +38,19 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     store::seed_calendar(&pool).await?;
     pool.close().await;
     Ok(())
+}
+
+/// The key sealing personal data: `YIWANG_DATA_KEY`, or the development key with a warning.
+pub fn data_key(cfg: &Config) -> anyhow::Result<DataKey> {
+    Ok(match &cfg.data_key {
+        Some(k) => DataKey::from_base64(k).context("YIWANG_DATA_KEY")?,
+        None => {
+            tracing::warn!(
+                "YIWANG_DATA_KEY is not set: personal data is sealed with the built-in development key. Never do this in production."
+            );
+            DataKey::development()
+        }
+    })
 }
 
 /// Runs the service on `listener` until `shutdown`. Health is NOT_SERVING until the database
