@@ -203,3 +203,87 @@ async fn bad_calendar_entries_are_named_and_change_nothing() {
     assert_eq!(st, 400, "{body}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn labour_day_and_national_day_with_their_make_up_working_days() {
+    let s = Stack::start().await;
+    for (from, value, expect) in [
+        // Labour Day 2024: 05-01..05 off; Sunday 04-28 and Saturday 05-11 are working days.
+        (
+            "2024-04-26T10:00:00%2B08:00",
+            3,
+            "2024-04-30T17:30:00+08:00",
+        ),
+        (
+            "2024-04-26T10:00:00%2B08:00",
+            5,
+            "2024-05-07T17:30:00+08:00",
+        ),
+        (
+            "2024-05-10T10:00:00%2B08:00",
+            1,
+            "2024-05-11T17:30:00+08:00",
+        ),
+        // National Day 2024: 10-01..07 off; Sunday 09-29 and Saturday 10-12 are working days.
+        (
+            "2024-09-27T10:00:00%2B08:00",
+            3,
+            "2024-10-08T17:30:00+08:00",
+        ),
+        (
+            "2024-10-11T10:00:00%2B08:00",
+            1,
+            "2024-10-12T17:30:00+08:00",
+        ),
+    ] {
+        let (st, body) = get(
+            &s,
+            &format!("/v1/calendar/deadline?from={from}&value={value}&unit=working_days"),
+        )
+        .await;
+        assert_eq!(st, 200, "{body}");
+        assert_eq!(body["deadline"], expect, "{from} + {value}");
+    }
+    // Nonsense dates are named, not computed.
+    for query in [
+        "from=9999-12-31T10:00:00Z&value=10&unit=working_days",
+        "from=2024-02-30T10:00:00Z&value=1&unit=working_days",
+    ] {
+        let (st, body) = get(&s, &format!("/v1/calendar/deadline?{query}")).await;
+        assert_eq!(
+            (st, violation_field(&body)),
+            (400, "from".to_string()),
+            "{query}: {body}"
+        );
+    }
+    s.stop().await;
+}
+
+#[test]
+fn a_correction_pause_spanning_national_day_moves_the_deadline_by_the_office_time_stopped() {
+    use chrono::DateTime;
+    use yiwang_cases::calendar::{Calendar, DEFAULT_CSV, Unit};
+    let cal = Calendar::from_csv(DEFAULT_CSV).unwrap();
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    // Stopped Monday 09-30 10:00 (6 office hours left that day), through the holiday, until
+    // Tuesday 10-08 10:00 (1 office hour): 7 office hours = one working day.
+    let moved = cal
+        .resume(
+            t("2024-10-10T17:30:00+08:00"),
+            Unit::WorkingDays,
+            t("2024-09-30T10:00:00+08:00"),
+            t("2024-10-08T10:00:00+08:00"),
+        )
+        .unwrap();
+    assert_eq!(moved.at.to_rfc3339(), "2024-10-11T17:30:00+08:00");
+    // Stopped only over the holiday itself: no office time passed, the deadline stays.
+    let same = cal
+        .resume(
+            t("2024-10-10T17:30:00+08:00"),
+            Unit::WorkingDays,
+            t("2024-09-30T17:30:00+08:00"),
+            t("2024-10-08T09:00:00+08:00"),
+        )
+        .unwrap();
+    assert_eq!(same.at.to_rfc3339(), "2024-10-10T17:30:00+08:00");
+}

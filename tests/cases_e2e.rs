@@ -471,6 +471,18 @@ async fn bad_applications_name_the_field() {
         (with(&["channel"], json!("weekend_appointment")), "channel"),
         (with(&["item_code"], json!("NO-SUCH-ITEM")), "item_code"),
         (with(&["materials"], json!([""])), "materials[0]"),
+        (
+            with(&["materials"], json!(["营业执照", "户口簿"])),
+            "materials[1]",
+        ),
+        (
+            with(&["applicant", "name"], json!("张".repeat(101))),
+            "applicant.name",
+        ),
+        (
+            with(&["applicant", "uscc"], json!("91350100M000100Y43")),
+            "applicant.uscc",
+        ),
     ] {
         let (st, resp) = send(
             &s,

@@ -1019,6 +1019,18 @@ impl CasesService for CasesApi {
         v.into_result()?;
 
         let item = self.current_item(r.item_code.trim()).await?;
+        // Materials are named as the item lists them (the apps show that list), so completeness
+        // can be judged; anything else is a mistake the applicant should hear about now.
+        let mut v = yiwang_kit::Violations::new();
+        for (i, m) in materials.iter().enumerate() {
+            if !item.materials.iter().any(|im| &im.name == m) {
+                v.add(
+                    format!("materials[{i}]"),
+                    format!("is not a material of item {}", item.code),
+                );
+            }
+        }
+        v.into_result()?;
         let staff = caller.has_any_role(STAFF_ROLES);
         if staff
             && !caller.has_any_role(APPLICANT_ROLES)
@@ -1173,6 +1185,16 @@ impl CasesService for CasesApi {
                 .as_ref()
                 .ok_or_else(|| Error::invalid("from", "is required"))?,
         )?;
+        {
+            use chrono::Datelike;
+            if !YEARS.contains(&from.with_timezone(&SHANGHAI).year()) {
+                return Err(Error::invalid(
+                    "from",
+                    format!("must be in the years {} to {}", YEARS.start(), YEARS.end()),
+                )
+                .into());
+            }
+        }
         let unit = Unit::parse(&r.unit).ok_or_else(|| {
             Error::invalid(
                 "unit",
