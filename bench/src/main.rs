@@ -28,7 +28,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -57,6 +57,9 @@ struct Cli {
     /// The `yiwang` launcher binary (default: next to this one).
     #[arg(long)]
     yiwang: Option<PathBuf>,
+    /// Which measurements: all | catalog | cases.
+    #[arg(long, default_value = "all")]
+    suite: String,
 }
 
 #[derive(Subcommand)]
@@ -274,39 +277,41 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let secs = Duration::from_secs(cli.seconds);
     let mut report = Vec::new();
 
-    // 1. REST GET /v1/items/{code}, warm cache, vs the minimal axum endpoint.
-    let (mut best_base, mut best_gw) = (Run::default(), Run::default());
-    for round in 1..=cli.rounds {
-        let b = http_load(base_http, paths.clone(), cli.connections, secs, None).await?;
-        let g = http_load(gateway_addr, paths.clone(), cli.connections, secs, None).await?;
+    if cli.suite != "cases" {
+        // 1. REST GET /v1/items/{code}, warm cache, vs the minimal axum endpoint.
+        let (mut best_base, mut best_gw) = (Run::default(), Run::default());
+        for round in 1..=cli.rounds {
+            let b = http_load(base_http, paths.clone(), cli.connections, secs, None).await?;
+            let g = http_load(gateway_addr, paths.clone(), cli.connections, secs, None).await?;
+            eprintln!(
+                "round {round}: axum baseline {}; gateway {}",
+                b.line(),
+                g.line()
+            );
+            if b.rps > best_base.rps {
+                best_base = b;
+            }
+            if g.rps > best_gw.rps {
+                best_gw = g;
+            }
+        }
+        let half = best_gw.rps / 2.0;
+        let gw_half = http_load(
+            gateway_addr,
+            paths.clone(),
+            cli.connections,
+            secs,
+            Some(half),
+        )
+        .await?;
+        let base_half =
+            http_load(base_http, paths.clone(), cli.connections, secs, Some(half)).await?;
         eprintln!(
-            "round {round}: axum baseline {}; gateway {}",
-            b.line(),
-            g.line()
+            "open loop at {half:.0} req/s: gateway {}; baseline {}",
+            gw_half.line(),
+            base_half.line()
         );
-        if b.rps > best_base.rps {
-            best_base = b;
-        }
-        if g.rps > best_gw.rps {
-            best_gw = g;
-        }
-    }
-    let half = best_gw.rps / 2.0;
-    let gw_half = http_load(
-        gateway_addr,
-        paths.clone(),
-        cli.connections,
-        secs,
-        Some(half),
-    )
-    .await?;
-    let base_half = http_load(base_http, paths.clone(), cli.connections, secs, Some(half)).await?;
-    eprintln!(
-        "open loop at {half:.0} req/s: gateway {}; baseline {}",
-        gw_half.line(),
-        base_half.line()
-    );
-    report.push(format!(
+        report.push(format!(
         "| REST `GET /v1/items/{{code}}`, warm cache, {c} connections | {g:.0} req/s (p50 {gp50}, p99 {gp99}) | minimal axum JSON endpoint, same bytes: {b:.0} req/s (p50 {bp50}, p99 {bp99}) | **{r:.0} %** of baseline (target ≥ 50 %) |",
         c = cli.connections,
         g = best_gw.rps,
@@ -317,7 +322,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         bp99 = ms(best_base.p(99.0)),
         r = 100.0 * best_gw.rps / best_base.rps,
     ));
-    report.push(format!(
+        report.push(format!(
         "| REST `GET /v1/items/{{code}}` paced at half the gateway's peak ({half:.0} req/s) | p50 {}, p99 **{}**, max {} ({} errors) | baseline at the same rate: p50 {}, p99 {} | target p99 ≤ 10 ms |",
         ms(gw_half.p(50.0)),
         ms(gw_half.p(99.0)),
@@ -327,42 +332,42 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         ms(base_half.p(99.0)),
     ));
 
-    // 2. gRPC GetItem directly on the catalogue (a department system with a system token) vs a
-    //    minimal tonic unary endpoint.
-    let token = yiwang_kit::auth::mint_token(
-        SECRET,
-        "bench-system",
-        "benchmark",
-        &["system".to_string()],
-        None,
-        3600,
-    )?;
-    let codes = Arc::new(codes);
-    let (mut best_base, mut best_get) = (Run::default(), Run::default());
-    for round in 1..=cli.rounds {
-        let b = grpc_load(base_grpc, codes.clone(), cli.connections, secs, None, true).await?;
-        let g = grpc_load(
-            catalog_addr,
-            codes.clone(),
-            cli.connections,
-            secs,
-            Some(&token),
-            false,
-        )
-        .await?;
-        eprintln!(
-            "round {round}: tonic baseline {}; GetItem {}",
-            b.line(),
-            g.line()
-        );
-        if b.rps > best_base.rps {
-            best_base = b;
+        // 2. gRPC GetItem directly on the catalogue (a department system with a system token) vs a
+        //    minimal tonic unary endpoint.
+        let token = yiwang_kit::auth::mint_token(
+            SECRET,
+            "bench-system",
+            "benchmark",
+            &["system".to_string()],
+            None,
+            3600,
+        )?;
+        let codes = Arc::new(codes);
+        let (mut best_base, mut best_get) = (Run::default(), Run::default());
+        for round in 1..=cli.rounds {
+            let b = grpc_load(base_grpc, codes.clone(), cli.connections, secs, None, true).await?;
+            let g = grpc_load(
+                catalog_addr,
+                codes.clone(),
+                cli.connections,
+                secs,
+                Some(&token),
+                false,
+            )
+            .await?;
+            eprintln!(
+                "round {round}: tonic baseline {}; GetItem {}",
+                b.line(),
+                g.line()
+            );
+            if b.rps > best_base.rps {
+                best_base = b;
+            }
+            if g.rps > best_get.rps {
+                best_get = g;
+            }
         }
-        if g.rps > best_get.rps {
-            best_get = g;
-        }
-    }
-    report.push(format!(
+        report.push(format!(
         "| gRPC `CatalogService/GetItem`, direct, system token, {c} concurrent calls | {g:.0} calls/s (p50 {gp50}, p99 {gp99}) | minimal tonic unary (`grpc.health.v1.Health/Check`): {b:.0} calls/s | **{r:.0} %** of baseline (target ≥ 50 %) |",
         c = cli.connections,
         g = best_get.rps,
@@ -372,10 +377,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         r = 100.0 * best_get.rps / best_base.rps,
     ));
 
-    // 3. Keyword search over the whole catalogue through the gateway, 4 concurrent clients.
-    let search = search_load(gateway_addr, 4, secs).await?;
-    eprintln!("search: {}", search.line());
-    report.push(format!(
+        // 3. Keyword search over the whole catalogue through the gateway, 4 concurrent clients.
+        let search = search_load(gateway_addr, 4, secs).await?;
+        eprintln!("search: {}", search.line());
+        report.push(format!(
         "| REST `GET /v1/items?q=…` over {items} items, 4 concurrent clients, {n} keywords | {rps:.0} req/s, p50 {p50}, p99 **{p99}**, max {max} | | target p99 ≤ 50 ms |",
         n = KEYWORDS.len(),
         rps = search.rps,
@@ -383,7 +388,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         p99 = ms(search.p(99.0)),
         max = ms(search.max()),
     ));
-
+    }
+    if cli.suite != "catalog" {
+        cases_suite(&cfg, gateway_addr, &pool, cli, &mut report).await?;
+    }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let rss_after = rss(&procs);
     report.push(format!(
@@ -605,7 +613,7 @@ where
     Ok(run)
 }
 
-type Conn = SendRequest<Empty<Bytes>>;
+type Conn = SendRequest<Full<Bytes>>;
 
 async fn http_conn(addr: SocketAddr) -> anyhow::Result<Conn> {
     let stream = TcpStream::connect(addr).await?;
@@ -616,11 +624,30 @@ async fn http_conn(addr: SocketAddr) -> anyhow::Result<Conn> {
 }
 
 async fn http_get(conn: &mut Conn, path: &str) -> anyhow::Result<(u16, Bytes)> {
+    http_send(conn, http::Method::GET, path, None, None).await
+}
+
+async fn http_send(
+    conn: &mut Conn,
+    method: http::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Bytes>,
+) -> anyhow::Result<(u16, Bytes)> {
     conn.ready().await?;
-    let req = http::Request::get(path)
-        .header(http::header::HOST, "localhost")
-        .body(Empty::new())?;
-    let resp = conn.send_request(req).await?;
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, "localhost");
+    if let Some(t) = token {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    if body.is_some() {
+        req = req.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    let resp = conn
+        .send_request(req.body(Full::new(body.unwrap_or_default()))?)
+        .await?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes();
     Ok((status, body))
@@ -750,4 +777,262 @@ async fn search_load(addr: SocketAddr, clients: usize, run_for: Duration) -> any
         eprintln!("search {k}: {hits} results on the first page");
     }
     http_load(addr, Arc::new(paths), clients, run_for, None).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases: filing through the gateway vs pgbench, and listing one applicant's cases as the table grows.
+
+/// A valid resident ID (GB 11643) for a sequence number.
+fn resident_id(n: u64) -> String {
+    let body = format!("34052219{:02}0101{:03}", 50 + (n / 1000) % 50, n % 1000);
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(weights)
+        .map(|(b, w)| (b - b'0') as u32 * w)
+        .sum();
+    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+/// Grows `cases` to `target` rows with other applicants' cases (sealed fields are filler: they
+/// are never opened, only the measured applicant's own rows are).
+async fn grow_cases(cases_db: &sqlx::PgPool, target: i64) -> anyhow::Result<()> {
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+        .fetch_one(cases_db)
+        .await?;
+    let need = target - have;
+    let mut done = 0i64;
+    while done < need {
+        let n = (need - done).min(200_000);
+        sqlx::query(
+            "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type, channel,
+                applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_phone_sealed,
+                applicant_phone_hash, owner_sub, filed_by, materials, required_materials, state, limit_value, limit_unit,
+                created_at, updated_at)
+             SELECT gen_random_uuid(), 'bench-' || $1::bigint + i, 'BENCH-ITEM', 1, '食品经营许可证核发', 'BENCH-DEPT', '01',
+                'online', 'person', '张三', decode(md5(i::text), 'hex'), decode(md5(i::text), 'hex'),
+                decode(md5(i::text), 'hex'), decode(md5(i::text), 'hex'), 'bench-other-' || (i % 200000), 'bench',
+                '{}', '{}', 'received', 5, 'working_days', now() - (i || ' seconds')::interval, now()
+             FROM generate_series(1, $2::bigint) AS i",
+        )
+        .bind(have + done)
+        .bind(n)
+        .execute(cases_db)
+        .await?;
+        done += n;
+    }
+    sqlx::query("ANALYZE cases").execute(cases_db).await?;
+    Ok(())
+}
+
+async fn pgbench_tps(db_url_db: &str, seconds: u64, clients: usize) -> anyhow::Result<f64> {
+    let script = std::env::temp_dir().join("yiwang-bench-filing.sql");
+    // The same durable work as a filing: a case row (with sealed fields) and an outbox row in
+    // one transaction.
+    std::fs::write(
+        &script,
+        "BEGIN;\n\
+         INSERT INTO bench_cases (id, case_number, item_code, department, channel, applicant_name, id_sealed, phone_sealed, owner_sub, materials, state, created_at) \
+           VALUES (gen_random_uuid(), 'pgb-' || md5(random()::text), '11340522MB0000001400010100001', '340522-SCJGJ', 'online', '张三丰', \
+                   decode(md5(random()::text) || md5(random()::text), 'hex'), decode(md5(random()::text), 'hex'), 'citizen-1', '{营业执照}', 'received', now());\n\
+         INSERT INTO bench_outbox (event_id, topic, payload) VALUES (gen_random_uuid(), 'cases.case.filed', '{\"case_number\": \"x\", \"item_code\": \"y\", \"department\": \"z\"}');\n\
+         COMMIT;\n",
+    )?;
+    let out = Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
+        .arg(&script)
+        .arg(db_url_db)
+        .output()
+        .context("running pgbench (Debian package postgresql-client)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse::<f64>().ok())
+        .with_context(|| {
+            format!(
+                "pgbench said: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    Ok(tps)
+}
+
+async fn cases_suite(
+    cfg: &yiwang_kit::Config,
+    gateway: SocketAddr,
+    catalog_db: &sqlx::PgPool,
+    cli: &Cli,
+    report: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let secs = Duration::from_secs(cli.seconds);
+    let cases_url = cfg.service_database_url("cases");
+    let cases_db = yiwang_kit::db::lazy_pool(&cases_url, 4)?;
+    // An item to file against (published, promised limit) and its department.
+    let item: String = sqlx::query_scalar(
+        "SELECT code FROM items WHERE status = 'published' AND high_frequency ORDER BY code LIMIT 1",
+    )
+    .fetch_one(catalog_db)
+    .await?;
+    let application = |n: u64| {
+        Bytes::from(
+            serde_json::json!({
+                "item_code": item, "channel": "online",
+                "applicant": {"kind": "person", "name": "张三丰", "id_number": resident_id(n), "phone": "13812345678"},
+                "materials": [],
+            })
+            .to_string(),
+        )
+    };
+
+    // Listing one applicant's cases: 20 of their own among 10,000, then among 1,000,000.
+    let owner = yiwang_kit::auth::mint_token(
+        SECRET,
+        "bench-owner",
+        "",
+        &["citizen".to_string()],
+        None,
+        3600,
+    )?;
+    let mut c = http_conn(gateway).await?;
+    for n in 0..20 {
+        let (st, body) = http_send(
+            &mut c,
+            http::Method::POST,
+            "/v1/cases",
+            Some(&owner),
+            Some(application(n)),
+        )
+        .await?;
+        anyhow::ensure!(
+            st == 201,
+            "filing answered {st}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let list = |label: &'static str| {
+        let owner = owner.clone();
+        async move {
+            let run = http_load_auth(
+                gateway,
+                Arc::new(vec!["/v1/cases?page_size=20".to_string()]),
+                4,
+                secs,
+                Some(owner),
+            )
+            .await?;
+            eprintln!("list own cases among {label}: {}", run.line());
+            anyhow::Ok(run)
+        }
+    };
+    grow_cases(&cases_db, 10_000).await?;
+    let small = list("10,000").await?;
+
+    // Filing through the gateway (64 citizens, durable: case, transition, outbox) vs pgbench.
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_cases (id uuid PRIMARY KEY, case_number text UNIQUE, item_code text, department text,
+        channel text, applicant_name text, id_sealed bytea, phone_sealed bytea, owner_sub text, materials text[], state text, created_at timestamptz)")
+        .execute(&cases_db).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_outbox (id bigserial PRIMARY KEY, event_id uuid UNIQUE, topic text, payload jsonb,
+        created_at timestamptz DEFAULT now(), published_at timestamptz)")
+        .execute(&cases_db).await?;
+    let pg = pgbench_tps(&cases_url, cli.seconds, 16).await?;
+    eprintln!("pgbench two-row insert transaction: {pg:.0} tps");
+    let tokens: Arc<Vec<String>> = Arc::new(
+        (0..cli.connections)
+            .map(|i| {
+                yiwang_kit::auth::mint_token(
+                    SECRET,
+                    &format!("bench-citizen-{i}"),
+                    "",
+                    &["citizen".to_string()],
+                    None,
+                    3600,
+                )
+            })
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let bodies: Arc<Vec<Bytes>> = Arc::new((0..1000).map(application).collect());
+    let mut conns = Vec::new();
+    for _ in 0..cli.connections {
+        conns.push(Arc::new(tokio::sync::Mutex::new(http_conn(gateway).await?)));
+    }
+    let conns = Arc::new(conns);
+    let filing = drive(cli.connections, secs, None, move |w, n| {
+        let (conns, tokens, bodies) = (conns.clone(), tokens.clone(), bodies.clone());
+        async move {
+            let mut c = conns[w].lock().await;
+            let body = bodies[(w * 31 + n as usize) % bodies.len()].clone();
+            matches!(
+                http_send(
+                    &mut c,
+                    http::Method::POST,
+                    "/v1/cases",
+                    Some(&tokens[w]),
+                    Some(body)
+                )
+                .await,
+                Ok((201, _))
+            )
+        }
+    })
+    .await?;
+    eprintln!("POST /v1/cases: {}", filing.line());
+    report.push(format!(
+        "| REST `POST /v1/cases` through the gateway, {c} citizens at once (case number, case + transition + outbox rows, catalogue check) | {f:.0} filings/s (p50 {p50}, p99 {p99}, {e} errors) | pgbench, 16 clients, the equivalent two-row insert transaction: {pg:.0} tps | **{r:.0} %** of pgbench (target ≥ 50 %) |",
+        c = cli.connections,
+        f = filing.rps,
+        p50 = ms(filing.p(50.0)),
+        p99 = ms(filing.p(99.0)),
+        e = filing.errors,
+        r = 100.0 * filing.rps / pg,
+    ));
+
+    grow_cases(&cases_db, 1_000_000).await?;
+    let large = list("1,000,000").await?;
+    report.push(format!(
+        "| REST `GET /v1/cases` (one applicant's 20 cases), 4 clients | among 10,000 cases: p99 {a}; among 1,000,000: p99 **{b}** | | **{r:.2}×** (target ≤ 2×) |",
+        a = ms(small.p(99.0)),
+        b = ms(large.p(99.0)),
+        r = large.p(99.0) as f64 / small.p(99.0).max(1) as f64,
+    ));
+    cases_db.close().await;
+    Ok(())
+}
+
+/// Like [`http_load`], with a bearer token.
+async fn http_load_auth(
+    addr: SocketAddr,
+    paths: Arc<Vec<String>>,
+    connections: usize,
+    run_for: Duration,
+    token: Option<String>,
+) -> anyhow::Result<Run> {
+    let mut conns = Vec::new();
+    for _ in 0..connections {
+        conns.push(Arc::new(tokio::sync::Mutex::new(http_conn(addr).await?)));
+    }
+    let conns = Arc::new(conns);
+    let token = Arc::new(token);
+    drive(connections, run_for, None, move |w, n| {
+        let (conns, paths, token) = (conns.clone(), paths.clone(), token.clone());
+        async move {
+            let path = &paths[(w * 7919 + n as usize) % paths.len()];
+            let mut c = conns[w].lock().await;
+            matches!(
+                http_send(&mut c, http::Method::GET, path, token.as_deref(), None).await,
+                Ok((200, _))
+            )
+        }
+    })
+    .await
 }

@@ -35,8 +35,8 @@ pub struct CasesApi {
     pub catalog: CatalogServiceClient<Channel>,
     /// Seals applicants' ID and phone numbers at rest.
     pub key: DataKey,
-    /// First part of case numbers.
-    pub region: String,
+    /// Hands out case numbers (region + date + daily sequence).
+    pub numbers: case_store::Numbers,
     /// Working days a department has to put a 差评 right.
     pub rectify_working_days: u32,
 }
@@ -1099,7 +1099,8 @@ impl CasesService for CasesApi {
                 .collect(),
             limit,
         };
-        let c = case_store::file(&self.pool, &self.region, &caller.sub, &r.request_id, new).await?;
+        let c =
+            case_store::file(&self.pool, &self.numbers, &caller.sub, &r.request_id, new).await?;
         tracing::info!(case = %c.case_number, item = %c.item_code, channel = %c.channel, "case filed");
         Ok(Response::new(self.case_to_pb(&c, View::Full)))
     }

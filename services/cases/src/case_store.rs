@@ -9,6 +9,7 @@ use yiwang_kit::{Error, Result, outbox, page};
 use crate::calendar::{Calendar, Limit, SHANGHAI, Unit};
 use crate::lifecycle::{Action, Clock};
 
+pub const CASE_FILED: &str = "cases.case.filed";
 pub const CASE_ACCEPTED: &str = "cases.case.accepted";
 pub const CASE_DECIDED: &str = "cases.case.decided";
 
@@ -113,25 +114,59 @@ pub struct NewCase {
     pub limit: Limit,
 }
 
-/// The next case number of the day (Asia/Shanghai) for `region`, e.g. `340522-20240208-000017`.
-async fn next_case_number(pool: &PgPool, region: &str, now: DateTime<Utc>) -> Result<String> {
-    let day = now.with_timezone(&SHANGHAI).date_naive();
-    let n: i32 = sqlx::query_scalar(
-        "INSERT INTO case_number_days (region, day, last) VALUES ($1, $2, 1)
-         ON CONFLICT (region, day) DO UPDATE SET last = case_number_days.last + 1
-         RETURNING last",
-    )
-    .bind(region)
-    .bind(day)
-    .fetch_one(pool)
-    .await?;
-    Ok(format!("{region}-{}-{n:06}", day.format("%Y%m%d")))
+/// Case numbers: `<region>-<yyyymmdd>-<daily sequence>`, e.g. `340522-20240208-000017`.
+///
+/// Each replica reserves a block of [`NUMBER_BLOCK`] numbers of the day from the database in one
+/// short statement and hands them out from memory, so filings never queue behind one row lock
+/// and one commit each. Numbers are unique and never reused; a replica that stops leaves the
+/// rest of its block unused (a gap, which the numbering allows).
+pub struct Numbers {
+    region: String,
+    block: tokio::sync::Mutex<Option<(chrono::NaiveDate, i32, i32)>>,
+}
+
+pub const NUMBER_BLOCK: i32 = 50;
+
+impl Numbers {
+    pub fn new(region: &str) -> Self {
+        Self {
+            region: region.to_string(),
+            block: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub async fn next(&self, pool: &PgPool, now: DateTime<Utc>) -> Result<String> {
+        let day = now.with_timezone(&SHANGHAI).date_naive();
+        let mut block = self.block.lock().await;
+        let n = match *block {
+            Some((d, next, end)) if d == day && next <= end => {
+                *block = Some((d, next + 1, end));
+                next
+            }
+            _ => {
+                let last: i32 = sqlx::query_scalar(
+                    "INSERT INTO case_number_days (region, day, last) VALUES ($1, $2, $3)
+                     ON CONFLICT (region, day) DO UPDATE SET last = case_number_days.last + $3
+                     RETURNING last",
+                )
+                .bind(&self.region)
+                .bind(day)
+                .bind(NUMBER_BLOCK)
+                .fetch_one(pool)
+                .await?;
+                let first = last - NUMBER_BLOCK + 1;
+                *block = Some((day, first + 1, last));
+                first
+            }
+        };
+        Ok(format!("{}-{}-{n:06}", self.region, day.format("%Y%m%d")))
+    }
 }
 
 /// Files a case; a repeated (caller, request_id) returns the case filed first.
 pub async fn file(
     pool: &PgPool,
-    region: &str,
+    numbers: &Numbers,
     caller: &str,
     request_id: &str,
     c: NewCase,
@@ -142,7 +177,7 @@ pub async fn file(
         return get(pool, existing).await;
     }
     let now = Utc::now();
-    let number = next_case_number(pool, region, now).await?;
+    let number = numbers.next(pool, now).await?;
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
     if !request_id.is_empty() {
@@ -164,13 +199,14 @@ pub async fn file(
             return get(pool, existing).await;
         }
     }
-    sqlx::query(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type, channel,
             applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
             applicant_phone_sealed, applicant_phone_hash, owner_sub, filed_by, materials, required_materials,
             state, limit_value, limit_unit, created_at, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22)",
-    )
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22)
+         RETURNING {COLUMNS}"
+    )))
     .bind(id)
     .bind(&number)
     .bind(&c.item_code)
@@ -193,11 +229,21 @@ pub async fn file(
     .bind(c.limit.value as i32)
     .bind(c.limit.unit.as_str())
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    let filed = from_row(&row)?;
     record(&mut tx, id, caller, "file", "", "received", "").await?;
+    outbox::enqueue(
+        &mut tx,
+        CASE_FILED,
+        &serde_json::json!({
+            "case_id": id, "case_number": number, "item_code": c.item_code, "item_version": c.item_version,
+            "department": c.department, "channel": c.channel, "filed_at": now,
+        }),
+    )
+    .await?;
     tx.commit().await?;
-    get(pool, id).await
+    Ok(filed)
 }
 
 async fn find_request(pool: &PgPool, caller: &str, request_id: &str) -> Result<Option<Uuid>> {

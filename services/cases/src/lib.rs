@@ -84,7 +84,7 @@ pub async fn serve(
             calendar: calendar.clone(),
             catalog: CatalogServiceClient::new(catalog),
             key,
-            region: cfg.region_code.clone(),
+            numbers: case_store::Numbers::new(&cfg.region_code),
             rectify_working_days: cfg.rectify_working_days,
         }),
     );
