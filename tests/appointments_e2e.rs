@@ -158,6 +158,29 @@ async fn fifty_bookings_for_ten_places_never_overbook() {
     .await;
     assert_eq!(st, 201, "{b}");
     assert_eq!(b["slot"]["available"], 0);
+    // 帮办代办 for an appointment: the slot's department only.
+    let b_id = b["id"].as_str().unwrap();
+    let other = s.token("officer-9", &["officer"], Some("340522-GAJ"));
+    let helper = json!({"helper": "窗口工作人员王敏", "helper_kind": "staff"});
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/appointments/{b_id}/assign-helper"),
+        Some(&other),
+        Some(helper.clone()),
+    )
+    .await;
+    assert_eq!(st, 404);
+    let (st, a) = send(
+        &s,
+        "POST",
+        &format!("/v1/appointments/{b_id}/assign-helper"),
+        Some(&officer),
+        Some(helper),
+    )
+    .await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(a["helper_kind"], "staff");
     // One booking per person per slot.
     let (st, _) = send(
         &s,

@@ -96,6 +96,42 @@ async fn file_work_and_deliver_a_case_with_its_history() {
     let deadline = c["deadline"].as_str().unwrap().to_string();
     assert!(deadline.ends_with("17:30:00+08:00"), "{deadline}");
 
+    // 帮办代办: the department assigns a volunteer; the applicant cannot.
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/assign-helper"),
+        Some(&p.citizen_a),
+        Some(json!({"helper": "李志愿", "helper_kind": "volunteer"})),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, body) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/assign-helper"),
+        Some(&p.officer),
+        Some(json!({"helper": "李志愿", "helper_kind": "friend"})),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&body)),
+        (400, "helper_kind".to_string())
+    );
+    let (st, c) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/assign-helper"),
+        Some(&p.officer),
+        Some(json!({"helper": "李志愿", "helper_kind": "volunteer", "note": "老年人代办"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(
+        (c["helper"].as_str(), c["helper_kind"].as_str()),
+        (Some("李志愿"), Some("volunteer"))
+    );
+
     // A correction stops the clock; submitting the missing material restarts it.
     let (st, body) = send(
         &s,
@@ -238,6 +274,7 @@ async fn file_work_and_deliver_a_case_with_its_history() {
     let expect = [
         ("file", "received", "citizen-a"),
         ("accept", "accepted", "officer-1"),
+        ("assign_helper", "accepted", "officer-1"),
         ("request_correction", "correction", "officer-1"),
         ("submit_correction", "accepted", "citizen-a"),
         ("decide", "approved", "officer-1"),

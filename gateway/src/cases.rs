@@ -308,6 +308,9 @@ pub struct Case {
     pub accepted_at: Option<String>,
     pub decided_at: Option<String>,
     pub filed_by: String,
+    /// 帮办代办: who helps the applicant, and whether staff or volunteer.
+    pub helper: String,
+    pub helper_kind: String,
 }
 
 impl From<pb::Case> for Case {
@@ -352,6 +355,8 @@ impl From<pb::Case> for Case {
             accepted_at: rfc3339(&c.accept_time),
             decided_at: rfc3339(&c.decide_time),
             filed_by: c.filed_by,
+            helper: c.helper,
+            helper_kind: c.helper_kind,
         }
     }
 }
@@ -1090,6 +1095,8 @@ pub struct Appointment {
     pub booked_by: String,
     pub created_at: Option<String>,
     pub cancelled_at: Option<String>,
+    pub helper: String,
+    pub helper_kind: String,
 }
 
 impl From<pb::Appointment> for Appointment {
@@ -1101,6 +1108,8 @@ impl From<pb::Appointment> for Appointment {
             slot: a.slot.map(AppointmentSlot::from),
             state: a.state,
             booked_by: a.booked_by,
+            helper: a.helper,
+            helper_kind: a.helper_kind,
         }
     }
 }
@@ -1575,4 +1584,72 @@ pub async fn case_stats(
         on_time_reply_rate: r.on_time_reply_rate,
         closure_rate: r.closure_rate,
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 帮办代办.
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HelperInput {
+    /// The helper's name or account.
+    pub helper: String,
+    /// staff | volunteer
+    pub helper_kind: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/assign-helper", tag = "cases", security(("bearer" = [])),
+    description = "帮办代办: the handling department assigns a helper (staff or volunteer) to a case; \
+        recorded in the case's history.",
+    params(("id" = String, Path)), request_body = HelperInput,
+    responses((status = 200, body = Case), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn assign_case_helper(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<HelperInput>,
+) -> ApiResult<Json<Case>> {
+    let r = s
+        .cases
+        .clone()
+        .assign_case_helper(ctx.grpc(pb::AssignHelperRequest {
+            id,
+            helper: b.helper,
+            helper_kind: b.helper_kind,
+            note: b.note,
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(Case::from(r)))
+}
+
+#[utoipa::path(post, path = "/v1/appointments/{id}/assign-helper", tag = "cases", security(("bearer" = [])),
+    description = "帮办代办 for a booked appointment (staff of the slot's department).",
+    params(("id" = String, Path)), request_body = HelperInput,
+    responses((status = 200, body = Appointment), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn assign_appointment_helper(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<HelperInput>,
+) -> ApiResult<Json<Appointment>> {
+    let r = s
+        .cases
+        .clone()
+        .assign_appointment_helper(ctx.grpc(pb::AssignHelperRequest {
+            id,
+            helper: b.helper,
+            helper_kind: b.helper_kind,
+            note: b.note,
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(Appointment::from(r)))
 }

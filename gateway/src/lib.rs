@@ -115,6 +115,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases/{id}/withdraw", post(cases::withdraw_case))
         .route("/v1/cases/{id}/revoke", post(cases::revoke_case))
         .route("/v1/cases/{id}/evaluation", post(cases::evaluate_case))
+        .route(
+            "/v1/cases/{id}/assign-helper",
+            post(cases::assign_case_helper),
+        )
+        .route(
+            "/v1/appointments/{id}/assign-helper",
+            post(cases::assign_appointment_helper),
+        )
         .route("/v1/rectifications", get(cases::list_rectifications))
         .route("/v1/tickets", get(cases::list_tickets))
         .route("/v1/tickets/{id}", get(cases::get_ticket))

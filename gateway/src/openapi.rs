@@ -51,6 +51,7 @@ impl Modify for Bearer {
         cases::list_slots, cases::create_slot, cases::book_appointment, cases::cancel_appointment,
         cases::create_ticket, cases::list_tickets, cases::get_ticket, cases::dispatch_ticket,
         cases::reply_ticket, cases::callback_ticket, cases::close_ticket, cases::case_stats,
+        cases::assign_case_helper, cases::assign_appointment_helper,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

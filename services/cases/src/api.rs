@@ -169,6 +169,8 @@ impl CasesApi {
             accept_time: c.accepted_at.map(to_timestamp),
             decide_time: c.decided_at.map(to_timestamp),
             filed_by: c.filed_by.clone(),
+            helper: c.helper.clone(),
+            helper_kind: c.helper_kind.clone(),
         }
     }
 
@@ -674,6 +676,54 @@ impl CasesService for CasesApi {
             .map_err(|_| Error::invalid("id", "must be an appointment id (UUID)"))?;
         let a = appointment::cancel(&self.pool, id, &caller.sub, |booked_by, dept| {
             if booked_by == caller.sub || is_staff_of(&caller, dept) {
+                Ok(())
+            } else {
+                Err(appointment::appointment_not_found(id))
+            }
+        })
+        .await?;
+        Ok(Response::new(appointment_to_pb(&a)))
+    }
+
+    async fn assign_case_helper(&self, req: Request<pb::AssignHelperRequest>) -> Reply<pb::Case> {
+        let caller = Caller::of(&req);
+        if !caller.is_authenticated() {
+            return Err(Error::unauthenticated("this operation needs a bearer token").into());
+        }
+        let r = req.into_inner();
+        let id = parse_id(&r.id)?;
+        let (helper, kind, note) = check_helper(&r)?;
+        let c =
+            case_store::assign_helper(&self.pool, id, &caller.sub, &helper, &kind, &note, |c| {
+                if is_staff_of(&caller, &c.department) {
+                    Ok(())
+                } else if view_of(&caller, c).is_some() {
+                    Err(Error::permission_denied(format!(
+                        "only staff of {} assign helpers",
+                        c.department
+                    )))
+                } else {
+                    Err(case_store::not_found(id))
+                }
+            })
+            .await?;
+        Ok(Response::new(self.case_to_pb(&c, View::Full)))
+    }
+
+    async fn assign_appointment_helper(
+        &self,
+        req: Request<pb::AssignHelperRequest>,
+    ) -> Reply<pb::Appointment> {
+        let caller = Caller::of(&req);
+        if !caller.is_authenticated() {
+            return Err(Error::unauthenticated("this operation needs a bearer token").into());
+        }
+        let r = req.into_inner();
+        let id = Uuid::parse_str(&r.id)
+            .map_err(|_| Error::invalid("id", "must be an appointment id (UUID)"))?;
+        let (helper, kind, _) = check_helper(&r)?;
+        let a = appointment::assign_helper(&self.pool, id, &helper, &kind, |dept| {
+            if is_staff_of(&caller, dept) {
                 Ok(())
             } else {
                 Err(appointment::appointment_not_found(id))
@@ -1372,6 +1422,8 @@ fn appointment_to_pb(a: &AppointmentRow) -> pb::Appointment {
         booked_by: a.booked_by.clone(),
         create_time: Some(to_timestamp(a.created_at)),
         cancel_time: a.cancelled_at.map(to_timestamp),
+        helper: a.helper.clone(),
+        helper_kind: a.helper_kind.clone(),
     }
 }
 
@@ -1411,4 +1463,27 @@ fn ticket_to_pb(t: &TicketRow) -> pb::Ticket {
         dispatch_time: t.dispatched_at.map(to_timestamp),
         close_time: t.closed_at.map(to_timestamp),
     }
+}
+
+fn check_helper(r: &pb::AssignHelperRequest) -> Result<(String, String, String), Error> {
+    let mut v = yiwang_kit::Violations::new();
+    let helper = r.helper.trim();
+    if helper.is_empty() || helper.chars().count() > 100 {
+        v.add(
+            "helper",
+            "must be the helper's name or account, 1 to 100 characters",
+        );
+    }
+    if !["staff", "volunteer"].contains(&r.helper_kind.as_str()) {
+        v.add("helper_kind", "must be staff or volunteer");
+    }
+    if r.note.chars().count() > 1000 {
+        v.add("note", "must be at most 1000 characters");
+    }
+    v.into_result()?;
+    Ok((
+        helper.to_string(),
+        r.helper_kind.clone(),
+        r.note.trim().to_string(),
+    ))
 }

@@ -30,6 +30,8 @@ pub struct AppointmentRow {
     pub booked_by: String,
     pub created_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    pub helper: String,
+    pub helper_kind: String,
 }
 
 const SLOT_COLUMNS: &str = "s.id, s.item_code, s.department, s.hall, s.date, s.start_time, s.end_time, s.capacity, s.booked, s.rest_day";
@@ -122,9 +124,9 @@ pub async fn list_slots(pool: &PgPool, item_code: &str, date: NaiveDate) -> Resu
     rows.iter().map(slot_from_row).collect()
 }
 
-async fn get_appointment(pool: &PgPool, id: Uuid) -> Result<AppointmentRow> {
+pub async fn get_appointment(pool: &PgPool, id: Uuid) -> Result<AppointmentRow> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT a.id AS appointment_id, a.state, a.booked_by, a.created_at, a.cancelled_at, {SLOT_COLUMNS}
+        "SELECT a.id AS appointment_id, a.state, a.booked_by, a.created_at, a.cancelled_at, a.helper, a.helper_kind, {SLOT_COLUMNS}
          FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id WHERE a.id = $1"
     )))
     .bind(id)
@@ -138,6 +140,8 @@ async fn get_appointment(pool: &PgPool, id: Uuid) -> Result<AppointmentRow> {
         booked_by: row.try_get("booked_by")?,
         created_at: row.try_get("created_at")?,
         cancelled_at: row.try_get("cancelled_at")?,
+        helper: row.try_get("helper")?,
+        helper_kind: row.try_get("helper_kind")?,
     })
 }
 
@@ -270,5 +274,36 @@ pub async fn cancel(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    get_appointment(pool, id).await
+}
+
+/// Assigns a helper (帮办代办) to a booked appointment; `may` gets the slot's department.
+pub async fn assign_helper(
+    pool: &PgPool,
+    id: Uuid,
+    helper: &str,
+    kind: &str,
+    may: impl FnOnce(&str) -> Result<()>,
+) -> Result<AppointmentRow> {
+    let a = get_appointment(pool, id).await?;
+    may(&a.slot.department)?;
+    let n = sqlx::query(
+        "UPDATE appointments SET helper = $2, helper_kind = $3 WHERE id = $1 AND state = 'booked'",
+    )
+    .bind(id)
+    .bind(helper)
+    .bind(kind)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(Error::failed_precondition(
+            "APPOINTMENT_STATE",
+            format!(
+                "appointment {id} is {}; only a booked one gets a helper",
+                a.state
+            ),
+        ));
+    }
     get_appointment(pool, id).await
 }

@@ -48,12 +48,15 @@ pub struct CaseRow {
     pub updated_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub decided_at: Option<DateTime<Utc>>,
+    pub helper: String,
+    pub helper_kind: String,
 }
 
 const COLUMNS: &str = "id, case_number, item_code, item_version, item_name, department, task_type, channel, \
     applicant_kind, applicant_name, applicant_id_sealed, applicant_uscc, applicant_phone_sealed, owner_sub, filed_by, \
     materials, required_materials, state, resume_state, limit_value, limit_unit, deadline, clock, clock_stopped_at, \
-    calendar_complete, outcome_reason, delivery_method, tracking_number, created_at, updated_at, accepted_at, decided_at";
+    calendar_complete, outcome_reason, delivery_method, tracking_number, created_at, updated_at, accepted_at, decided_at, \
+    helper, helper_kind";
 
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
     Ok(CaseRow {
@@ -89,6 +92,8 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
         updated_at: r.try_get("updated_at")?,
         accepted_at: r.try_get("accepted_at")?,
         decided_at: r.try_get("decided_at")?,
+        helper: r.try_get("helper")?,
+        helper_kind: r.try_get("helper_kind")?,
     })
 }
 
@@ -588,4 +593,52 @@ pub async fn sweep_overdue(pool: &PgPool) -> Result<usize> {
     }
     tx.commit().await?;
     Ok(rows.len())
+}
+
+/// Assigns a helper (帮办代办) to a case and records it in the history; `may` checks the caller.
+pub async fn assign_helper(
+    pool: &PgPool,
+    id: Uuid,
+    actor: &str,
+    helper: &str,
+    kind: &str,
+    note: &str,
+    may: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| not_found(id))?;
+    let c = from_row(&row)?;
+    may(&c)?;
+    sqlx::query("UPDATE cases SET helper = $2, helper_kind = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(helper)
+        .bind(kind)
+        .execute(&mut *tx)
+        .await?;
+    let reason = format!(
+        "{kind} {helper}{}",
+        if note.is_empty() {
+            String::new()
+        } else {
+            format!(": {note}")
+        }
+    );
+    record(
+        &mut tx,
+        id,
+        actor,
+        "assign_helper",
+        &c.state,
+        &c.state,
+        &reason,
+    )
+    .await?;
+    tx.commit().await?;
+    get(pool, id).await
 }
