@@ -980,3 +980,105 @@ async fn demo_cases_load_once_and_live_numbering_continues_after_them() {
     pool.close().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_department_system_works_a_licence_over_grpc_and_the_decision_names_the_licensee() {
+    use yiwang_proto::cases::v1 as pb;
+    let s = Stack::start().await;
+    let p = people(&s);
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let enterprise = s.token("ent-1", &["enterprise"], None);
+    let licensee = uscc("91340522MA2N00001");
+    let (st, c) = send(&s, "POST", "/v1/cases", Some(&enterprise), Some(json!({
+        "item_code": item, "channel": "online",
+        "applicant": {"kind": "legal_person", "name": "含山县好味餐饮有限公司", "uscc": licensee, "phone": "13912345678"},
+        "materials": ["营业执照", "食品安全管理制度"],
+    }))).await;
+    assert_eq!(st, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+
+    let mut grpc = pb::cases_service_client::CasesServiceClient::connect(s.cfg.cases_url.clone())
+        .await
+        .unwrap();
+    let act = |token: &str, outcome: &str| {
+        let mut req = tonic::Request::new(pb::CaseActionRequest {
+            id: id.clone(),
+            outcome: outcome.into(),
+            ..Default::default()
+        });
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req
+    };
+    // The applicant cannot accept their own case; another department does not see it.
+    assert_eq!(
+        grpc.accept_case(act(&enterprise, ""))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    assert_eq!(
+        grpc.accept_case(act(&p.other_officer, ""))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::NotFound
+    );
+    let c = grpc
+        .accept_case(act(&p.officer, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (c.state.as_str(), c.clock.as_str()),
+        ("accepted", "running")
+    );
+    // Deciding twice: the second is refused with the current state named.
+    let c = grpc
+        .decide_case(act(&p.officer, "approved"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c.state, "approved");
+    let err = grpc
+        .decide_case(act(&p.officer, "approved"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(err.message().contains("is approved"), "{}", err.message());
+
+    // 审管联动 downstream gets the licence with the licensee's USCC (and no personal numbers).
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    let payload: serde_json::Value = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE topic = 'cases.case.decided' AND payload->>'case_id' = $1",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(payload["applicant_uscc"], licensee.as_str());
+    assert_eq!(payload["task_type"], "01");
+    assert_eq!(payload["outcome"], "approved");
+    assert!(!payload.to_string().contains("13912345678"));
+
+    // Less than a working day before the deadline the case turns yellow.
+    sqlx::query("UPDATE cases SET state = 'accepted', clock = 'running', accepted_at = now() - interval '10 days', deadline = now() + interval '1 hour' WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (_, c) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}"),
+        Some(&enterprise),
+        None,
+    )
+    .await;
+    assert_eq!(c["warning"], "yellow", "{c}");
+    s.stop().await;
+}
