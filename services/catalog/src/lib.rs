@@ -63,21 +63,13 @@ pub async fn serve(
     let background = shutdown.clone();
     tokio::spawn(async move {
         // Retry until the dependencies are there (containers may start in any order).
-        let redis = loop {
-            let attempt = async {
-                migrate(&cfg).await?;
-                yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await
-            };
-            match attempt.await {
-                Ok(redis) => break redis,
-                Err(e) => {
-                    tracing::warn!(error = %e, "catalog: dependencies not ready; retrying in 2 s");
-                    tokio::select! {
-                        _ = background.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    }
-                }
-            }
+        let Some(redis) = yiwang_kit::grpc::retry_until_ready(SERVICE, &background, || async {
+            migrate(&cfg).await?;
+            yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await
+        })
+        .await
+        else {
+            return;
         };
         tokio::spawn(outbox::relay(pool, redis.clone(), background.clone()));
         tokio::spawn(follow_changes(redis, items, background.clone()));

@@ -211,3 +211,28 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
+
+/// Runs `attempt` until it succeeds, every 2 s, logging why not (containers start in any order,
+/// and a service answers NOT_SERVING meanwhile). `None` if `shutdown` comes first.
+pub async fn retry_until_ready<T, F, Fut>(
+    service: &str,
+    shutdown: &CancellationToken,
+    mut attempt: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    loop {
+        match attempt().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                tracing::warn!(service, error = %e, "dependencies not ready; retrying in 2 s");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    }
+}
