@@ -322,11 +322,7 @@ pub async fn list(
         Scope::All => ("$1 = ''", "", "all"),
     };
     let fp = page::fingerprint(&["cases", scope_name, scope_val, state]);
-    let after: Option<(i64, Uuid)> = page::decode(page_token, fp)?;
-    let (after_at, after_id) = match after {
-        Some((micros, id)) => (DateTime::<Utc>::from_timestamp_micros(micros), Some(id)),
-        None => (None, None),
-    };
+    let (after_at, after_id) = page::decode_newest_first(page_token, fp)?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM cases WHERE {scope_sql} AND ($2 = '' OR state = $2)
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
@@ -340,15 +336,9 @@ pub async fn list(
     .fetch_all(pool)
     .await?;
     let mut cases = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-    let next = if cases.len() as i64 > limit {
-        cases.truncate(limit as usize);
-        cases
-            .last()
-            .map(|c| page::encode(fp, &(c.created_at.timestamp_micros(), c.id)))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let next = page::next_token(&mut cases, limit, fp, |c| {
+        page::newest_first_key(c.created_at, c.id)
+    });
     Ok((cases, next))
 }
 

@@ -193,11 +193,7 @@ pub async fn list_rectifications(
         Scope::Owner(s) => ("c.owner_sub = $1", s.as_str(), "owner"),
     };
     let fp = page::fingerprint(&["rectifications", name, scope_val, state]);
-    let after: Option<(i64, Uuid)> = page::decode(page_token, fp)?;
-    let (after_at, after_id) = match after {
-        Some((micros, id)) => (DateTime::<Utc>::from_timestamp_micros(micros), Some(id)),
-        None => (None, None),
-    };
+    let (after_at, after_id) = page::decode_newest_first(page_token, fp)?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{RECT_SELECT} WHERE {scope_sql} AND ($2 = '' OR r.state = $2)
            AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4))
@@ -211,14 +207,9 @@ pub async fn list_rectifications(
     .fetch_all(pool)
     .await?;
     let mut list = rows.iter().map(rect_from_row).collect::<Result<Vec<_>>>()?;
-    let next = if list.len() as i64 > limit {
-        list.truncate(limit as usize);
-        list.last()
-            .map(|r| page::encode(fp, &(r.created_at.timestamp_micros(), r.id)))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let next = page::next_token(&mut list, limit, fp, |r| {
+        page::newest_first_key(r.created_at, r.id)
+    });
     Ok((list, next))
 }
 

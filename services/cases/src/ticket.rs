@@ -156,11 +156,7 @@ pub async fn list(
         Scope::All => ("$1 = ''", "", "all"),
     };
     let fp = page::fingerprint(&["tickets", name, scope_val, state, kind]);
-    let after: Option<(i64, Uuid)> = page::decode(page_token, fp)?;
-    let (after_at, after_id) = match after {
-        Some((micros, id)) => (DateTime::<Utc>::from_timestamp_micros(micros), Some(id)),
-        None => (None, None),
-    };
+    let (after_at, after_id) = page::decode_newest_first(page_token, fp)?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM tickets WHERE {scope_sql} AND ($2 = '' OR state = $2) AND ($3 = '' OR kind = $3)
            AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
@@ -175,14 +171,9 @@ pub async fn list(
     .fetch_all(pool)
     .await?;
     let mut list = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-    let next = if list.len() as i64 > limit {
-        list.truncate(limit as usize);
-        list.last()
-            .map(|t| page::encode(fp, &(t.created_at.timestamp_micros(), t.id)))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let next = page::next_token(&mut list, limit, fp, |t| {
+        page::newest_first_key(t.created_at, t.id)
+    });
     Ok((list, next))
 }
 

@@ -244,27 +244,11 @@ pub async fn list_org_units(
     .fetch_all(pool)
     .await?;
     let mut units = rows.iter().map(org_from_row).collect::<Result<Vec<_>>>()?;
-    let next = next_token(&mut units, limit, fp, |u| u.unit.code.clone());
+    let next = page::next_token(&mut units, limit, fp, |u| u.unit.code.clone());
     Ok((units, next))
 }
 
 /// Trims the look-ahead row and makes the token of the next page (empty on the last page).
-fn next_token<T, K: serde::Serialize>(
-    rows: &mut Vec<T>,
-    limit: i64,
-    fp: u64,
-    key: impl Fn(&T) -> K,
-) -> String {
-    if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|r| page::encode(fp, &key(r)))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    }
-}
-
 async fn require_org_unit(tx: &mut Transaction<'_, Postgres>, code: &str) -> Result<()> {
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM org_units WHERE code = $1)")
@@ -413,7 +397,7 @@ pub async fn list_versions(
         .iter()
         .map(version_from_row)
         .collect::<Result<Vec<_>>>()?;
-    let next = next_token(&mut versions, limit, fp, |v| v.version);
+    let next = page::next_token(&mut versions, limit, fp, |v| v.version);
     Ok((versions, next))
 }
 
@@ -822,7 +806,7 @@ pub async fn search(
             hits.push((rank, version_from_row(r)?));
         }
     }
-    let next = next_token(&mut hits, limit, fp, |(rank, v)| (*rank, v.code.clone()));
+    let next = page::next_token(&mut hits, limit, fp, |(rank, v)| (*rank, v.code.clone()));
     Ok((hits.into_iter().map(|(_, v)| v).collect(), next))
 }
 
@@ -1028,7 +1012,7 @@ pub async fn list_bundles(
         .iter()
         .map(bundle_from_row)
         .collect::<Result<Vec<_>>>()?;
-    let next = next_token(&mut specs, limit, fp, |(id, _, _)| *id);
+    let next = page::next_token(&mut specs, limit, fp, |(id, _, _)| *id);
     let all_codes: Vec<String> = specs.iter().flat_map(|(_, s, _)| s.items.clone()).collect();
     let contents = current_contents(pool, &all_codes).await?;
     let bundles = specs

@@ -68,6 +68,44 @@ pub fn decode<K: DeserializeOwned>(token: &str, filters: u64) -> Result<Option<K
     Ok(Some(env.k))
 }
 
+/// Cuts `rows` (fetched with `limit + 1`) to `limit` and returns the token of the next page, or
+/// `""` when this was the last.
+pub fn next_token<T, K: Serialize>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    filters: u64,
+    key: impl Fn(&T) -> K,
+) -> String {
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last()
+            .map(|r| encode(filters, &key(r)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+/// The position a newest-first listing ordered by `(created_at DESC, id DESC)` resumes after:
+/// `(None, None)` for the first page.
+pub fn decode_newest_first(
+    token: &str,
+    filters: u64,
+) -> Result<(Option<chrono::DateTime<chrono::Utc>>, Option<uuid::Uuid>)> {
+    Ok(match decode::<(i64, uuid::Uuid)>(token, filters)? {
+        Some((micros, id)) => (chrono::DateTime::from_timestamp_micros(micros), Some(id)),
+        None => (None, None),
+    })
+}
+
+/// The key [`decode_newest_first`] reads back, for [`next_token`].
+pub fn newest_first_key(
+    created_at: chrono::DateTime<chrono::Utc>,
+    id: uuid::Uuid,
+) -> (i64, uuid::Uuid) {
+    (created_at.timestamp_micros(), id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
