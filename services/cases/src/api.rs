@@ -208,9 +208,7 @@ impl CasesApi {
 
     async fn act(&self, req: Request<pb::CaseActionRequest>, action: Action) -> Reply<pb::Case> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let r = req.into_inner();
         let id = parse_id(&r.id)?;
         let reason = r.reason.trim();
@@ -294,9 +292,7 @@ impl CasesApi {
         callback: bool,
     ) -> Reply<pb::Rectification> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let r = req.into_inner();
         let id = Uuid::parse_str(&r.id)
             .map_err(|_| Error::invalid("id", "must be a rectification id (UUID)"))?;
@@ -434,9 +430,7 @@ impl CasesService for CasesApi {
 
     async fn evaluate_case(&self, req: Request<pb::EvaluateCaseRequest>) -> Reply<pb::Evaluation> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let r = req.into_inner();
         let id = parse_id(&r.case_id)?;
         let mut v = yiwang_kit::Violations::new();
@@ -504,9 +498,7 @@ impl CasesService for CasesApi {
         req: Request<pb::ListRectificationsRequest>,
     ) -> Reply<pb::ListRectificationsResponse> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let r = req.into_inner();
         if !["", "open", "completed", "called_back"].contains(&r.state.as_str()) {
             return Err(Error::invalid("state", "must be open, completed or called_back").into());
@@ -669,9 +661,7 @@ impl CasesService for CasesApi {
         req: Request<pb::CancelAppointmentRequest>,
     ) -> Reply<pb::Appointment> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let id = Uuid::parse_str(&req.get_ref().id)
             .map_err(|_| Error::invalid("id", "must be an appointment id (UUID)"))?;
         let a = appointment::cancel(&self.pool, id, &caller.sub, |booked_by, dept| {
@@ -687,9 +677,7 @@ impl CasesService for CasesApi {
 
     async fn assign_case_helper(&self, req: Request<pb::AssignHelperRequest>) -> Reply<pb::Case> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let r = req.into_inner();
         let id = parse_id(&r.id)?;
         let (helper, kind, note) = check_helper(&r)?;
@@ -715,9 +703,7 @@ impl CasesService for CasesApi {
         req: Request<pb::AssignHelperRequest>,
     ) -> Reply<pb::Appointment> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let r = req.into_inner();
         let id = Uuid::parse_str(&r.id)
             .map_err(|_| Error::invalid("id", "must be an appointment id (UUID)"))?;
@@ -769,9 +755,7 @@ impl CasesService for CasesApi {
 
     async fn get_ticket(&self, req: Request<pb::GetTicketRequest>) -> Reply<pb::Ticket> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let id = Uuid::parse_str(&req.get_ref().id)
             .map_err(|_| Error::invalid("id", "must be a ticket id (UUID)"))?;
         let t = ticket::get(&self.pool, id).await?;
@@ -786,9 +770,7 @@ impl CasesService for CasesApi {
         req: Request<pb::ListTicketsRequest>,
     ) -> Reply<pb::ListTicketsResponse> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let r = req.into_inner();
         if !r.state.is_empty() && !ticket::STATES.contains(&r.state.as_str()) {
             return Err(Error::invalid(
@@ -871,9 +853,7 @@ impl CasesService for CasesApi {
 
     async fn reply_ticket(&self, req: Request<pb::TicketActionRequest>) -> Reply<pb::Ticket> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let r = req.into_inner();
         let id = parse_ticket_id(&r.id)?;
         let text = r.text.trim();
@@ -1157,9 +1137,7 @@ impl CasesService for CasesApi {
 
     async fn get_case(&self, req: Request<pb::GetCaseRequest>) -> Reply<pb::Case> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let id = parse_id(&req.get_ref().id)?;
         let c = case_store::get(&self.pool, id).await?;
         let view = view_of(&caller, &c).ok_or_else(|| case_store::not_found(id))?;
@@ -1168,9 +1146,7 @@ impl CasesService for CasesApi {
 
     async fn get_case_history(&self, req: Request<pb::GetCaseRequest>) -> Reply<pb::CaseHistory> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let id = parse_id(&req.get_ref().id)?;
         let c = case_store::get(&self.pool, id).await?;
         view_of(&caller, &c).ok_or_else(|| case_store::not_found(id))?;
@@ -1191,9 +1167,7 @@ impl CasesService for CasesApi {
 
     async fn list_cases(&self, req: Request<pb::ListCasesRequest>) -> Reply<pb::ListCasesResponse> {
         let caller = Caller::of(&req);
-        if !caller.is_authenticated() {
-            return Err(Error::unauthenticated("this operation needs a bearer token").into());
-        }
+        caller.require_authenticated()?;
         let r = req.into_inner();
         if !r.state.is_empty() && !lifecycle::STATES.contains(&r.state.as_str()) {
             return Err(Error::invalid(

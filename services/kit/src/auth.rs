@@ -71,13 +71,21 @@ impl Caller {
         self.has_role(roles::ADMIN) || roles.iter().any(|r| self.has_role(r))
     }
 
+    /// UNAUTHENTICATED without a token (any role will do; the operation decides what the caller
+    /// may see).
+    pub fn require_authenticated(&self) -> Result<()> {
+        if self.is_authenticated() {
+            Ok(())
+        } else {
+            Err(Error::unauthenticated(
+                "this operation needs a bearer token",
+            ))
+        }
+    }
+
     /// UNAUTHENTICATED without a token, PERMISSION_DENIED without one of `roles`.
     pub fn require_any_role(&self, roles: &[&str]) -> Result<()> {
-        if !self.is_authenticated() {
-            return Err(Error::unauthenticated(
-                "this operation needs a bearer token",
-            ));
-        }
+        self.require_authenticated()?;
         if self.has_any_role(roles) {
             Ok(())
         } else {
