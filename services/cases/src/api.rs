@@ -1,6 +1,6 @@
 //! The gRPC API (yiwang.cases.v1.CasesService): proto ↔ domain conversion and authorisation.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::{NaiveDate, SecondsFormat};
 use sqlx::PgPool;
@@ -10,6 +10,7 @@ use yiwang_kit::{Caller, Error, from_timestamp, to_timestamp};
 use yiwang_proto::cases::v1 as pb;
 use yiwang_proto::cases::v1::cases_service_server::CasesService;
 
+use crate::SharedCalendar;
 use crate::appointment::{self, AppointmentRow, NewSlot, SlotRow};
 use crate::calendar::{
     Calendar, CalendarError, DayEntry, DayKind, EntryProblem, Limit, Position, SHANGHAI, Unit,
@@ -30,7 +31,7 @@ use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 pub struct CasesApi {
     pub pool: PgPool,
     /// The legal calendar every deadline is computed on; replaced whole when a year changes.
-    pub calendar: Arc<RwLock<Calendar>>,
+    pub calendar: SharedCalendar,
     /// Items are read from the catalogue when a case is filed (the case pins the version).
     pub catalog: CatalogServiceClient<Channel>,
     /// Seals applicants' ID and phone numbers at rest.
@@ -331,7 +332,8 @@ impl CasesApi {
         Ok(Response::new(self.rect_to_pb(&row)))
     }
 
-    fn calendar(&self) -> Calendar {
+    /// A snapshot of the calendar (an `Arc`: cheap enough for every case answered).
+    fn calendar(&self) -> Arc<Calendar> {
         self.calendar
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -1290,7 +1292,7 @@ impl CasesService for CasesApi {
         }
         v.into_result()?;
         // Validate on a copy: the live calendar changes only once the database has the year.
-        let mut next = self.calendar();
+        let mut next = Calendar::clone(&self.calendar());
         let before = next.year(r.year).unwrap_or_default().to_vec();
         next.set_year(r.year, entries).map_err(|e| match e {
             CalendarError::InvalidEntry {
@@ -1312,6 +1314,7 @@ impl CasesService for CasesApi {
         let fresh = store::load_calendar(&self.pool)
             .await
             .map_err(Error::internal)?;
+        let fresh = Arc::new(fresh);
         *self.calendar.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
         tracing::info!(year = r.year, days = days.len(), actor = %caller.sub, "calendar year replaced");
         let meta = store::year_meta(&self.pool, r.year).await?;

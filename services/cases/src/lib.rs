@@ -27,6 +27,10 @@ use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 
 pub const SERVICE: &str = "cases";
 
+/// The live calendar: replaced whole (never edited in place) when a year changes, so readers
+/// take a snapshot by cloning the inner `Arc`.
+pub type SharedCalendar = Arc<RwLock<Arc<calendar::Calendar>>>;
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Creates the service's database if missing, applies its migrations, and stores the shipped
@@ -65,7 +69,7 @@ pub async fn serve(
         &cfg.service_database_url(SERVICE),
         cfg.database_max_connections,
     )?;
-    let calendar = Arc::new(RwLock::new(calendar::Calendar::new()));
+    let calendar: SharedCalendar = Arc::new(RwLock::new(Arc::new(calendar::Calendar::new())));
     let key = match &cfg.data_key {
         Some(k) => DataKey::from_base64(k).context("YIWANG_DATA_KEY")?,
         None => {
@@ -96,7 +100,7 @@ pub async fn serve(
         let Some(redis) = yiwang_kit::grpc::retry_until_ready(SERVICE, &background, || async {
             migrate(&cfg).await?;
             let loaded = store::load_calendar(&pool).await?;
-            *calendar.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+            *calendar.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded);
             yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await
         })
         .await
@@ -126,12 +130,12 @@ pub async fn serve(
 async fn follow_calendar(
     pool: sqlx::PgPool,
     redis: yiwang_kit::redis::Redis,
-    calendar: Arc<RwLock<calendar::Calendar>>,
+    calendar: SharedCalendar,
     shutdown: CancellationToken,
 ) {
-    let reload = |pool: sqlx::PgPool, calendar: Arc<RwLock<calendar::Calendar>>| async move {
+    let reload = |pool: sqlx::PgPool, calendar: SharedCalendar| async move {
         match store::load_calendar(&pool).await {
-            Ok(c) => *calendar.write().unwrap_or_else(|e| e.into_inner()) = c,
+            Ok(c) => *calendar.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c),
             Err(e) => tracing::warn!(error = %e, "cases: calendar reload failed"),
         }
     };
