@@ -784,14 +784,8 @@ async fn search_load(addr: SocketAddr, clients: usize, run_for: Duration) -> any
 
 /// A valid resident ID (GB 11643) for a sequence number.
 fn resident_id(n: u64) -> String {
-    let body = format!("34052219{:02}0101{:03}", 50 + (n / 1000) % 50, n % 1000);
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(weights)
-        .map(|(b, w)| (b - b'0') as u32 * w)
-        .sum();
-    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+    let first17 = format!("34052219{:02}0101{:03}", 50 + (n / 1000) % 50, n % 1000);
+    yiwang_kit::ids::resident_id_with_check(&first17).expect("17 digits")
 }
 
 /// Grows `cases` to `target` rows with other applicants' cases (sealed fields are filler: they

@@ -61,14 +61,8 @@ const GIVEN: &[&str] = &[
 fn resident_id(rng: &mut Rng) -> String {
     let birth = NaiveDate::from_ymd_opt(1950, 1, 1).expect("valid date")
         + Duration::days(rng.below(365 * 55) as i64);
-    let body = format!("340522{}{:03}", birth.format("%Y%m%d"), rng.below(1000));
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(weights)
-        .map(|(b, w)| (b - b'0') as u32 * w)
-        .sum();
-    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+    let first17 = format!("340522{}{:03}", birth.format("%Y%m%d"), rng.below(1000));
+    yiwang_kit::ids::resident_id_with_check(&first17).expect("17 digits")
 }
 
 fn phone(rng: &mut Rng) -> String {

@@ -55,6 +55,24 @@ pub fn uscc_with_check(first17: &str) -> Option<String> {
     Some(format!("{first17}{check}"))
 }
 
+/// The GB 11643 check character of the first 17 digits (`None` if they are not 17 digits).
+fn resident_id_check(first17: &[u8]) -> Option<u8> {
+    if first17.len() != 17 || !first17.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = first17
+        .iter()
+        .zip(ID_WEIGHTS)
+        .map(|(d, w)| (d - b'0') as u32 * w)
+        .sum();
+    Some(ID_CHECK[(sum % 11) as usize])
+}
+
+/// A resident ID completed with its check character (sample data, tests, benchmarks).
+pub fn resident_id_with_check(first17: &str) -> Option<String> {
+    resident_id_check(first17.as_bytes()).map(|c| format!("{first17}{}", c as char))
+}
+
 /// GB 11643: 6-digit region, birth date YYYYMMDD, 3-digit sequence, check digit or X.
 pub fn check_resident_id(id: &str) -> Result<(), String> {
     let b = id.as_bytes();
@@ -73,12 +91,7 @@ pub fn check_resident_id(id: &str) -> Result<(), String> {
     if chrono::NaiveDate::parse_from_str(birth, "%Y%m%d").is_err() || birth < "18000101" {
         return Err("has an impossible birth date (GB 11643)".to_string());
     }
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(ID_WEIGHTS)
-        .map(|(d, w)| (d - b'0') as u32 * w)
-        .sum();
-    if ID_CHECK[(sum % 11) as usize] != b[17].to_ascii_uppercase() {
+    if resident_id_check(&b[..17]) != Some(b[17].to_ascii_uppercase()) {
         return Err("has a wrong check digit (GB 11643)".to_string());
     }
     Ok(())
@@ -144,6 +157,16 @@ mod tests {
             uscc_with_check("91350100M000100Y4").as_deref(),
             Some("91350100M000100Y43")
         );
+    }
+
+    #[test]
+    fn resident_id_completion_matches_the_check() {
+        assert_eq!(
+            resident_id_with_check("11010519491231002").as_deref(),
+            Some("11010519491231002X")
+        );
+        assert_eq!(resident_id_with_check("1101051949123100"), None);
+        assert!(check_resident_id(&resident_id_with_check("34052219800101003").unwrap()).is_ok());
     }
 
     #[test]
