@@ -281,8 +281,16 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         // 1. REST GET /v1/items/{code}, warm cache, vs the minimal axum endpoint.
         let (mut best_base, mut best_gw) = (Run::default(), Run::default());
         for round in 1..=cli.rounds {
-            let b = http_load(base_http, paths.clone(), cli.connections, secs, None).await?;
-            let g = http_load(gateway_addr, paths.clone(), cli.connections, secs, None).await?;
+            let b = http_load(base_http, paths.clone(), cli.connections, secs, None, None).await?;
+            let g = http_load(
+                gateway_addr,
+                paths.clone(),
+                cli.connections,
+                secs,
+                None,
+                None,
+            )
+            .await?;
             eprintln!(
                 "round {round}: axum baseline {}; gateway {}",
                 b.line(),
@@ -302,10 +310,18 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             cli.connections,
             secs,
             Some(half),
+            None,
         )
         .await?;
-        let base_half =
-            http_load(base_http, paths.clone(), cli.connections, secs, Some(half)).await?;
+        let base_half = http_load(
+            base_http,
+            paths.clone(),
+            cli.connections,
+            secs,
+            Some(half),
+            None,
+        )
+        .await?;
         eprintln!(
             "open loop at {half:.0} req/s: gateway {}; baseline {}",
             gw_half.line(),
@@ -653,26 +669,31 @@ async fn http_send(
     Ok((status, body))
 }
 
-/// One HTTP/1.1 keep-alive connection per worker, each walking the paths from its own offset.
+/// One HTTP/1.1 keep-alive connection per worker, each walking the paths from its own offset;
+/// GETs, with a bearer token if given.
 async fn http_load(
     addr: SocketAddr,
     paths: Arc<Vec<String>>,
     connections: usize,
     run_for: Duration,
     rate: Option<f64>,
+    token: Option<String>,
 ) -> anyhow::Result<Run> {
     let mut conns = Vec::new();
     for _ in 0..connections {
         conns.push(Arc::new(tokio::sync::Mutex::new(http_conn(addr).await?)));
     }
     let conns = Arc::new(conns);
+    let token = Arc::new(token);
     drive(connections, run_for, rate, move |w, n| {
-        let conns = conns.clone();
-        let paths = paths.clone();
+        let (conns, paths, token) = (conns.clone(), paths.clone(), token.clone());
         async move {
             let path = &paths[(w * 7919 + n as usize) % paths.len()];
             let mut c = conns[w].lock().await;
-            matches!(http_get(&mut c, path).await, Ok((200, _)))
+            matches!(
+                http_send(&mut c, http::Method::GET, path, token.as_deref(), None).await,
+                Ok((200, _))
+            )
         }
     })
     .await
@@ -776,7 +797,7 @@ async fn search_load(addr: SocketAddr, clients: usize, run_for: Duration) -> any
         anyhow::ensure!(status == 200, "search {k}: {status} {v}");
         eprintln!("search {k}: {hits} results on the first page");
     }
-    http_load(addr, Arc::new(paths), clients, run_for, None).await
+    http_load(addr, Arc::new(paths), clients, run_for, None, None).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -917,11 +938,12 @@ async fn cases_suite(
     let list = |label: &'static str| {
         let owner = owner.clone();
         async move {
-            let run = http_load_auth(
+            let run = http_load(
                 gateway,
                 Arc::new(vec!["/v1/cases?page_size=20".to_string()]),
                 4,
                 secs,
+                None,
                 Some(owner),
             )
             .await?;
@@ -1001,32 +1023,4 @@ async fn cases_suite(
     ));
     cases_db.close().await;
     Ok(())
-}
-
-/// Like [`http_load`], with a bearer token.
-async fn http_load_auth(
-    addr: SocketAddr,
-    paths: Arc<Vec<String>>,
-    connections: usize,
-    run_for: Duration,
-    token: Option<String>,
-) -> anyhow::Result<Run> {
-    let mut conns = Vec::new();
-    for _ in 0..connections {
-        conns.push(Arc::new(tokio::sync::Mutex::new(http_conn(addr).await?)));
-    }
-    let conns = Arc::new(conns);
-    let token = Arc::new(token);
-    drive(connections, run_for, None, move |w, n| {
-        let (conns, paths, token) = (conns.clone(), paths.clone(), token.clone());
-        async move {
-            let path = &paths[(w * 7919 + n as usize) % paths.len()];
-            let mut c = conns[w].lock().await;
-            matches!(
-                http_send(&mut c, http::Method::GET, path, token.as_deref(), None).await,
-                Ok((200, _))
-            )
-        }
-    })
-    .await
 }
