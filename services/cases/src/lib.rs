@@ -70,15 +70,7 @@ pub async fn serve(
         cfg.database_max_connections,
     )?;
     let calendar: SharedCalendar = Arc::new(RwLock::new(Arc::new(calendar::Calendar::new())));
-    let key = match &cfg.data_key {
-        Some(k) => DataKey::from_base64(k).context("YIWANG_DATA_KEY")?,
-        None => {
-            tracing::warn!(
-                "YIWANG_DATA_KEY is not set: personal data is sealed with the built-in development key. Never do this in production."
-            );
-            DataKey::development()
-        }
-    };
+    let key = data_key(&cfg)?;
     let catalog = Channel::from_shared(cfg.catalog_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();

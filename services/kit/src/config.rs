@@ -29,6 +29,15 @@ pub struct Config {
     pub cases_addr: SocketAddr,
     /// Where the gateway reaches the cases service's gRPC API.
     pub cases_url: String,
+    pub supervision_addr: SocketAddr,
+    /// Where the gateway reaches the supervision service's gRPC API.
+    pub supervision_url: String,
+    pub projects_addr: SocketAddr,
+    /// Where the gateway reaches the projects service's gRPC API.
+    pub projects_url: String,
+    pub alerts_addr: SocketAddr,
+    /// Where the gateway reaches the alerts service's gRPC API.
+    pub alerts_url: String,
     pub gateway: GatewayConfig,
     /// Byte budget of each process's in-memory read cache (`YIWANG_NEAR_CACHE_MB`, default 16).
     pub near_cache_bytes: u64,
@@ -112,6 +121,15 @@ impl Config {
                 .unwrap_or_else(|| "http://127.0.0.1:50052".to_string()),
             catalog_url: var("YIWANG_CATALOG_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:50051".to_string()),
+            supervision_addr: addr("YIWANG_SUPERVISION_ADDR", "0.0.0.0:50053")?,
+            supervision_url: var("YIWANG_SUPERVISION_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:50053".to_string()),
+            projects_addr: addr("YIWANG_PROJECTS_ADDR", "0.0.0.0:50054")?,
+            projects_url: var("YIWANG_PROJECTS_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:50054".to_string()),
+            alerts_addr: addr("YIWANG_ALERTS_ADDR", "0.0.0.0:50055")?,
+            alerts_url: var("YIWANG_ALERTS_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:50055".to_string()),
             gateway: GatewayConfig {
                 rate_limit: num("YIWANG_RATE_LIMIT", 600)? as u32,
                 rate_window_secs: num("YIWANG_RATE_WINDOW_SECS", 60)?.max(1) as u32,
