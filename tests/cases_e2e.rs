@@ -169,6 +169,32 @@ async fn file_work_and_deliver_a_case_with_its_history() {
     )
     .await;
     assert_eq!(st, 403);
+    // Materials are named as the pinned item version lists them, as at filing.
+    let (st, body) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/submit-correction"),
+        Some(&p.citizen_a),
+        Some(json!({"materials": ["食品安全管理制度", "随便一张纸"]})),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&body)),
+        (400, "materials[1]".to_string()),
+        "{body}"
+    );
+    let (_, c) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}"),
+        Some(&p.citizen_a),
+        None,
+    )
+    .await;
+    assert_eq!(
+        c["state"], "correction",
+        "a refused correction changes nothing"
+    );
     let (st, c) = send(
         &s,
         "POST",

@@ -207,6 +207,50 @@ impl CasesApi {
         }
     }
 
+    /// Materials handed in with a correction are named as the case's pinned item version lists
+    /// them, as at filing. The caller's right to act is checked first, so a stranger learns
+    /// nothing of the case; the transition checks it again under the row lock.
+    async fn check_resubmitted_materials(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        materials: &[String],
+    ) -> Result<(), Error> {
+        let c = case_store::get(&self.pool, id).await?;
+        may_act(caller, &c, Action::SubmitCorrection)?;
+        let mut req = Request::new(catalog_pb::GetItemVersionRequest {
+            code: c.item_code.clone(),
+            version: c.item_version as u32,
+        });
+        yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
+        req.set_timeout(std::time::Duration::from_secs(5));
+        let item = self
+            .catalog
+            .clone()
+            .get_item_version(req)
+            .await
+            .map_err(|s| {
+                Error::unavailable(format!(
+                    "the catalogue could not be reached to check the materials: {}",
+                    s.message()
+                ))
+            })?
+            .into_inner();
+        let mut v = yiwang_kit::Violations::new();
+        for (i, m) in materials.iter().enumerate() {
+            if !item.materials.iter().any(|im| &im.name == m) {
+                v.add(
+                    format!("materials[{i}]"),
+                    format!(
+                        "is not a material of item {} version {}",
+                        c.item_code, c.item_version
+                    ),
+                );
+            }
+        }
+        v.into_result()
+    }
+
     async fn act(&self, req: Request<pb::CaseActionRequest>, action: Action) -> Reply<pb::Case> {
         let caller = Caller::of(&req);
         caller.require_authenticated()?;
@@ -242,6 +286,10 @@ impl CasesApi {
         }
         let materials = clean_materials(&r.materials, &mut v);
         v.into_result()?;
+        if action == Action::SubmitCorrection && !materials.is_empty() {
+            self.check_resubmitted_materials(&caller, id, &materials)
+                .await?;
+        }
         let calendar = self.calendar();
         let c = case_store::transition(
             &self.pool,
