@@ -288,3 +288,112 @@ async fn weekend_slots_only_for_items_that_offer_weekend_appointment() {
     assert_eq!((st, violation_field(&body)), (400, "date".to_string()));
     s.stop().await;
 }
+
+/// A hall's queueing system over gRPC: it opens a slot, books for callers (idempotently), and
+/// cancels; the capacity holds and another department cannot open slots for this item.
+#[tokio::test]
+async fn a_hall_system_books_and_cancels_over_grpc() {
+    use yiwang_proto::cases::v1 as pb;
+    let s = Stack::start().await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let officer = s.token("hall-system", &["officer"], Some(DEPT));
+    let other = s.token("gaj-system", &["officer"], Some("340522-GAJ"));
+    let thursday = ordinary(&s, Weekday::Thu).await;
+    let mut grpc = pb::cases_service_client::CasesServiceClient::connect(s.cfg.cases_url.clone())
+        .await
+        .unwrap();
+    let new_slot = |capacity: u32| pb::CreateAppointmentSlotRequest {
+        item_code: item.clone(),
+        hall: "县政务服务中心 B 区".into(),
+        date: thursday.to_string(),
+        start_time: "14:00".into(),
+        end_time: "14:30".into(),
+        capacity,
+    };
+    let err = grpc
+        .create_appointment_slot(authed(&other, new_slot(2)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    let err = grpc
+        .create_appointment_slot(authed(&officer, new_slot(0)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), grpc_violation_field(&err)),
+        (tonic::Code::InvalidArgument, "capacity".to_string())
+    );
+    let sl = grpc
+        .create_appointment_slot(authed(&officer, new_slot(2)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((sl.capacity, sl.available), (2, 2));
+
+    let book = |who: &str, request_id: &str| {
+        authed(
+            &s.token(who, &["citizen"], None),
+            pb::BookAppointmentRequest {
+                slot_id: sl.id.clone(),
+                request_id: request_id.into(),
+            },
+        )
+    };
+    let a = grpc
+        .book_appointment(book("c-1", "b-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let retried = grpc
+        .book_appointment(book("c-1", "b-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.id, a.id, "a retried booking is the same booking");
+    let b = grpc
+        .book_appointment(book("c-2", "b-2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(b.slot.as_ref().unwrap().available, 0);
+    let err = grpc.book_appointment(book("c-3", "b-3")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(err.message().contains("fully booked"), "{}", err.message());
+
+    let cancelled = grpc
+        .cancel_appointment(authed(
+            &s.token("c-1", &["citizen"], None),
+            pb::CancelAppointmentRequest { id: a.id.clone() },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.state, "cancelled");
+    let c = grpc
+        .book_appointment(book("c-3", "b-4"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        c.slot.unwrap().booked,
+        2,
+        "the cancelled place went to the next caller"
+    );
+    let listed = grpc
+        .list_appointment_slots(tonic::Request::new(pb::ListAppointmentSlotsRequest {
+            item_code: item.clone(),
+            date: thursday.to_string(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed
+            .slots
+            .iter()
+            .map(|x| (x.booked, x.available))
+            .collect::<Vec<_>>(),
+        vec![(2, 0)]
+    );
+    s.stop().await;
+}

@@ -209,3 +209,139 @@ async fn unanswered_tickets_past_their_deadline_are_flagged_and_bad_input_is_nam
     assert_eq!(t["overdue"], true, "{t}");
     s.stop().await;
 }
+
+/// The same cycle as a department system drives it over gRPC: idempotent intake, dispatch,
+/// the department's reply, callback and closing, with the same visibility rules as REST.
+#[tokio::test]
+async fn a_department_system_handles_a_ticket_over_grpc() {
+    use yiwang_proto::cases::v1 as pb;
+    let s = Stack::start().await;
+    let enterprise = s.token("ent-1", &["enterprise"], None);
+    let supervisor = s.token("sup-1", &["supervisor"], None);
+    let dept_system = s.token("scjgj-system", &["officer"], Some(DEPT));
+    let other = s.token("gaj-system", &["officer"], Some("340522-GAJ"));
+    let mut grpc = pb::cases_service_client::CasesServiceClient::connect(s.cfg.cases_url.clone())
+        .await
+        .unwrap();
+
+    let create = |kind: &str, request_id: &str| pb::CreateTicketRequest {
+        kind: kind.into(),
+        subject: "办不成事：营业执照变更".into(),
+        body: "窗口称缺少材料，但清单上没有。".into(),
+        request_id: request_id.into(),
+    };
+    let err = grpc
+        .create_ticket(authed(&enterprise, create("gossip", "r-0")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), grpc_violation_field(&err)),
+        (tonic::Code::InvalidArgument, "kind".to_string())
+    );
+    let t = grpc
+        .create_ticket(authed(&enterprise, create("complaint", "r-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = grpc
+        .create_ticket(authed(&enterprise, create("complaint", "r-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.id, t.id, "a retried intake is the same ticket");
+    assert_eq!(t.state, "received");
+
+    let act = |id: &str| pb::TicketActionRequest {
+        id: id.into(),
+        ..Default::default()
+    };
+    let t = grpc
+        .dispatch_ticket(authed(
+            &supervisor,
+            pb::TicketActionRequest {
+                department: DEPT.into(),
+                reply_working_days: 2,
+                ..act(&t.id)
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(t.state, "dispatched");
+    assert!(t.reply_deadline_local.ends_with("17:30:00+08:00"), "{t:?}");
+
+    // Another department neither sees nor answers it.
+    let err = grpc
+        .get_ticket(authed(&other, pb::GetTicketRequest { id: t.id.clone() }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let err = grpc
+        .reply_ticket(authed(
+            &other,
+            pb::TicketActionRequest {
+                text: "不归我们管".into(),
+                ..act(&t.id)
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let mine = grpc
+        .list_tickets(authed(&dept_system, pb::ListTicketsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        mine.tickets
+            .iter()
+            .map(|x| x.id.as_str())
+            .collect::<Vec<_>>(),
+        vec![t.id.as_str()]
+    );
+    let theirs = grpc
+        .list_tickets(authed(&other, pb::ListTicketsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(theirs.tickets.is_empty());
+
+    let t = grpc
+        .reply_ticket(authed(
+            &dept_system,
+            pb::TicketActionRequest {
+                text: "材料清单已更正，明日可办。".into(),
+                ..act(&t.id)
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((t.state.as_str(), t.overdue), ("replied", false));
+    let t = grpc
+        .callback_ticket(authed(
+            &supervisor,
+            pb::TicketActionRequest {
+                text: "企业满意".into(),
+                satisfied: true,
+                ..act(&t.id)
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(t.callback_satisfied);
+    let t = grpc
+        .close_ticket(authed(&supervisor, act(&t.id)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(t.state, "closed");
+    let err = grpc
+        .close_ticket(authed(&supervisor, act(&t.id)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(err.message().contains("closed"), "{}", err.message());
+    s.stop().await;
+}
