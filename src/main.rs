@@ -1,7 +1,7 @@
 //! `yiwang`: every role of the platform in one binary.
 //!
 //! - `yiwang up [--demo]`    every role in one process, each on its own port, talking gRPC
-//! - `yiwang serve <role>`   one role (catalog, cases, gateway)
+//! - `yiwang serve <role>`   one role (catalog, cases, alerts, gateway)
 //! - `yiwang migrate`        create each service's database if missing and apply migrations
 //! - `yiwang token …`        mint a development JWT with the configured secret
 //! - `yiwang probe <url>`    exit 0 if an HTTP GET answers 2xx (container health checks)
@@ -37,7 +37,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Run one role: catalog | cases | gateway.
+    /// Run one role: catalog | cases | alerts | gateway.
     Serve { role: String },
     /// Create each service's database if missing and apply its migrations.
     Migrate,
@@ -108,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let _t = yiwang_kit::telemetry::init("yiwang-migrate", &cfg);
             yiwang_catalog::migrate(&cfg).await?;
             yiwang_cases::migrate(&cfg).await?;
+            yiwang_alerts::migrate(&cfg).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -124,11 +125,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "cases" => {
                     yiwang_cases::serve(cfg.clone(), bind(cfg.cases_addr).await?, shutdown).await
                 }
+                "alerts" => {
+                    yiwang_alerts::serve(cfg.clone(), bind(cfg.alerts_addr).await?, shutdown).await
+                }
                 "gateway" => {
                     yiwang_gateway::serve(cfg.clone(), bind(cfg.gateway_addr).await?, shutdown)
                         .await
                 }
-                other => anyhow::bail!("unknown role {other:?}; roles: catalog, cases, gateway"),
+                other => {
+                    anyhow::bail!("unknown role {other:?}; roles: catalog, cases, alerts, gateway")
+                }
             }
         }
         Command::Up { demo } => {
@@ -138,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Fail fast, with advice, when a dependency is missing.
             yiwang_catalog::migrate(&cfg).await?;
             yiwang_cases::migrate(&cfg).await?;
+            yiwang_alerts::migrate(&cfg).await?;
             yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await?;
             if demo {
                 let pool = yiwang_kit::db::lazy_pool(
@@ -166,19 +173,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bind(cfg.cases_addr).await?,
                 shutdown.clone(),
             ));
+            let alerts = tokio::spawn(yiwang_alerts::serve(
+                cfg.clone(),
+                bind(cfg.alerts_addr).await?,
+                shutdown.clone(),
+            ));
             let gateway = tokio::spawn(yiwang_gateway::serve(
                 cfg.clone(),
                 bind(cfg.gateway_addr).await?,
                 shutdown.clone(),
             ));
             eprintln!(
-                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · Ctrl-C to stop",
-                cfg.gateway_addr, cfg.catalog_addr, cfg.cases_addr
+                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · alerts {} · Ctrl-C to stop",
+                cfg.gateway_addr, cfg.catalog_addr, cfg.cases_addr, cfg.alerts_addr
             );
-            let (a, b, c) = tokio::join!(catalog, cases, gateway);
+            let (a, b, c, d) = tokio::join!(catalog, cases, alerts, gateway);
             a??;
             b??;
             c??;
+            d??;
             Ok(())
         }
     }

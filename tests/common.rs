@@ -41,6 +41,8 @@ impl Stack {
         let catalog = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cases = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let alerts = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        cfg.alerts_url = format!("http://{}", alerts.local_addr().unwrap());
         let grpc = format!("http://{}", catalog.local_addr().unwrap());
         cfg.cases_url = format!("http://{}", cases.local_addr().unwrap());
         let base = format!("http://{}", gateway.local_addr().unwrap());
@@ -51,6 +53,7 @@ impl Stack {
             shutdown.clone(),
         ));
         tokio::spawn(yiwang_cases::serve(cfg.clone(), cases, shutdown.clone()));
+        tokio::spawn(yiwang_alerts::serve(cfg.clone(), alerts, shutdown.clone()));
         tokio::spawn(yiwang_gateway::serve(
             cfg.clone(),
             gateway,

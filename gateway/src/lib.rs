@@ -1,6 +1,7 @@
 //! The REST/JSON edge of Yiwang. It owns no domain data: it authenticates, rate-limits, caches
 //! item reads, makes creates idempotent, and maps REST to the services' gRPC APIs.
 
+pub mod alerts;
 pub mod cache;
 pub mod cases;
 pub mod catalog;
@@ -27,10 +28,14 @@ use yiwang_kit::config::GatewayConfig;
 use yiwang_kit::nearcache::NearCache;
 use yiwang_kit::redis::Redis;
 use yiwang_kit::{CancellationToken, Config, JwtVerifier};
+use yiwang_proto::alerts::v1::alerts_service_client::AlertsServiceClient;
 use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 
 pub const SERVICE: &str = "gateway";
+
+/// Body limit of `POST /v1/alerts` (up to 10,000 events per call).
+const ALERT_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
 /// What every handler and middleware shares. Cheap to clone (one `Arc`): axum clones the state
 /// for each layer of each request, and cloning tonic channels per request costs measurably.
@@ -47,6 +52,7 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub catalog: CatalogServiceClient<Channel>,
     pub cases: CasesServiceClient<Channel>,
+    pub alerts: AlertsServiceClient<Channel>,
     pub verifier: JwtVerifier,
     /// Set once Redis is reachable; until then caching and rate limits are skipped.
     pub redis: Arc<tokio::sync::OnceCell<Redis>>,
@@ -56,6 +62,7 @@ pub struct Shared {
     pub items: Arc<NearCache<bytes::Bytes>>,
     catalog_channel: Channel,
     cases_channel: Channel,
+    alerts_channel: Channel,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -122,6 +129,25 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/appointments/{id}/assign-helper",
             post(cases::assign_appointment_helper),
+        )
+        .route(
+            "/v1/alerts",
+            // A batch of 10,000 events with their raw records is several megabytes.
+            post(alerts::ingest).layer(DefaultBodyLimit::max(ALERT_BATCH_BYTES)),
+        )
+        .route("/v1/incidents", get(alerts::list_incidents))
+        .route("/v1/incidents/{id}", get(alerts::get_incident))
+        .route(
+            "/v1/incidents/{id}/false-positive",
+            post(alerts::false_positive),
+        )
+        .route(
+            "/v1/assets",
+            get(alerts::list_assets).post(alerts::create_asset),
+        )
+        .route(
+            "/v1/assets/{id}",
+            axum::routing::delete(alerts::delete_asset),
         )
         .route("/v1/rectifications", get(cases::list_rectifications))
         .route("/v1/tickets", get(cases::list_tickets))
@@ -239,6 +265,7 @@ async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
     for (name, channel) in [
         ("catalog not serving", s.catalog_channel.clone()),
         ("cases not serving", s.cases_channel.clone()),
+        ("alerts not serving", s.alerts_channel.clone()),
     ] {
         if !serving(channel).await {
             return (http::StatusCode::SERVICE_UNAVAILABLE, name);
@@ -276,7 +303,12 @@ pub async fn serve(
     let cases_channel = Channel::from_shared(cfg.cases_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
+    let alerts_channel = Channel::from_shared(cfg.alerts_url.clone())?
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
     let state = AppState(Arc::new(Shared {
+        alerts: AlertsServiceClient::new(alerts_channel.clone()),
+        alerts_channel,
         cases: CasesServiceClient::new(cases_channel.clone()),
         cases_channel,
         catalog: CatalogServiceClient::new(channel.clone())

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::{cases, catalog};
+use crate::{alerts, cases, catalog};
 
 /// The REST error body: `{"error":{"code","status","message","details"}}`.
 #[derive(ToSchema)]
@@ -36,7 +36,7 @@ impl Modify for Bearer {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items, case handling."),
+    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items, case handling, security alerts."),
     paths(
         catalog::list_org_units, catalog::get_org_unit, catalog::create_org_unit,
         catalog::search_items, catalog::get_item, catalog::list_versions, catalog::get_version,
@@ -52,6 +52,8 @@ impl Modify for Bearer {
         cases::create_ticket, cases::list_tickets, cases::get_ticket, cases::dispatch_ticket,
         cases::reply_ticket, cases::callback_ticket, cases::close_ticket, cases::case_stats,
         cases::assign_case_helper, cases::assign_appointment_helper,
+        alerts::ingest, alerts::list_incidents, alerts::get_incident, alerts::false_positive,
+        alerts::create_asset, alerts::list_assets, alerts::delete_asset,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

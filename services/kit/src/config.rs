@@ -50,6 +50,12 @@ pub struct Config {
     pub rectify_working_days: u32,
     /// How often the cases service looks for newly overdue cases (`YIWANG_OVERDUE_SWEEP_SECS`, default 30).
     pub overdue_sweep_secs: u64,
+    /// How long after an incident's last event a new event with the same fingerprint still
+    /// joins it (`YIWANG_ALERTS_WINDOW_SECS`, default 86400 = one day).
+    pub alerts_window_secs: u64,
+    /// Whole months of raw security events kept (`YIWANG_ALERTS_RETENTION_MONTHS`, 1–120,
+    /// default 13: a year back plus the current month); older monthly partitions are dropped.
+    pub alerts_retention_months: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +159,11 @@ impl Config {
                 n => anyhow::bail!("YIWANG_RECTIFY_WORKING_DAYS={n} must be 1 to 30"),
             },
             overdue_sweep_secs: num("YIWANG_OVERDUE_SWEEP_SECS", 30)?.max(1),
+            alerts_window_secs: num("YIWANG_ALERTS_WINDOW_SECS", 86_400)?.max(1),
+            alerts_retention_months: match num("YIWANG_ALERTS_RETENTION_MONTHS", 13)? {
+                n @ 1..=120 => n as u32,
+                n => anyhow::bail!("YIWANG_ALERTS_RETENTION_MONTHS={n} must be 1 to 120"),
+            },
             region_code: {
                 let r = var("YIWANG_REGION_CODE").unwrap_or_else(|| "340522".to_string());
                 crate::ids::check_region_code(&r)

@@ -1,0 +1,325 @@
+//! One security event as the platform reports it: validation (each event on its own, so a bad
+//! one is rejected with its reason while the rest of its batch lands) and its fingerprint.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use yiwang_proto::alerts::v1 as pb;
+
+pub const CATEGORIES: [&str; 3] = ["host_compromised", "attack_attempt", "potential_risk"];
+pub const SEVERITIES: [&str; 3] = ["high", "medium", "low"];
+/// The most events one batch (one stream message or one REST call) may carry.
+pub const MAX_BATCH: usize = 10_000;
+/// The largest raw record kept per event.
+pub const MAX_RAW_BYTES: usize = 64 * 1024;
+
+/// A validated event, ready to store.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Position in its batch.
+    pub index: u32,
+    pub source: String,
+    pub source_ref: String,
+    pub occurred_at: DateTime<Utc>,
+    pub src_ip: IpAddr,
+    pub src_port: i32,
+    pub dst_ip: IpAddr,
+    pub dst_port: i32,
+    pub category: &'static str,
+    pub severity: &'static str,
+    pub rule: String,
+    pub kill_chain_phase: String,
+    pub raw: String,
+}
+
+impl NewEvent {
+    /// The address the event is about: the compromised host itself (it is the one calling out)
+    /// for `host_compromised`, the target of the traffic otherwise.
+    pub fn asset_ip(&self) -> IpAddr {
+        if self.category == "host_compromised" {
+            self.src_ip
+        } else {
+            self.dst_ip
+        }
+    }
+
+    /// The other end of the traffic.
+    pub fn peer_ip(&self) -> IpAddr {
+        if self.category == "host_compromised" {
+            self.dst_ip
+        } else {
+            self.src_ip
+        }
+    }
+
+    /// Events with the same fingerprint (category, rule, affected asset) form one incident.
+    pub fn fingerprint(&self) -> String {
+        format!("{}|{}|{}", self.category, self.rule, self.asset_ip())
+    }
+}
+
+/// Why an event was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub index: u32,
+    pub source_ref: String,
+    pub field: String,
+    pub reason: String,
+}
+
+/// The window of `occurred_at` the service accepts: not older than the retention (its partition
+/// would be dropped), not more than five minutes ahead of this clock (clock skew).
+#[derive(Debug, Clone, Copy)]
+pub struct Accepting {
+    pub oldest: DateTime<Utc>,
+    pub newest: DateTime<Utc>,
+}
+
+/// Severity rank: high 3, medium 2, low 1.
+pub fn rank(severity: &str) -> u8 {
+    match severity {
+        "high" => 3,
+        "medium" => 2,
+        _ => 1,
+    }
+}
+
+fn one_of(value: &str, set: &[&'static str]) -> Option<&'static str> {
+    set.iter().copied().find(|s| *s == value)
+}
+
+fn text(value: &str, max: usize) -> Option<String> {
+    let v = value.trim();
+    (!v.is_empty() && v.chars().count() <= max && !v.chars().any(char::is_control))
+        .then(|| v.to_string())
+}
+
+/// Checks one event; `index` is its position in the batch (named in the rejection's field).
+pub fn validate(
+    index: u32,
+    e: &pb::SecurityEvent,
+    window: Accepting,
+) -> Result<NewEvent, Rejected> {
+    let reject = |field: &str, reason: String| Rejected {
+        index,
+        source_ref: e.source_ref.chars().take(128).collect(),
+        field: format!("events[{index}].{field}"),
+        reason,
+    };
+    let source = text(&e.source, 64)
+        .ok_or_else(|| reject("source", "is required, at most 64 characters".into()))?;
+    let source_ref = text(&e.source_ref, 128)
+        .ok_or_else(|| reject("source_ref", "is required, at most 128 characters".into()))?;
+    let occurred_at = e
+        .occurred_at
+        .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.try_into().unwrap_or(u32::MAX)))
+        .ok_or_else(|| reject("occurred_at", "is required (a valid timestamp)".into()))?;
+    if occurred_at < window.oldest {
+        return Err(reject(
+            "occurred_at",
+            format!(
+                "is older than the retention period (events from {} on are kept)",
+                window.oldest.format("%Y-%m-%d")
+            ),
+        ));
+    }
+    if occurred_at > window.newest {
+        return Err(reject(
+            "occurred_at",
+            "is in the future (more than 5 minutes ahead of the service's clock)".into(),
+        ));
+    }
+    let ip = |field: &str, v: &str| -> Result<IpAddr, Rejected> {
+        v.trim()
+            .parse()
+            .map_err(|_| reject(field, format!("{v:?} is not an IPv4 or IPv6 address")))
+    };
+    let src_ip = ip("src_ip", &e.src_ip)?;
+    let dst_ip = ip("dst_ip", &e.dst_ip)?;
+    let port = |field: &str, v: u32| -> Result<i32, Rejected> {
+        if v <= 65_535 {
+            Ok(v as i32)
+        } else {
+            Err(reject(field, format!("{v} is not a port (0 to 65535)")))
+        }
+    };
+    let src_port = port("src_port", e.src_port)?;
+    let dst_port = port("dst_port", e.dst_port)?;
+    let category = one_of(&e.category, &CATEGORIES).ok_or_else(|| {
+        reject(
+            "category",
+            "must be host_compromised, attack_attempt or potential_risk".into(),
+        )
+    })?;
+    let severity = one_of(&e.severity, &SEVERITIES)
+        .ok_or_else(|| reject("severity", "must be high, medium or low".into()))?;
+    let rule = text(&e.rule, 200)
+        .ok_or_else(|| reject("rule", "is required, at most 200 characters".into()))?;
+    let kill_chain_phase = if e.kill_chain_phase.trim().is_empty() {
+        String::new()
+    } else {
+        text(&e.kill_chain_phase, 64)
+            .ok_or_else(|| reject("kill_chain_phase", "must be at most 64 characters".into()))?
+    };
+    let raw = if e.raw_json.trim().is_empty() {
+        "{}".to_string()
+    } else if e.raw_json.len() > MAX_RAW_BYTES {
+        return Err(reject(
+            "raw_json",
+            format!("must be at most {MAX_RAW_BYTES} bytes"),
+        ));
+    } else {
+        match serde_json::from_str::<serde_json::Value>(&e.raw_json) {
+            // PostgreSQL's jsonb refuses \u0000; say so here rather than fail the batch.
+            Ok(_) if e.raw_json.contains("\\u0000") => {
+                return Err(reject("raw_json", "must not contain \\u0000".into()));
+            }
+            Ok(_) => e.raw_json.clone(),
+            Err(err) => return Err(reject("raw_json", format!("is not JSON: {err}"))),
+        }
+    };
+    Ok(NewEvent {
+        index,
+        source,
+        source_ref,
+        occurred_at,
+        src_ip,
+        src_port,
+        dst_ip,
+        dst_port,
+        category,
+        severity,
+        rule,
+        kill_chain_phase,
+        raw,
+    })
+}
+
+/// A network in CIDR notation, host bits zero (`10.1.0.0/16`, `2001:db8::/32`); a bare address
+/// is its own /32 or /128.
+pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
+    let s = s.trim();
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{s:?} is not a network in CIDR notation (e.g. 10.1.0.0/16)"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len: u8 = match len {
+        None => max,
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| format!("the prefix length of {s:?} must be 0 to {max}"))?,
+    };
+    let host_bits_zero = match ip {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            len == 32 || bits & (u32::MAX >> len) == 0
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            len == 128 || bits & (u128::MAX >> len) == 0
+        }
+    };
+    if !host_bits_zero {
+        return Err(format!(
+            "{s:?} has host bits set: the network of that address is written with zeros after the prefix"
+        ));
+    }
+    Ok((ip, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window() -> Accepting {
+        Accepting {
+            oldest: Utc::now() - chrono::Duration::days(365),
+            newest: Utc::now() + chrono::Duration::minutes(5),
+        }
+    }
+
+    fn event() -> pb::SecurityEvent {
+        pb::SecurityEvent {
+            source: "ahsoc".into(),
+            source_ref: "e-1".into(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: Utc::now().timestamp() - 60,
+                nanos: 0,
+            }),
+            src_ip: "10.8.1.20".into(),
+            src_port: 51000,
+            dst_ip: "203.0.113.9".into(),
+            dst_port: 443,
+            category: "host_compromised".into(),
+            severity: "high".into(),
+            rule: "C2 beacon".into(),
+            kill_chain_phase: "command_and_control".into(),
+            raw_json: r#"{"k":1}"#.into(),
+        }
+    }
+
+    #[test]
+    fn a_good_event_passes_and_names_its_asset() {
+        let e = validate(0, &event(), window()).unwrap();
+        assert_eq!(e.asset_ip().to_string(), "10.8.1.20");
+        assert_eq!(e.peer_ip().to_string(), "203.0.113.9");
+        assert_eq!(e.fingerprint(), "host_compromised|C2 beacon|10.8.1.20");
+        let mut a = event();
+        a.category = "attack_attempt".into();
+        assert_eq!(
+            validate(0, &a, window()).unwrap().asset_ip().to_string(),
+            "203.0.113.9"
+        );
+    }
+
+    #[test]
+    fn each_fault_is_named() {
+        type Spoil = fn(&mut pb::SecurityEvent);
+        let cases: [(Spoil, &str); 8] = [
+            (|e| e.source.clear(), "events[7].source"),
+            (|e| e.src_ip = "10.0.0.256".into(), "events[7].src_ip"),
+            (|e| e.dst_port = 70_000, "events[7].dst_port"),
+            (|e| e.category = "virus".into(), "events[7].category"),
+            (|e| e.severity = "critical".into(), "events[7].severity"),
+            (|e| e.raw_json = "{".into(), "events[7].raw_json"),
+            (|e| e.occurred_at = None, "events[7].occurred_at"),
+            (
+                |e| {
+                    e.occurred_at = Some(prost_types::Timestamp {
+                        seconds: Utc::now().timestamp() + 3600,
+                        nanos: 0,
+                    })
+                },
+                "events[7].occurred_at",
+            ),
+        ];
+        for (spoil, field) in cases {
+            let mut e = event();
+            spoil(&mut e);
+            let r = validate(7, &e, window()).unwrap_err();
+            assert_eq!(r.field, field, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn cidrs_are_strict() {
+        assert_eq!(parse_cidr("10.1.0.0/16").unwrap().1, 16);
+        assert_eq!(parse_cidr("10.1.2.3").unwrap().1, 32);
+        assert_eq!(parse_cidr("2001:db8::/32").unwrap().1, 32);
+        assert_eq!(parse_cidr("0.0.0.0/0").unwrap().1, 0);
+        assert!(parse_cidr("10.1.2.3/16").unwrap_err().contains("host bits"));
+        assert!(
+            parse_cidr("2001:db8::1/64")
+                .unwrap_err()
+                .contains("host bits")
+        );
+        assert!(parse_cidr("10.1.0.0/33").is_err());
+        assert!(parse_cidr("10.1.0/24").is_err());
+    }
+}

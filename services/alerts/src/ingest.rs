@@ -1,0 +1,507 @@
+//! Storing a batch of events durably and folding the new ones into incidents, all in one
+//! transaction, so the acknowledgement the platform gets means the batch is safe and counted.
+//!
+//! Per batch, a fixed number of statements whatever its size: one multi-row insert of the
+//! events (`ON CONFLICT DO NOTHING`: a replay adds nothing), then for the fingerprints of the
+//! events that were new: advisory locks in one order (two streams never interleave their
+//! updates of one incident, and never deadlock), the current incident of each fingerprint,
+//! the new incidents (attributed to their owning unit by longest-prefix match in the same
+//! statement), the updated ones, the per-day counts, and the outbox rows for new high-severity
+//! incidents.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use serde_json::json;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+use yiwang_kit::error::Result;
+
+use crate::event::{Accepting, NewEvent, rank};
+
+/// The event a new (or newly high) high-severity incident publishes.
+pub const INCIDENT_OPENED: &str = "alerts.incident.opened";
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub accepted: u32,
+    pub duplicate: u32,
+    pub incidents_opened: u32,
+}
+
+/// Monthly partitions of `events` (UTC months), created when first needed and dropped whole
+/// when older than the retention.
+pub struct Partitions {
+    retention_months: u32,
+    known: Mutex<HashSet<i32>>,
+}
+
+/// Months since year 0: a partition's identity.
+fn month_index(t: DateTime<Utc>) -> i32 {
+    t.year() * 12 + t.month0() as i32
+}
+
+fn month_start(index: i32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(
+        index.div_euclid(12),
+        index.rem_euclid(12) as u32 + 1,
+        1,
+        0,
+        0,
+        0,
+    )
+    .single()
+    .unwrap_or_default()
+}
+
+fn partition_name(index: i32) -> String {
+    format!(
+        "events_p{:04}{:02}",
+        index.div_euclid(12),
+        index.rem_euclid(12) + 1
+    )
+}
+
+impl Partitions {
+    pub fn new(retention_months: u32) -> Self {
+        Self {
+            retention_months: retention_months.max(1),
+            known: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The `occurred_at` the service accepts now: from the first day of the oldest month
+    /// retained to five minutes ahead of this clock.
+    pub fn accepting(&self, now: DateTime<Utc>) -> Accepting {
+        Accepting {
+            oldest: month_start(month_index(now) - self.retention_months as i32 + 1),
+            newest: now + Duration::minutes(5),
+        }
+    }
+
+    /// Creates the partitions of these events' months that this process has not seen yet.
+    pub async fn ensure(&self, pool: &PgPool, events: &[NewEvent]) -> Result<()> {
+        let wanted: Vec<i32> = {
+            let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            let mut w: Vec<i32> = events
+                .iter()
+                .map(|e| month_index(e.occurred_at))
+                .filter(|m| !known.contains(m))
+                .collect();
+            w.sort_unstable();
+            w.dedup();
+            w
+        };
+        for m in wanted {
+            let mut tx = pool.begin().await?;
+            // Replicas creating the same month queue here instead of failing on each other.
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtextextended('alerts.events.partitions', 0))",
+            )
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF events FOR VALUES FROM ('{}') TO ('{}')",
+                partition_name(m),
+                month_start(m).to_rfc3339(),
+                month_start(m + 1).to_rfc3339()
+            )))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            self.known
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(m);
+        }
+        Ok(())
+    }
+
+    /// Drops the partitions wholly older than the retention; returns their names.
+    pub async fn drop_expired(&self, pool: &PgPool, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let oldest_kept = month_index(self.accepting(now).oldest);
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i
+               JOIN pg_class c ON c.oid = i.inhrelid
+               JOIN pg_class p ON p.oid = i.inhparent
+              WHERE p.relname = 'events' AND c.relname ~ '^events_p[0-9]{6}$'",
+        )
+        .fetch_all(pool)
+        .await?;
+        let mut dropped = Vec::new();
+        for name in names {
+            let (Ok(y), Ok(mo)) = (name[8..12].parse::<i32>(), name[12..14].parse::<i32>()) else {
+                continue;
+            };
+            let m = y * 12 + mo - 1;
+            if m < oldest_kept {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
+                    .execute(pool)
+                    .await?;
+                self.known
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&m);
+                dropped.push(name);
+            }
+        }
+        Ok(dropped)
+    }
+}
+
+/// An incident as this batch leaves it.
+struct Touched {
+    id: Uuid,
+    fingerprint: String,
+    is_new: bool,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    added: i64,
+    severity: &'static str,
+    /// Before this batch (existing incidents).
+    old_severity: String,
+    /// The event that opened it (new incidents).
+    opener: usize,
+}
+
+const SHANGHAI: i32 = 8 * 3600;
+
+fn day_of(t: DateTime<Utc>) -> NaiveDate {
+    t.with_timezone(&FixedOffset::east_opt(SHANGHAI).unwrap_or(FixedOffset::east_opt(0).unwrap()))
+        .date_naive()
+}
+
+fn severity_of(s: &str) -> &'static str {
+    match rank(s) {
+        3 => "high",
+        2 => "medium",
+        _ => "low",
+    }
+}
+
+/// Stores `events` (validated, partitions ensured) and aggregates the new ones into incidents.
+/// An event joins its fingerprint's current incident when it occurred at most `window` after
+/// that incident's last event; otherwise it opens a new incident, which becomes current.
+pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Result<Stored> {
+    if events.is_empty() {
+        return Ok(Stored::default());
+    }
+    let mut tx = pool.begin().await?;
+
+    // 1. The events, each once.
+    let n = events.len();
+    let mut source = Vec::with_capacity(n);
+    let mut source_ref = Vec::with_capacity(n);
+    let mut occurred = Vec::with_capacity(n);
+    let mut src_ip = Vec::with_capacity(n);
+    let mut src_port = Vec::with_capacity(n);
+    let mut dst_ip = Vec::with_capacity(n);
+    let mut dst_port = Vec::with_capacity(n);
+    let mut category = Vec::with_capacity(n);
+    let mut severity = Vec::with_capacity(n);
+    let mut rule = Vec::with_capacity(n);
+    let mut phase = Vec::with_capacity(n);
+    let mut raw = Vec::with_capacity(n);
+    for e in events {
+        source.push(e.source.as_str());
+        source_ref.push(e.source_ref.as_str());
+        occurred.push(e.occurred_at);
+        src_ip.push(e.src_ip.to_string());
+        src_port.push(e.src_port);
+        dst_ip.push(e.dst_ip.to_string());
+        dst_port.push(e.dst_port);
+        category.push(e.category);
+        severity.push(e.severity);
+        rule.push(e.rule.as_str());
+        phase.push(e.kill_chain_phase.as_str());
+        raw.push(e.raw.as_str());
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO events (source, source_ref, occurred_at, src_ip, src_port, dst_ip, dst_port,
+                             category, severity, rule, kill_chain_phase, raw)
+         SELECT s, r, o, si::inet, sp, di::inet, dp, c, sv, ru, k, raw::jsonb
+           FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int4[], $6::text[],
+                       $7::int4[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                AS t(s, r, o, si, sp, di, dp, c, sv, ru, k, raw)
+         ON CONFLICT DO NOTHING
+         RETURNING source, source_ref",
+    )
+    .bind(&source)
+    .bind(&source_ref)
+    .bind(&occurred)
+    .bind(&src_ip)
+    .bind(&src_port)
+    .bind(&dst_ip)
+    .bind(&dst_port)
+    .bind(&category)
+    .bind(&severity)
+    .bind(&rule)
+    .bind(&phase)
+    .bind(&raw)
+    .fetch_all(&mut *tx)
+    .await?;
+    let accepted = inserted.len();
+    let mut stored = Stored {
+        accepted: accepted as u32,
+        duplicate: (n - accepted) as u32,
+        incidents_opened: 0,
+    };
+    if accepted == 0 {
+        tx.commit().await?;
+        return Ok(stored);
+    }
+    // Which of the batch were new: the first occurrence of each returned key.
+    let mut new_keys: HashSet<(String, String)> = inserted
+        .iter()
+        .map(|r| Ok((r.try_get("source")?, r.try_get("source_ref")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if new_keys.remove(&(e.source.clone(), e.source_ref.clone())) {
+            groups.entry(e.fingerprint()).or_default().push(i);
+        }
+    }
+    let fingerprints: Vec<&str> = groups.keys().map(String::as_str).collect();
+
+    // 2. One writer per fingerprint at a time; locks taken in one global order.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(h) FROM (
+           SELECT DISTINCT hashtextextended(fp, 0) AS h FROM unnest($1::text[]) fp
+            ORDER BY h LIMIT 1000000) ordered",
+    )
+    .bind(&fingerprints)
+    .execute(&mut *tx)
+    .await?;
+
+    // 3. The current incident of each fingerprint.
+    let heads = sqlx::query(
+        "SELECT h.fingerprint, i.id, i.first_seen, i.last_seen, i.severity
+           FROM incident_heads h JOIN incidents i ON i.id = h.incident_id
+          WHERE h.fingerprint = ANY($1)",
+    )
+    .bind(&fingerprints)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut current: HashMap<String, Touched> = HashMap::with_capacity(heads.len());
+    for h in &heads {
+        let severity: String = h.try_get("severity")?;
+        let fingerprint: String = h.try_get("fingerprint")?;
+        current.insert(
+            fingerprint.clone(),
+            Touched {
+                id: h.try_get("id")?,
+                fingerprint,
+                is_new: false,
+                first: h.try_get("first_seen")?,
+                last: h.try_get("last_seen")?,
+                added: 0,
+                severity: severity_of(&severity),
+                old_severity: severity,
+                opener: 0,
+            },
+        );
+    }
+
+    // 4. Fold the new events in, in time order per fingerprint.
+    let mut touched: Vec<Touched> = Vec::new();
+    let mut counts: HashMap<(Uuid, NaiveDate, &'static str), i64> = HashMap::new();
+    for (fp, mut idx) in groups {
+        idx.sort_by_key(|&i| events[i].occurred_at);
+        let mut cur = current.remove(&fp);
+        for i in idx {
+            let e = &events[i];
+            let joins = cur
+                .as_ref()
+                .is_some_and(|c| e.occurred_at <= c.last + window);
+            if !joins {
+                if let Some(done) = cur.take() {
+                    touched.push(done);
+                }
+                cur = Some(Touched {
+                    id: Uuid::now_v7(),
+                    fingerprint: fp.clone(),
+                    is_new: true,
+                    first: e.occurred_at,
+                    last: e.occurred_at,
+                    added: 0,
+                    severity: e.severity,
+                    old_severity: String::new(),
+                    opener: i,
+                });
+            }
+            let c = cur.as_mut().expect("set above");
+            c.added += 1;
+            c.first = c.first.min(e.occurred_at);
+            c.last = c.last.max(e.occurred_at);
+            if rank(e.severity) > rank(c.severity) {
+                c.severity = e.severity;
+            }
+            *counts
+                .entry((c.id, day_of(e.occurred_at), e.severity))
+                .or_default() += 1;
+        }
+        if let Some(done) = cur {
+            touched.push(done);
+        }
+    }
+
+    // 5. New incidents, attributed by the most specific asset range covering them.
+    let new: Vec<&Touched> = touched.iter().filter(|t| t.is_new).collect();
+    let mut opened_units: HashMap<Uuid, Option<String>> = HashMap::new();
+    if !new.is_empty() {
+        let ids: Vec<Uuid> = new.iter().map(|t| t.id).collect();
+        let fps: Vec<&str> = new.iter().map(|t| t.fingerprint.as_str()).collect();
+        let cats: Vec<&str> = new.iter().map(|t| events[t.opener].category).collect();
+        let rules: Vec<&str> = new.iter().map(|t| events[t.opener].rule.as_str()).collect();
+        let assets: Vec<String> = new
+            .iter()
+            .map(|t| events[t.opener].asset_ip().to_string())
+            .collect();
+        let peers: Vec<String> = new
+            .iter()
+            .map(|t| events[t.opener].peer_ip().to_string())
+            .collect();
+        let sevs: Vec<&str> = new.iter().map(|t| t.severity).collect();
+        let counts_new: Vec<i64> = new.iter().map(|t| t.added).collect();
+        let firsts: Vec<DateTime<Utc>> = new.iter().map(|t| t.first).collect();
+        let lasts: Vec<DateTime<Utc>> = new.iter().map(|t| t.last).collect();
+        let rows = sqlx::query(
+            "INSERT INTO incidents (id, fingerprint, category, rule, asset_ip, peer_ip, severity,
+                                    event_count, first_seen, last_seen, unit_code, system_name, asset_cidr)
+             SELECT n.id, n.fp, n.cat, n.rule, n.asset::inet, n.peer::inet, n.sev, n.cnt, n.f, n.l,
+                    a.unit_code, a.system_name, a.cidr
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                           $7::text[], $8::int8[], $9::timestamptz[], $10::timestamptz[])
+                    AS n(id, fp, cat, rule, asset, peer, sev, cnt, f, l)
+               LEFT JOIN LATERAL (
+                    SELECT unit_code, system_name, cidr FROM assets
+                     WHERE cidr >>= n.asset::inet ORDER BY masklen(cidr) DESC LIMIT 1) a ON true
+             RETURNING id, unit_code",
+        )
+        .bind(&ids)
+        .bind(&fps)
+        .bind(&cats)
+        .bind(&rules)
+        .bind(&assets)
+        .bind(&peers)
+        .bind(&sevs)
+        .bind(&counts_new)
+        .bind(&firsts)
+        .bind(&lasts)
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in rows {
+            opened_units.insert(r.try_get("id")?, r.try_get("unit_code")?);
+        }
+        stored.incidents_opened = new.len() as u32;
+    }
+
+    // 6. Existing incidents grow.
+    let old: Vec<&Touched> = touched.iter().filter(|t| !t.is_new).collect();
+    if !old.is_empty() {
+        sqlx::query(
+            "UPDATE incidents i SET event_count = i.event_count + u.n, first_seen = u.f,
+                    last_seen = u.l, severity = u.s, updated_at = now()
+               FROM UNNEST($1::uuid[], $2::int8[], $3::timestamptz[], $4::timestamptz[], $5::text[])
+                    AS u(id, n, f, l, s)
+              WHERE i.id = u.id",
+        )
+        .bind(old.iter().map(|t| t.id).collect::<Vec<_>>())
+        .bind(old.iter().map(|t| t.added).collect::<Vec<_>>())
+        .bind(old.iter().map(|t| t.first).collect::<Vec<_>>())
+        .bind(old.iter().map(|t| t.last).collect::<Vec<_>>())
+        .bind(old.iter().map(|t| t.severity).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    // 7. Each fingerprint's current incident is the latest it touched.
+    let mut head: HashMap<String, (DateTime<Utc>, Uuid)> = HashMap::new();
+    for t in &touched {
+        let e = head.entry(t.fingerprint.clone()).or_insert((t.last, t.id));
+        if t.last > e.0 {
+            *e = (t.last, t.id);
+        }
+    }
+    let (head_fps, head_ids): (Vec<String>, Vec<Uuid>) =
+        head.into_iter().map(|(fp, (_, id))| (fp, id)).unzip();
+    sqlx::query(
+        "INSERT INTO incident_heads (fingerprint, incident_id)
+         SELECT * FROM UNNEST($1::text[], $2::uuid[])
+         ON CONFLICT (fingerprint) DO UPDATE SET incident_id = EXCLUDED.incident_id",
+    )
+    .bind(&head_fps)
+    .bind(&head_ids)
+    .execute(&mut *tx)
+    .await?;
+
+    // 8. Counts per incident, day and severity.
+    let (mut c_ids, mut c_days, mut c_sevs, mut c_ns) = (vec![], vec![], vec![], vec![]);
+    for ((id, day, sev), n) in counts {
+        c_ids.push(id);
+        c_days.push(day);
+        c_sevs.push(sev);
+        c_ns.push(n);
+    }
+    sqlx::query(
+        "INSERT INTO event_counts (incident_id, day, severity, n)
+         SELECT * FROM UNNEST($1::uuid[], $2::date[], $3::text[], $4::int8[])
+         ON CONFLICT (incident_id, day, severity) DO UPDATE SET n = event_counts.n + EXCLUDED.n",
+    )
+    .bind(&c_ids)
+    .bind(&c_days)
+    .bind(&c_sevs)
+    .bind(&c_ns)
+    .execute(&mut *tx)
+    .await?;
+
+    // 9. High-severity incidents, new or newly high, are announced.
+    for t in &touched {
+        let newly_high = t.severity == "high" && (t.is_new || t.old_severity != "high");
+        if !newly_high {
+            continue;
+        }
+        let e = &events[t.opener];
+        let payload = if t.is_new {
+            json!({
+                "incident_id": t.id, "fingerprint": t.fingerprint, "category": e.category,
+                "rule": e.rule, "asset_ip": e.asset_ip().to_string(), "peer_ip": e.peer_ip().to_string(),
+                "severity": t.severity, "first_seen": t.first,
+                "unit_code": opened_units.get(&t.id).cloned().flatten(),
+            })
+        } else {
+            json!({"incident_id": t.id, "severity": t.severity, "raised_from": t.old_severity})
+        };
+        yiwang_kit::outbox::enqueue(&mut tx, INCIDENT_OPENED, &payload).await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_utc_months_and_retention_counts_whole_months() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 15, 3, 0, 0).unwrap();
+        let m = month_index(t);
+        assert_eq!(partition_name(m), "events_p202601");
+        assert_eq!(partition_name(m - 1), "events_p202512");
+        assert_eq!(
+            month_start(m + 11).to_rfc3339(),
+            "2026-12-01T00:00:00+00:00"
+        );
+        let p = Partitions::new(13);
+        assert_eq!(
+            p.accepting(t).oldest.to_rfc3339(),
+            "2025-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            day_of(Utc.with_ymd_and_hms(2026, 1, 31, 16, 0, 0).unwrap()).to_string(),
+            "2026-02-01"
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! The security alerts service (态势感知): the situational-awareness platform's events arrive in
+//! batches over a gRPC stream (or one REST batch) and are stored idempotently in monthly
+//! partitions ([`ingest`]); they fold into incidents by fingerprint, attributed to their owning
+//! unit by the asset register ([`incident`]); served over gRPC ([`api`]).
+
+pub mod api;
+pub mod event;
+pub mod incident;
+pub mod ingest;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use yiwang_kit::grpc::GrpcServer;
+use yiwang_kit::{CancellationToken, Config, JwtVerifier, db, outbox};
+use yiwang_proto::alerts::v1::alerts_service_server::AlertsServiceServer;
+
+pub const SERVICE: &str = "alerts";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A REST batch of 10,000 events with their raw records is several megabytes.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Creates the service's database if missing and applies its migrations.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    db::ensure_database(&cfg.database_url, &cfg.database_name(SERVICE)).await?;
+    let pool = db::lazy_pool(&cfg.service_database_url(SERVICE), 2)?;
+    MIGRATOR.run(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Runs the service on `listener` until `shutdown`. Health is NOT_SERVING until the database
+/// is migrated and Redis reachable.
+pub async fn serve(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    yiwang_kit::grpc::register_descriptors(yiwang_proto::FILE_DESCRIPTOR_SET);
+    let pool = db::lazy_pool(
+        &cfg.service_database_url(SERVICE),
+        cfg.database_max_connections,
+    )?;
+    let partitions = Arc::new(ingest::Partitions::new(cfg.alerts_retention_months));
+    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
+        AlertsServiceServer::new(api::AlertsApi {
+            pool: pool.clone(),
+            partitions: partitions.clone(),
+            window: chrono::Duration::seconds(cfg.alerts_window_secs.min(i64::MAX as u64) as i64),
+        })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES),
+    );
+    let readiness = server.readiness();
+
+    let background = shutdown.clone();
+    tokio::spawn(async move {
+        let Some(redis) = yiwang_kit::grpc::retry_until_ready(SERVICE, &background, || async {
+            migrate(&cfg).await?;
+            yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await
+        })
+        .await
+        else {
+            return;
+        };
+        tokio::spawn(outbox::relay(pool.clone(), redis, background.clone()));
+        tokio::spawn(enforce_retention(pool, partitions, background));
+        readiness.set(true).await;
+        tracing::info!("alerts ready");
+    });
+
+    server.serve(listener, shutdown).await
+}
+
+/// Drops whole monthly partitions of raw events once they fall out of the retention (hourly;
+/// replicas racing here drop the same tables with IF EXISTS).
+async fn enforce_retention(
+    pool: sqlx::PgPool,
+    partitions: Arc<ingest::Partitions>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match partitions.drop_expired(&pool, chrono::Utc::now()).await {
+            Ok(dropped) if dropped.is_empty() => {}
+            Ok(dropped) => {
+                tracing::info!(?dropped, "alerts: event partitions past retention dropped")
+            }
+            Err(e) => tracing::warn!(error = %e, "alerts: retention pass failed"),
+        }
+    }
+}
