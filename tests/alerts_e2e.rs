@@ -218,7 +218,7 @@ async fn a_replayed_stream_adds_nothing_and_bad_events_are_rejected_one_by_one()
 #[tokio::test]
 async fn events_fold_into_incidents_within_the_window_and_high_ones_are_announced() {
     let mut cfg = test_config(10_000).await;
-    cfg.alerts_window_secs = 3600;
+    cfg.alerts.window_secs = 3600;
     let s = Stack::start_with(cfg).await;
     let platform = s.token("ahsoc-platform", &["system"], None);
     let t0 = Utc::now() - Duration::hours(6);
@@ -689,5 +689,654 @@ async fn raw_events_live_in_monthly_partitions_dropped_whole_past_retention() {
         .unwrap();
     assert_eq!(counted, 2);
     pool.close().await;
+    s.stop().await;
+}
+
+/// Registers a range and feeds one event; returns the incident's id.
+async fn attributed_incident(
+    s: &Stack,
+    category: &str,
+    severity: &str,
+    host: &str,
+    peer: &str,
+) -> String {
+    let secops = s.token("secops-1", &["secops"], None);
+    let (src, dst) = if category == "host_compromised" {
+        (host, peer)
+    } else {
+        (peer, host)
+    };
+    let (_, _) = send(
+        s,
+        "POST",
+        "/v1/assets",
+        Some(&secops),
+        Some(
+            json!({"cidr": "10.8.0.0/16", "unit_code": UNIT_B, "system_name": "市场监管业务系统"}),
+        ),
+    )
+    .await;
+    let platform = s.token("ahsoc-platform", &["system"], None);
+    let e = ev(
+        &format!("n-{host}-{category}"),
+        category,
+        severity,
+        "Webshell",
+        src,
+        dst,
+        Utc::now() - Duration::minutes(3),
+    );
+    let acks = stream(
+        s,
+        &platform,
+        vec![pb::EventBatch {
+            batch_id: "n".into(),
+            events: vec![e],
+        }],
+    )
+    .await
+    .unwrap();
+    assert_eq!(acks[0].accepted, 1);
+    let list = incidents(s, &secops, "").await;
+    list.iter().find(|i| i["asset_ip"] == host).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_notice_goes_from_issue_to_close_with_the_unit_and_escalates_when_overdue() {
+    let mut cfg = test_config(10_000).await;
+    cfg.overdue_sweep_secs = 1;
+    let s = Stack::start_with(cfg).await;
+    let secops = s.token("secops-1", &["secops"], None);
+    let unit = s.token("officer-b", &["officer"], Some(UNIT_B));
+    let other = s.token("officer-a", &["officer"], Some(UNIT_A));
+    let incident =
+        attributed_incident(&s, "attack_attempt", "high", "10.8.1.20", "198.51.100.7").await;
+
+    // An unattributed incident has nobody to send a notice to.
+    let platform = s.token("ahsoc-platform", &["system"], None);
+    stream(
+        &s,
+        &platform,
+        vec![pb::EventBatch {
+            batch_id: "u".into(),
+            events: vec![attack(
+                "u-1",
+                "172.20.0.1",
+                Utc::now() - Duration::minutes(1),
+            )],
+        }],
+    )
+    .await
+    .unwrap();
+    let lost = incidents(&s, &secops, "unattributed=true").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, e) = send(
+        &s,
+        "POST",
+        &format!("/v1/incidents/{lost}/notice"),
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unattributed"),
+        "{e}"
+    );
+
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/incidents/{incident}/notice"),
+        Some(&unit),
+        None,
+    )
+    .await;
+    assert_eq!(st, 403, "units do not issue notices");
+    let (st, n) = send(
+        &s,
+        "POST",
+        &format!("/v1/incidents/{incident}/notice"),
+        Some(&secops),
+        Some(json!({"note": "请于期限内完成整改并提交整改报告和承诺书"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{n}");
+    assert_eq!(
+        (
+            n["state"].as_str(),
+            n["unit_code"].as_str(),
+            n["severity"].as_str()
+        ),
+        (Some("issued"), Some(UNIT_B), Some("high"))
+    );
+    // High: one working day on the legal calendar, at close of office.
+    let (_, expected) = send(
+        &s,
+        "GET",
+        &format!(
+            "/v1/calendar/deadline?from={}&value=1&unit=working_days",
+            urlencode(&n["issue_time"].as_str().unwrap())
+        ),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(n["deadline"], expected["deadline"], "{n} {expected}");
+    let id = n["id"].as_str().unwrap().to_string();
+    let (st, e) = send(
+        &s,
+        "POST",
+        &format!("/v1/incidents/{incident}/notice"),
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400, "one notice per incident: {e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is notified"),
+        "{e}"
+    );
+
+    // The unit sees its notice; another unit does not.
+    let (st, _) = send(&s, "GET", &format!("/v1/notices/{id}"), Some(&other), None).await;
+    assert_eq!(st, 404);
+    let (_, mine) = send(&s, "GET", "/v1/notices", Some(&unit), None).await;
+    assert_eq!(mine["notices"].as_array().unwrap().len(), 1);
+    let (_, theirs) = send(&s, "GET", "/v1/notices", Some(&other), None).await;
+    assert!(theirs["notices"].as_array().unwrap().is_empty());
+
+    let step = |path: &str, token: &str, body: serde_json::Value| {
+        let (path, token) = (format!("/v1/notices/{id}/{path}"), token.to_string());
+        let s = &s;
+        async move { send(s, "POST", &path, Some(&token), Some(body)).await }
+    };
+    // Out of order: the current state is named.
+    let (st, e) = step(
+        "report",
+        &unit,
+        json!({"report": "已整改", "commitment_letter": "承诺书"}),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is issued"),
+        "{e}"
+    );
+    let (st, _) = step("acknowledge", &other, json!({})).await;
+    assert_eq!(st, 404);
+    let (st, n) = step("acknowledge", &unit, json!({})).await;
+    assert_eq!(
+        (st, n["state"].as_str()),
+        (200, Some("acknowledged")),
+        "{n}"
+    );
+    let (st, e) = step("report", &unit, json!({"report": "已整改"})).await;
+    assert_eq!(
+        (st, violation_field(&e)),
+        (400, "commitment_letter".to_string()),
+        "{e}"
+    );
+    let (st, n) = step(
+        "report",
+        &unit,
+        json!({"report": "已清除 webshell，修补上传漏洞", "commitment_letter": "我单位承诺……"}),
+    )
+    .await;
+    assert_eq!((st, n["state"].as_str()), (200, Some("reported")), "{n}");
+    let (st, _) = step("verify", &unit, json!({"passed": true})).await;
+    assert_eq!(st, 403, "the unit does not verify its own work");
+    let (st, e) = step("verify", &secops, json!({"passed": false})).await;
+    assert_eq!((st, violation_field(&e)), (400, "note".to_string()));
+    let (st, n) = step(
+        "verify",
+        &secops,
+        json!({"passed": false, "note": "复测仍可上传 jsp"}),
+    )
+    .await;
+    assert_eq!(
+        (st, n["state"].as_str(), n["sent_back"].as_u64()),
+        (200, Some("acknowledged"), Some(1)),
+        "{n}"
+    );
+    let (_, n) = step(
+        "report",
+        &unit,
+        json!({"report": "已关闭上传目录执行权限", "commitment_letter": "我单位承诺……"}),
+    )
+    .await;
+    assert_eq!(n["state"], "reported");
+    let (_, n) = step(
+        "verify",
+        &secops,
+        json!({"passed": true, "note": "复测通过"}),
+    )
+    .await;
+    assert_eq!(n["state"], "verified");
+    let (st, n) = step("close", &secops, json!({})).await;
+    assert_eq!(
+        (st, n["state"].as_str(), n["overdue"].as_bool()),
+        (200, Some("closed"), Some(false)),
+        "{n}"
+    );
+    let (_, i) = send(
+        &s,
+        "GET",
+        &format!("/v1/incidents/{incident}"),
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(i["state"], "closed");
+
+    // A second notice, left unreported past its deadline, escalates once.
+    let late_incident =
+        attributed_incident(&s, "potential_risk", "low", "10.8.3.3", "198.51.100.8").await;
+    let (_, late) = send(
+        &s,
+        "POST",
+        &format!("/v1/incidents/{late_incident}/notice"),
+        Some(&secops),
+        None,
+    )
+    .await;
+    let late_id = late["id"].as_str().unwrap().to_string();
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("alerts"))
+        .await
+        .unwrap();
+    // The clock passes the deadline.
+    sqlx::query("UPDATE notices SET deadline = now() - interval '1 minute' WHERE id = $1::uuid")
+        .bind(&late_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut escalated = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (_, n) = send(
+            &s,
+            "GET",
+            &format!("/v1/notices/{late_id}"),
+            Some(&unit),
+            None,
+        )
+        .await;
+        if n["escalation_level"] == 1 {
+            escalated = n;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (
+            escalated["escalation_level"].as_u64(),
+            escalated["overdue"].as_bool()
+        ),
+        (Some(1), Some(true)),
+        "{escalated}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE topic = 'alerts.notice.overdue'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(events, 1, "escalated once, announced once");
+    let (_, overdue) = send(&s, "GET", "/v1/notices?overdue=true", Some(&secops), None).await;
+    let ids: Vec<&str> = overdue["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![late_id.as_str()]);
+    pool.close().await;
+    s.stop().await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test]
+async fn the_blocklist_feed_honours_the_allow_list_and_expiry_and_can_block_automatically() {
+    let mut cfg = test_config(10_000).await;
+    cfg.alerts.allowlist = vec!["10.255.0.0/16".into(), "2001:db8:ffff::/48".into()];
+    cfg.alerts.auto_block_days = Some(30);
+    let s = Stack::start_with(cfg).await;
+    let secops = s.token("secops-1", &["secops"], None);
+    let firewall = s.token("fw-1", &["system"], None);
+    let soon = (Utc::now() + Duration::days(7)).to_rfc3339();
+    let block = |cidr: &str| json!({"cidr": cidr, "reason": "扫描源", "expires_at": soon});
+
+    for cidr in [
+        "10.255.1.0/24",
+        "10.0.0.0/8",
+        "2001:db8:ffff:1::/64",
+        "0.0.0.0/0",
+    ] {
+        let (st, e) = send(
+            &s,
+            "POST",
+            "/v1/blocklist",
+            Some(&secops),
+            Some(block(cidr)),
+        )
+        .await;
+        assert_eq!(
+            (st, violation_field(&e)),
+            (400, "cidr".to_string()),
+            "{cidr}: {e}"
+        );
+        assert!(e.to_string().contains("allow-list"), "{e}");
+    }
+    let (st, e) = send(&s, "POST", "/v1/blocklist", Some(&secops),
+        Some(json!({"cidr": "203.0.113.0/24", "reason": "x", "expires_at": (Utc::now() - Duration::hours(1)).to_rfc3339()}))).await;
+    assert_eq!(
+        (st, violation_field(&e)),
+        (400, "expires_at".to_string()),
+        "{e}"
+    );
+    let (st, e) = send(
+        &s,
+        "POST",
+        "/v1/blocklist",
+        Some(&secops),
+        Some(json!({"cidr": "203.0.113.0/24", "reason": "x"})),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/blocklist",
+        Some(&firewall),
+        Some(block("203.0.113.0/24")),
+    )
+    .await;
+    assert_eq!(st, 403, "firewalls read the feed; secops write it");
+
+    let (st, a) = send(
+        &s,
+        "POST",
+        "/v1/blocklist",
+        Some(&secops),
+        Some(block("203.0.113.0/24")),
+    )
+    .await;
+    assert_eq!(st, 201, "{a}");
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/blocklist",
+        Some(&secops),
+        Some(block("203.0.113.0/24")),
+    )
+    .await;
+    assert_eq!(st, 409);
+    let (st, b) = send(
+        &s,
+        "POST",
+        "/v1/blocklist",
+        Some(&secops),
+        Some(block("2001:db8:bad::/48")),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let (st, c) = send(
+        &s,
+        "POST",
+        "/v1/blocklist",
+        Some(&secops),
+        Some(block("198.51.100.66")),
+    )
+    .await;
+    assert_eq!(
+        (st, c["cidr"].as_str()),
+        (201, Some("198.51.100.66/32")),
+        "{c}"
+    );
+
+    // Expired and lifted entries leave the feed.
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("alerts"))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE blocks SET expires_at = now() - interval '1 second' WHERE cidr = '2001:db8:bad::/48'")
+        .execute(&pool).await.unwrap();
+    let (st, _) = send(
+        &s,
+        "DELETE",
+        &format!("/v1/blocklist/{}", c["id"].as_str().unwrap()),
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let feed = s
+        .http
+        .get(s.url("/v1/blocklist.txt"))
+        .bearer_auth(&firewall)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    assert!(
+        feed.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(feed.text().await.unwrap(), "203.0.113.0/24\n");
+    // An expired range can be blocked again.
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/blocklist",
+        Some(&secops),
+        Some(block("2001:db8:bad::/48")),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (_, json_feed) = send(&s, "GET", "/v1/blocklist", Some(&firewall), None).await;
+    let cidrs: Vec<&str> = json_feed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["cidr"].as_str().unwrap())
+        .collect();
+    assert_eq!(cidrs, vec!["203.0.113.0/24", "2001:db8:bad::/48"]);
+    let (st, _) = send(
+        &s,
+        "GET",
+        "/v1/blocklist.txt",
+        Some(&s.token("c", &["citizen"], None)),
+        None,
+    )
+    .await;
+    assert_eq!(st, 403);
+
+    // A notice on a host compromise blocks the host's external peer, not an internal one.
+    let incident =
+        attributed_incident(&s, "host_compromised", "high", "10.8.1.20", "192.0.2.44").await;
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/incidents/{incident}/notice"),
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(st, 201);
+    let internal =
+        attributed_incident(&s, "host_compromised", "high", "10.8.1.21", "10.8.9.9").await;
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/incidents/{internal}/notice"),
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (_, json_feed) = send(&s, "GET", "/v1/blocklist", Some(&firewall), None).await;
+    let auto: Vec<(&str, &str)> = json_feed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["automatic"] == true)
+        .map(|e| {
+            (
+                e["cidr"].as_str().unwrap(),
+                e["incident_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(auto, vec![("192.0.2.44/32", incident.as_str())]);
+    pool.close().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn statistics_count_the_period_and_the_same_dates_a_year_earlier() {
+    let s = Stack::start().await;
+    let secops = s.token("secops-1", &["secops"], None);
+    let platform = s.token("ahsoc-platform", &["system"], None);
+    send(
+        &s,
+        "POST",
+        "/v1/assets",
+        Some(&secops),
+        Some(json!({"cidr": "10.8.0.0/16", "unit_code": UNIT_B, "system_name": "业务系统"})),
+    )
+    .await;
+    let now = Utc::now() - Duration::minutes(10);
+    let year_ago = now - Duration::days(365);
+    let events = vec![
+        ev(
+            "s-1",
+            "attack_attempt",
+            "high",
+            "RCE",
+            "198.51.100.7",
+            "10.8.1.20",
+            now,
+        ),
+        ev(
+            "s-2",
+            "attack_attempt",
+            "medium",
+            "RCE",
+            "198.51.100.7",
+            "10.8.1.20",
+            now,
+        ),
+        ev(
+            "s-3",
+            "potential_risk",
+            "low",
+            "Weak password",
+            "198.51.100.7",
+            "172.31.0.5",
+            now,
+        ),
+        ev(
+            "s-4",
+            "attack_attempt",
+            "low",
+            "Scan",
+            "198.51.100.7",
+            "10.8.1.20",
+            year_ago,
+        ),
+    ];
+    let acks = stream(
+        &s,
+        &platform,
+        vec![pb::EventBatch {
+            batch_id: "s".into(),
+            events,
+        }],
+    )
+    .await
+    .unwrap();
+    assert_eq!(acks[0].accepted, 4);
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let today = now.with_timezone(&shanghai).date_naive();
+    let (st, r) = send(
+        &s,
+        "GET",
+        &format!(
+            "/v1/alerts/stats?from={}&to={}",
+            today - Duration::days(1),
+            today + Duration::days(1)
+        ),
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    let p = &r["period"];
+    assert_eq!(p["events"], 3);
+    assert_eq!(
+        p["events_by_severity"],
+        json!([{"key": "high", "count": 1}, {"key": "low", "count": 1}, {"key": "medium", "count": 1}])
+    );
+    assert_eq!(
+        p["events_by_category"],
+        json!([{"key": "attack_attempt", "count": 2}, {"key": "potential_risk", "count": 1}])
+    );
+    assert_eq!(
+        p["events_by_unit"],
+        json!([{"key": "", "count": 1}, {"key": UNIT_B, "count": 2}])
+    );
+    assert_eq!(p["incidents"], 2);
+    assert_eq!(
+        p["incidents_by_severity"],
+        json!([{"key": "high", "count": 1}, {"key": "low", "count": 1}])
+    );
+    let y = &r["year_earlier"];
+    assert_eq!(
+        (y["events"].as_u64(), y["incidents"].as_u64()),
+        (Some(1), Some(1)),
+        "{y}"
+    );
+    assert_eq!(
+        y["events_by_month"][0]["key"],
+        year_ago
+            .with_timezone(&shanghai)
+            .format("%Y-%m")
+            .to_string()
+    );
+    let (st, _) = send(
+        &s,
+        "GET",
+        "/v1/alerts/stats?from=2026-01-01&to=2025-01-01",
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400);
+    let (st, _) = send(
+        &s,
+        "GET",
+        "/v1/alerts/stats?from=2026-01-01&to=2026-02-01",
+        Some(&s.token("officer-b", &["officer"], Some(UNIT_B))),
+        None,
+    )
+    .await;
+    assert_eq!(st, 403);
     s.stop().await;
 }

@@ -1,8 +1,8 @@
 //! REST for the alerts service (../shared/API.md, Alerts): the platform's batch feed, incidents
 //! and the asset register.
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -10,7 +10,8 @@ use yiwang_kit::Error;
 use yiwang_proto::alerts::v1 as pb;
 
 use crate::AppState;
-use crate::extract::{ApiJson, Ctx, Params, upstream};
+use crate::extract::{ApiJson, Ctx, OptionalJson, Params, period_bound, request_id, upstream};
+use crate::middleware::IdempotencyKey;
 
 type ApiResult<T> = Result<T, Error>;
 
@@ -460,4 +461,483 @@ pub async fn delete_asset(
         .map_err(upstream)?
         .into_inner();
     Ok(Json(r.into()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Notice {
+    pub id: String,
+    /// 处置函 number, e.g. `2026-0042`.
+    pub number: String,
+    pub incident_id: String,
+    pub unit_code: String,
+    pub severity: String,
+    /// `issued`, `acknowledged`, `reported`, `verified` or `closed`
+    pub state: String,
+    pub note: String,
+    /// RFC 3339 with the Asia/Shanghai offset: close of office on the last working day.
+    pub deadline: String,
+    pub overdue: bool,
+    /// 1 once the notice went past its deadline unreported.
+    pub escalation_level: u32,
+    pub report: String,
+    pub commitment_letter: String,
+    pub report_time: Option<String>,
+    pub verify_note: String,
+    pub sent_back: u32,
+    pub issued_by: String,
+    pub issue_time: Option<String>,
+    pub acknowledge_time: Option<String>,
+    pub verify_time: Option<String>,
+    pub close_time: Option<String>,
+}
+
+impl From<pb::Notice> for Notice {
+    fn from(n: pb::Notice) -> Self {
+        Notice {
+            id: n.id,
+            number: n.number,
+            incident_id: n.incident_id,
+            unit_code: n.unit_code,
+            severity: n.severity,
+            state: n.state,
+            note: n.note,
+            deadline: n.deadline_local,
+            overdue: n.overdue,
+            escalation_level: n.escalation_level,
+            report: n.report,
+            commitment_letter: n.commitment_letter,
+            report_time: time(n.report_time),
+            verify_note: n.verify_note,
+            sent_back: n.sent_back,
+            issued_by: n.issued_by,
+            issue_time: time(n.issue_time),
+            acknowledge_time: time(n.acknowledge_time),
+            verify_time: time(n.verify_time),
+            close_time: time(n.close_time),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NoticeList {
+    pub notices: Vec<Notice>,
+    pub next_page_token: String,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeInput {
+    #[serde(default)]
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/v1/incidents/{id}/notice", tag = "alerts", security(("bearer" = [])),
+    description = "Issues the remediation notice (处置函) of an open, attributed incident to its owning unit \
+        (secops), due in working days by severity on the legal calendar (default high 1, medium 3, low 10). \
+        `Idempotency-Key` makes retries safe.",
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = NoticeInput,
+    responses((status = 201, body = Notice), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn issue_notice(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    key: Option<Extension<IdempotencyKey>>,
+    OptionalJson(b): OptionalJson<NoticeInput>,
+) -> ApiResult<(axum::http::StatusCode, Json<Notice>)> {
+    let r = s
+        .alerts
+        .clone()
+        .issue_notice(ctx.grpc(pb::IssueNoticeRequest {
+            incident_id: id,
+            note: b.note,
+            request_id: request_id(key),
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok((axum::http::StatusCode::CREATED, Json(r.into())))
+}
+
+#[utoipa::path(get, path = "/v1/notices", tag = "alerts", security(("bearer" = [])),
+    description = "Remediation notices, newest first: all for secops, the unit's own for its staff.",
+    params(("state" = Option<String>, Query), ("unit_code" = Option<String>, Query),
+        ("overdue" = Option<bool>, Query),
+        ("page_size" = Option<i32>, Query), ("page_token" = Option<String>, Query)),
+    responses((status = 200, body = NoticeList), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody)))]
+pub async fn list_notices(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    p: Params,
+) -> ApiResult<Json<NoticeList>> {
+    let r = s
+        .alerts
+        .clone()
+        .list_notices(ctx.grpc(pb::ListNoticesRequest {
+            state: p.str("state"),
+            unit_code: p.str("unit_code"),
+            overdue: p.bool("overdue")?.unwrap_or(false),
+            page_size: p.i32("page_size")?,
+            page_token: p.str("page_token"),
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(NoticeList {
+        notices: r.notices.into_iter().map(Notice::from).collect(),
+        next_page_token: r.next_page_token,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/notices/{id}", tag = "alerts", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Notice), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn get_notice(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Notice>> {
+    let r = s
+        .alerts
+        .clone()
+        .get_notice(ctx.grpc(pb::GetNoticeRequest { id }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(r.into()))
+}
+
+/// The body of a notice step; each step reads the fields it needs.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeStepInput {
+    /// report: the rectification report.
+    #[serde(default)]
+    pub report: String,
+    /// report: the commitment letter (承诺书).
+    #[serde(default)]
+    pub commitment_letter: String,
+    /// verify: whether the re-test (复测) passed; false sends the notice back to the unit.
+    #[serde(default)]
+    pub passed: bool,
+    #[serde(default)]
+    pub note: String,
+}
+
+async fn notice_step(
+    s: AppState,
+    ctx: Ctx,
+    id: String,
+    b: NoticeStepInput,
+    step: &'static str,
+) -> ApiResult<Json<Notice>> {
+    let req = ctx.grpc(pb::NoticeActionRequest {
+        id,
+        report: b.report,
+        commitment_letter: b.commitment_letter,
+        passed: b.passed,
+        note: b.note,
+    });
+    let mut client = s.alerts.clone();
+    let r = match step {
+        "acknowledge" => client.acknowledge_notice(req).await,
+        "report" => client.report_notice(req).await,
+        "verify" => client.verify_notice(req).await,
+        _ => client.close_notice(req).await,
+    }
+    .map_err(upstream)?
+    .into_inner();
+    Ok(Json(r.into()))
+}
+
+#[utoipa::path(post, path = "/v1/notices/{id}/acknowledge", tag = "alerts", security(("bearer" = [])),
+    description = "The owning unit acknowledges the notice (issued → acknowledged).",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Notice), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn acknowledge_notice(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<NoticeStepInput>,
+) -> ApiResult<Json<Notice>> {
+    notice_step(s, ctx, id, b, "acknowledge").await
+}
+
+#[utoipa::path(post, path = "/v1/notices/{id}/report", tag = "alerts", security(("bearer" = [])),
+    description = "The owning unit submits its rectification report and commitment letter (acknowledged → reported).",
+    params(("id" = String, Path)), request_body = NoticeStepInput,
+    responses((status = 200, body = Notice), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn report_notice(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<NoticeStepInput>,
+) -> ApiResult<Json<Notice>> {
+    notice_step(s, ctx, id, b, "report").await
+}
+
+#[utoipa::path(post, path = "/v1/notices/{id}/verify", tag = "alerts", security(("bearer" = [])),
+    description = "Secops verify the rectification by re-test: `passed: true` → verified; `false` (with a note) \
+        sends it back to the unit (→ acknowledged).",
+    params(("id" = String, Path)), request_body = NoticeStepInput,
+    responses((status = 200, body = Notice), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn verify_notice(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<NoticeStepInput>,
+) -> ApiResult<Json<Notice>> {
+    notice_step(s, ctx, id, b, "verify").await
+}
+
+#[utoipa::path(post, path = "/v1/notices/{id}/close", tag = "alerts", security(("bearer" = [])),
+    description = "Secops close a verified notice; its incident is closed with it.",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Notice), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn close_notice(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<NoticeStepInput>,
+) -> ApiResult<Json<Notice>> {
+    notice_step(s, ctx, id, b, "close").await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BlockEntry {
+    pub id: String,
+    pub cidr: String,
+    pub reason: String,
+    pub incident_id: String,
+    pub expires_at: Option<String>,
+    pub created_by: String,
+    pub create_time: Option<String>,
+    /// Added by the service itself (auto-block of a compromised host's peer).
+    pub automatic: bool,
+}
+
+impl From<pb::BlockEntry> for BlockEntry {
+    fn from(b: pb::BlockEntry) -> Self {
+        BlockEntry {
+            id: b.id,
+            cidr: b.cidr,
+            reason: b.reason,
+            incident_id: b.incident_id,
+            expires_at: time(b.expire_time),
+            created_by: b.created_by,
+            create_time: time(b.create_time),
+            automatic: b.automatic,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Blocklist {
+    pub entries: Vec<BlockEntry>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockInput {
+    /// An address or a CIDR range.
+    pub cidr: String,
+    pub reason: String,
+    #[serde(default)]
+    pub incident_id: String,
+    /// RFC 3339, in the future, at most a year ahead.
+    pub expires_at: String,
+}
+
+#[utoipa::path(post, path = "/v1/blocklist", tag = "alerts", security(("bearer" = [])),
+    description = "Blocks an address or range (secops), with a reason, an optional incident and an expiry. \
+        Ranges overlapping the configured allow-list (the network's own gateways) are refused.",
+    request_body = BlockInput,
+    responses((status = 201, body = BlockEntry), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub async fn create_block(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<BlockInput>,
+) -> ApiResult<(axum::http::StatusCode, Json<BlockEntry>)> {
+    let expires = chrono::DateTime::parse_from_rfc3339(b.expires_at.trim())
+        .map_err(|_| Error::invalid("expires_at", "must be an RFC 3339 timestamp"))?;
+    let r = s
+        .alerts
+        .clone()
+        .create_block(ctx.grpc(pb::CreateBlockRequest {
+            cidr: b.cidr,
+            reason: b.reason,
+            incident_id: b.incident_id,
+            expire_time: Some(yiwang_kit::to_timestamp(expires.to_utc())),
+        }))
+        .await
+        .map_err(|st| {
+            let mut e = upstream(st);
+            // The field is expires_at on REST.
+            for v in e.violations.iter_mut().filter(|v| v.field == "expire_time") {
+                v.field = "expires_at".into();
+            }
+            e
+        })?
+        .into_inner();
+    Ok((axum::http::StatusCode::CREATED, Json(r.into())))
+}
+
+async fn active_blocks(s: &AppState, ctx: &Ctx) -> ApiResult<Vec<pb::BlockEntry>> {
+    Ok(s.alerts
+        .clone()
+        .list_blocks(ctx.grpc(pb::ListBlocksRequest {}))
+        .await
+        .map_err(upstream)?
+        .into_inner()
+        .entries)
+}
+
+#[utoipa::path(get, path = "/v1/blocklist", tag = "alerts", security(("bearer" = [])),
+    description = "The active blocklist as JSON (secops, or a firewall's system token); expired and lifted \
+        entries are gone.",
+    responses((status = 200, body = Blocklist), (status = 403, body = crate::openapi::ErrorBody)))]
+pub async fn list_blocks(State(s): State<AppState>, ctx: Ctx) -> ApiResult<Json<Blocklist>> {
+    let entries = active_blocks(&s, &ctx).await?;
+    Ok(Json(Blocklist {
+        entries: entries.into_iter().map(BlockEntry::from).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/blocklist.txt", tag = "alerts", security(("bearer" = [])),
+    description = "The active blocklist as plain text for firewalls: one CIDR per line.",
+    responses((status = 200, content_type = "text/plain", body = String),
+        (status = 403, body = crate::openapi::ErrorBody)))]
+pub async fn blocklist_text(
+    State(s): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<([(http::header::HeaderName, &'static str); 1], String)> {
+    let entries = active_blocks(&s, &ctx).await?;
+    let mut text = String::with_capacity(entries.len() * 20);
+    for e in entries {
+        text.push_str(&e.cidr);
+        text.push('\n');
+    }
+    Ok((
+        [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/blocklist/{id}", tag = "alerts", security(("bearer" = [])),
+    description = "Lifts an entry before its expiry (secops).",
+    params(("id" = String, Path)),
+    responses((status = 200, body = BlockEntry), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn lift_block(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BlockEntry>> {
+    let r = s
+        .alerts
+        .clone()
+        .lift_block(ctx.grpc(pb::LiftBlockRequest { id }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(r.into()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Count {
+    pub key: String,
+    pub count: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PeriodCounts {
+    pub from_date: String,
+    /// Exclusive.
+    pub to_date: String,
+    pub events: u64,
+    pub events_by_severity: Vec<Count>,
+    pub events_by_category: Vec<Count>,
+    /// Owning unit (`""`: unattributed).
+    pub events_by_unit: Vec<Count>,
+    /// `YYYY-MM`
+    pub events_by_month: Vec<Count>,
+    pub incidents: u64,
+    pub incidents_by_severity: Vec<Count>,
+    pub incidents_by_category: Vec<Count>,
+    pub incidents_by_unit: Vec<Count>,
+    pub incidents_by_month: Vec<Count>,
+    pub notices_issued: u64,
+    /// Issued in the period and reported, or past their deadline.
+    pub notices_due: u64,
+    pub notices_on_time: u64,
+    /// Percent, rounded half up to two decimals.
+    pub on_time_rate: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AlertStats {
+    pub period: PeriodCounts,
+    /// The same dates a year earlier.
+    pub year_earlier: PeriodCounts,
+}
+
+fn period_from(p: pb::PeriodCounts) -> PeriodCounts {
+    let c = |v: Vec<pb::Count>| {
+        v.into_iter()
+            .map(|c| Count {
+                key: c.key,
+                count: c.count,
+            })
+            .collect()
+    };
+    PeriodCounts {
+        from_date: p.from_date,
+        to_date: p.to_date,
+        events: p.events,
+        events_by_severity: c(p.events_by_severity),
+        events_by_category: c(p.events_by_category),
+        events_by_unit: c(p.events_by_unit),
+        events_by_month: c(p.events_by_month),
+        incidents: p.incidents,
+        incidents_by_severity: c(p.incidents_by_severity),
+        incidents_by_category: c(p.incidents_by_category),
+        incidents_by_unit: c(p.incidents_by_unit),
+        incidents_by_month: c(p.incidents_by_month),
+        notices_issued: p.notices_issued,
+        notices_due: p.notices_due,
+        notices_on_time: p.notices_on_time,
+        on_time_rate: p.on_time_rate,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/alerts/stats", tag = "alerts", security(("bearer" = [])),
+    description = "Events and incidents by severity, category, unit and month over [from, to), the same dates a \
+        year earlier, notices issued and the on-time rectification rate (secops).",
+    params(("from" = String, Query, description = "YYYY-MM-DD (Asia/Shanghai) or RFC 3339"),
+        ("to" = String, Query, description = "exclusive")),
+    responses((status = 200, body = AlertStats), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody)))]
+pub async fn stats(State(s): State<AppState>, ctx: Ctx, p: Params) -> ApiResult<Json<AlertStats>> {
+    let (from, to) = (period_bound(&p, "from")?, period_bound(&p, "to")?);
+    let r = s
+        .alerts
+        .clone()
+        .get_alert_stats(ctx.grpc(pb::GetAlertStatsRequest {
+            from: Some(yiwang_kit::to_timestamp(from)),
+            to: Some(yiwang_kit::to_timestamp(to)),
+        }))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(AlertStats {
+        period: period_from(r.period.unwrap_or_default()),
+        year_earlier: period_from(r.year_earlier.unwrap_or_default()),
+    }))
 }

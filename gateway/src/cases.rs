@@ -1,17 +1,16 @@
 //! REST for the cases service (../shared/API.md, Cases): the legal calendar and the public
 //! deadline calculator; filing cases and their lifecycle.
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use yiwang_kit::Error;
 use yiwang_proto::cases::v1 as pb;
 
 use crate::AppState;
-use crate::extract::{ApiJson, Ctx, Params, body_error, parse_json, upstream};
+use crate::extract::{ApiJson, Ctx, OptionalJson, Params, period_bound, request_id, upstream};
 use crate::middleware::IdempotencyKey;
 
 type ApiResult<T> = Result<T, Error>;
@@ -192,36 +191,6 @@ fn rfc3339(t: &Option<prost_types::Timestamp>) -> Option<String> {
     t.as_ref()
         .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
-/// An optional JSON body: empty (or whitespace only, with or without a Content-Type) reads as
-/// `T::default()`; anything else must be JSON and is parsed naming the first bad field.
-pub struct OptionalJson<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
-    type Rejection = Error;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap_or("").to_string());
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| body_error(&e.body_text()))?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(T::default()));
-        }
-        if let Some(ct) = content_type
-            && !ct
-                .split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        {
-            return Err(Error::invalid("Content-Type", "must be application/json"));
-        }
-        parse_json(&bytes).map(OptionalJson)
-    }
 }
 
 /// The applicant as filed.
@@ -420,10 +389,6 @@ pub struct CorrectionInput {
     pub materials: Vec<String>,
     #[serde(default)]
     pub reason: String,
-}
-
-fn request_id(key: Option<Extension<IdempotencyKey>>) -> String {
-    key.map(|Extension(k)| k.0).unwrap_or_default()
 }
 
 #[utoipa::path(post, path = "/v1/cases", tag = "cases", security(("bearer" = [])),
@@ -1508,25 +1473,6 @@ pub struct CaseStats {
 }
 
 /// `YYYY-MM-DD` (midnight, Asia/Shanghai) or an RFC 3339 instant.
-fn period_bound(p: &Params, name: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
-    let v = p.str(name);
-    let v = v.trim();
-    if v.is_empty() {
-        return Err(Error::invalid(name, "is required (YYYY-MM-DD or RFC 3339)"));
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
-        return d
-            .and_hms_opt(0, 0, 0)
-            .and_then(|t| t.and_local_timezone(shanghai).single())
-            .map(|t| t.to_utc())
-            .ok_or_else(|| Error::invalid(name, "is out of range"));
-    }
-    chrono::DateTime::parse_from_rfc3339(v)
-        .map(|t| t.to_utc())
-        .map_err(|_| Error::invalid(name, "must be YYYY-MM-DD or an RFC 3339 timestamp"))
-}
-
 #[utoipa::path(get, path = "/v1/cases/stats", tag = "cases", security(("bearer" = [])),
     description = "Case statistics over [from, to): volumes by channel, department, item and state; online \
         share; on-time rate; average handling time in working days; satisfaction; rectification and ticket \

@@ -2,10 +2,13 @@
 //! offending field named: JSON bodies (wrong types, unknown fields, invalid UTF-8, too large)
 //! and query parameters.
 
+use axum::Extension;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use yiwang_kit::{Caller, Code, Error};
+
+use crate::middleware::IdempotencyKey;
 
 /// A JSON body, deserialized with the path of the first bad field.
 pub struct ApiJson<T>(pub T);
@@ -30,6 +33,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .await
             .map_err(|e| body_error(&e.body_text()))?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// An optional JSON body: empty (or whitespace only, with or without a Content-Type) reads as
+/// `T::default()`; anything else must be JSON and is parsed naming the first bad field.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_error(&e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if let Some(ct) = content_type
+            && !ct
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        {
+            return Err(Error::invalid("Content-Type", "must be application/json"));
+        }
+        parse_json(&bytes).map(OptionalJson)
     }
 }
 
@@ -172,4 +205,29 @@ pub fn upstream(status: tonic::Status) -> Error {
         tracing::warn!(message = status.message(), "upstream service unavailable");
     }
     Error::from_status(&status)
+}
+
+/// A period bound: `YYYY-MM-DD` (midnight, Asia/Shanghai) or an RFC 3339 timestamp.
+pub fn period_bound(p: &Params, name: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    let v = p.str(name);
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(Error::invalid(name, "is required (YYYY-MM-DD or RFC 3339)"));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+        return d
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(shanghai).single())
+            .map(|t| t.to_utc())
+            .ok_or_else(|| Error::invalid(name, "is out of range"));
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.to_utc())
+        .map_err(|_| Error::invalid(name, "must be YYYY-MM-DD or an RFC 3339 timestamp"))
+}
+
+/// The `Idempotency-Key` of a create, passed to the service as its `request_id`.
+pub fn request_id(key: Option<Extension<IdempotencyKey>>) -> String {
+    key.map(|Extension(k)| k.0).unwrap_or_default()
 }

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases", post(cases::file_case))
         .route("/v1/appointments", post(cases::book_appointment))
         .route("/v1/tickets", post(cases::create_ticket))
+        .route("/v1/incidents/{id}/notice", post(alerts::issue_notice))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
@@ -136,6 +137,25 @@ pub fn router(state: AppState) -> Router {
             post(alerts::ingest).layer(DefaultBodyLimit::max(ALERT_BATCH_BYTES)),
         )
         .route("/v1/incidents", get(alerts::list_incidents))
+        .route("/v1/alerts/stats", get(alerts::stats))
+        .route("/v1/notices", get(alerts::list_notices))
+        .route("/v1/notices/{id}", get(alerts::get_notice))
+        .route(
+            "/v1/notices/{id}/acknowledge",
+            post(alerts::acknowledge_notice),
+        )
+        .route("/v1/notices/{id}/report", post(alerts::report_notice))
+        .route("/v1/notices/{id}/verify", post(alerts::verify_notice))
+        .route("/v1/notices/{id}/close", post(alerts::close_notice))
+        .route(
+            "/v1/blocklist",
+            get(alerts::list_blocks).post(alerts::create_block),
+        )
+        .route("/v1/blocklist.txt", get(alerts::blocklist_text))
+        .route(
+            "/v1/blocklist/{id}",
+            axum::routing::delete(alerts::lift_block),
+        )
         .route("/v1/incidents/{id}", get(alerts::get_incident))
         .route(
             "/v1/incidents/{id}/false-positive",

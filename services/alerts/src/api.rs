@@ -13,19 +13,29 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 use yiwang_kit::auth::roles;
-use yiwang_kit::{Caller, Error, to_timestamp};
+use yiwang_kit::{Caller, Error, from_timestamp, to_timestamp};
 use yiwang_proto::alerts::v1 as pb;
 use yiwang_proto::alerts::v1::alerts_service_server::AlertsService;
+
+use tonic::transport::Channel;
+use yiwang_kit::config::AlertsConfig;
+use yiwang_proto::cases::v1 as cases_pb;
+use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 
 use crate::event::{self, MAX_BATCH, parse_cidr};
 use crate::incident::{self, AssetRow, Filter, IncidentRow};
 use crate::ingest::{self, Partitions};
+use crate::notice::{self, BlockRow, NewBlock, NoticeRow, Step};
 
 pub struct AlertsApi {
     pub pool: PgPool,
     pub partitions: Arc<Partitions>,
     /// How long after an incident's last event a new event still joins it.
     pub window: Duration,
+    /// Notice deadlines are computed by the cases service's legal calendar (one calendar for
+    /// the whole platform, edited in one place).
+    pub cases: CasesServiceClient<Channel>,
+    pub settings: AlertsConfig,
 }
 
 /// May feed events.
@@ -137,6 +147,158 @@ pub async fn ingest_batch(
     })
 }
 
+fn notice_to_pb(n: &NoticeRow) -> pb::Notice {
+    pb::Notice {
+        id: n.id.to_string(),
+        number: n.number.clone(),
+        incident_id: n.incident_id.to_string(),
+        unit_code: n.unit_code.clone(),
+        severity: n.severity.clone(),
+        state: n.state.clone(),
+        note: n.note.clone(),
+        deadline: Some(to_timestamp(n.deadline)),
+        deadline_local: n
+            .deadline
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        overdue: n.overdue(chrono::Utc::now()),
+        escalation_level: n.escalation_level.max(0) as u32,
+        report: n.report.clone(),
+        commitment_letter: n.commitment_letter.clone(),
+        report_time: n.reported_at.map(to_timestamp),
+        verify_note: n.verify_note.clone(),
+        sent_back: n.sent_back.max(0) as u32,
+        issued_by: n.issued_by.clone(),
+        issue_time: Some(to_timestamp(n.issued_at)),
+        acknowledge_time: n.acknowledged_at.map(to_timestamp),
+        verify_time: n.verified_at.map(to_timestamp),
+        close_time: n.closed_at.map(to_timestamp),
+    }
+}
+
+fn block_to_pb(b: &BlockRow) -> pb::BlockEntry {
+    pb::BlockEntry {
+        id: b.id.to_string(),
+        cidr: b.cidr.clone(),
+        reason: b.reason.clone(),
+        incident_id: b.incident_id.map(|i| i.to_string()).unwrap_or_default(),
+        expire_time: Some(to_timestamp(b.expires_at)),
+        created_by: b.created_by.clone(),
+        create_time: Some(to_timestamp(b.created_at)),
+        automatic: b.automatic,
+    }
+}
+
+/// Whether two networks overlap (one contains the other).
+fn overlaps(a: (std::net::IpAddr, u8), b: (std::net::IpAddr, u8)) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    let len = a.1.min(b.1);
+    match (a.0, b.0) {
+        (V4(x), V4(y)) => len == 0 || (u32::from(x) ^ u32::from(y)) >> (32 - len as u32) == 0,
+        (V6(x), V6(y)) => len == 0 || (u128::from(x) ^ u128::from(y)) >> (128 - len as u32) == 0,
+        _ => false,
+    }
+}
+
+impl AlertsApi {
+    fn notice_days(&self, severity: &str) -> u32 {
+        match severity {
+            "high" => self.settings.notice_days_high,
+            "medium" => self.settings.notice_days_medium,
+            _ => self.settings.notice_days_low,
+        }
+    }
+
+    /// The notice deadline on the legal calendar, from the cases service.
+    async fn deadline(&self, working_days: u32) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+        let mut req = Request::new(cases_pb::ComputeDeadlineRequest {
+            from: Some(to_timestamp(chrono::Utc::now())),
+            value: working_days,
+            unit: "working_days".into(),
+        });
+        yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
+        req.set_timeout(std::time::Duration::from_secs(5));
+        let d = self
+            .cases
+            .clone()
+            .compute_deadline(req)
+            .await
+            .map_err(|s| {
+                Error::unavailable(format!(
+                    "the legal calendar (cases service) could not be reached to set the deadline: {}",
+                    s.message()
+                ))
+            })?
+            .into_inner();
+        let at = d
+            .deadline
+            .ok_or_else(|| Error::internal("the calendar answered without a deadline"))?;
+        from_timestamp("deadline", &at)
+    }
+
+    /// A notice the caller may see: secops any, a unit's staff their own (others: not found).
+    fn visible(&self, caller: &Caller, n: &NoticeRow) -> Result<(), Error> {
+        match scope(caller)? {
+            Some(unit) if unit != n.unit_code => Err(notice::not_found(n.id)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn step(&self, req: Request<pb::NoticeActionRequest>, step: Step) -> Reply<pb::Notice> {
+        let caller = Caller::of(&req);
+        let unit = scope(&caller)?;
+        let r = req.into_inner();
+        let id = parse_id(&r.id, "a notice")?;
+        let mut v = yiwang_kit::Violations::new();
+        let (report, letter, note) = (r.report.trim(), r.commitment_letter.trim(), r.note.trim());
+        if step == Step::Report {
+            if report.is_empty() || report.chars().count() > 20_000 {
+                v.add(
+                    "report",
+                    "the rectification report is required, at most 20000 characters",
+                );
+            }
+            if letter.is_empty() || letter.chars().count() > 20_000 {
+                v.add(
+                    "commitment_letter",
+                    "the commitment letter is required, at most 20000 characters",
+                );
+            }
+        }
+        if matches!(step, Step::Verify { passed: false }) && note.is_empty() {
+            v.add(
+                "note",
+                "say what failed the re-test when sending a report back",
+            );
+        }
+        if note.chars().count() > 2000 {
+            v.add("note", "must be at most 2000 characters");
+        }
+        v.into_result()?;
+        let text = if step == Step::Report {
+            (report, letter)
+        } else {
+            (note, "")
+        };
+        let n = notice::advance(&self.pool, id, step, text, &caller.sub, |n| match &unit {
+            Some(u) if *u != n.unit_code => Err(notice::not_found(id)),
+            Some(_) if !step.by_unit() => Err(Error::permission_denied(
+                "secops verify and close notices; the unit acknowledges and reports",
+            )),
+            None if step.by_unit() && !caller.has_any_role(UNIT_ROLES) => {
+                Err(Error::permission_denied(format!(
+                    "the owning unit ({}) acknowledges and reports its notice",
+                    n.unit_code
+                )))
+            }
+            _ => Ok(()),
+        })
+        .await?;
+        tracing::info!(notice = %n.number, state = %n.state, actor = %caller.sub, "notice step");
+        Ok(Response::new(notice_to_pb(&n)))
+    }
+}
+
 #[tonic::async_trait]
 impl AlertsService for AlertsApi {
     type StreamEventsStream = Pin<Box<dyn Stream<Item = Result<pb::BatchAck, Status>> + Send>>;
@@ -194,8 +356,8 @@ impl AlertsService for AlertsApi {
         let unit = scope(&Caller::of(&req))?;
         let r = req.into_inner();
         let mut v = yiwang_kit::Violations::new();
-        if !["", "open", "false_positive"].contains(&r.state.as_str()) {
-            v.add("state", "must be open or false_positive");
+        if !["", "open", "notified", "closed", "false_positive"].contains(&r.state.as_str()) {
+            v.add("state", "must be open, notified, closed or false_positive");
         }
         if !r.severity.is_empty() && !event::SEVERITIES.contains(&r.severity.as_str()) {
             v.add("severity", "must be high, medium or low");
@@ -326,5 +488,241 @@ impl AlertsService for AlertsApi {
         let a = incident::delete_asset(&self.pool, id, &caller.sub).await?;
         tracing::info!(cidr = %a.cidr, actor = %caller.sub, "asset removed");
         Ok(Response::new(asset_to_pb(&a, 0)))
+    }
+
+    async fn issue_notice(&self, req: Request<pb::IssueNoticeRequest>) -> Reply<pb::Notice> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(SECOPS_ROLES)?;
+        let r = req.into_inner();
+        let incident_id = parse_id(&r.incident_id, "an incident")
+            .map_err(|_| Error::invalid("incident_id", "must be an incident id (UUID)"))?;
+        let note = r.note.trim();
+        if note.chars().count() > 4000 {
+            return Err(Error::invalid("note", "must be at most 4000 characters").into());
+        }
+        if r.request_id.chars().count() > 100 {
+            return Err(Error::invalid("request_id", "must be at most 100 characters").into());
+        }
+        let request_key = (!r.request_id.trim().is_empty())
+            .then(|| format!("{}\u{1f}{}", caller.sub, r.request_id.trim()));
+        if let Some(key) = &request_key
+            && let Some(n) = notice::by_request(&self.pool, key).await?
+        {
+            return Ok(Response::new(notice_to_pb(&n)));
+        }
+        let i = incident::get(&self.pool, incident_id).await?;
+        let deadline = self.deadline(self.notice_days(&i.severity)).await?;
+        let (n, blocked) = notice::issue(
+            &self.pool,
+            notice::Issue {
+                incident_id,
+                note,
+                deadline,
+                actor: &caller.sub,
+                request_key: request_key.as_deref(),
+                auto_block_days: self.settings.auto_block_days,
+                allowlist: &self.settings.allowlist,
+            },
+        )
+        .await?;
+        tracing::info!(notice = %n.number, unit = %n.unit_code, deadline = %n.deadline, actor = %caller.sub, "notice issued");
+        if let Some(b) = blocked {
+            tracing::info!(cidr = %b.cidr, notice = %n.number, "peer of a compromised host blocked");
+        }
+        Ok(Response::new(notice_to_pb(&n)))
+    }
+
+    async fn get_notice(&self, req: Request<pb::GetNoticeRequest>) -> Reply<pb::Notice> {
+        let caller = Caller::of(&req);
+        let id = parse_id(&req.get_ref().id, "a notice")?;
+        let n = notice::get(&self.pool, id).await?;
+        self.visible(&caller, &n)?;
+        Ok(Response::new(notice_to_pb(&n)))
+    }
+
+    async fn list_notices(
+        &self,
+        req: Request<pb::ListNoticesRequest>,
+    ) -> Reply<pb::ListNoticesResponse> {
+        let unit = scope(&Caller::of(&req))?;
+        let r = req.into_inner();
+        if ![
+            "",
+            "issued",
+            "acknowledged",
+            "reported",
+            "verified",
+            "closed",
+        ]
+        .contains(&r.state.as_str())
+        {
+            return Err(Error::invalid(
+                "state",
+                "must be issued, acknowledged, reported, verified or closed",
+            )
+            .into());
+        }
+        let unit_filter = match (&unit, r.unit_code.trim()) {
+            (Some(own), _) => Some(own.as_str()),
+            (None, "") => None,
+            (None, u) => Some(u),
+        };
+        let (list, next) = notice::list(
+            &self.pool,
+            unit_filter,
+            &r.state,
+            r.overdue,
+            r.page_size,
+            &r.page_token,
+        )
+        .await?;
+        Ok(Response::new(pb::ListNoticesResponse {
+            notices: list.iter().map(notice_to_pb).collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn acknowledge_notice(&self, req: Request<pb::NoticeActionRequest>) -> Reply<pb::Notice> {
+        self.step(req, Step::Acknowledge).await
+    }
+
+    async fn report_notice(&self, req: Request<pb::NoticeActionRequest>) -> Reply<pb::Notice> {
+        self.step(req, Step::Report).await
+    }
+
+    async fn verify_notice(&self, req: Request<pb::NoticeActionRequest>) -> Reply<pb::Notice> {
+        let passed = req.get_ref().passed;
+        self.step(req, Step::Verify { passed }).await
+    }
+
+    async fn close_notice(&self, req: Request<pb::NoticeActionRequest>) -> Reply<pb::Notice> {
+        self.step(req, Step::Close).await
+    }
+
+    async fn create_block(&self, req: Request<pb::CreateBlockRequest>) -> Reply<pb::BlockEntry> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(SECOPS_ROLES)?;
+        let r = req.into_inner();
+        let mut v = yiwang_kit::Violations::new();
+        let net = match parse_cidr(&r.cidr) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                v.add("cidr", e);
+                None
+            }
+        };
+        if let Some(n) = net {
+            for allowed in &self.settings.allowlist {
+                if let Ok(a) = parse_cidr(allowed)
+                    && overlaps(n, a)
+                {
+                    v.add(
+                        "cidr",
+                        format!("overlaps the allow-list entry {allowed} (the network's own gateways are never blocked)"),
+                    );
+                    break;
+                }
+            }
+        }
+        let reason = r.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 2000 {
+            v.add("reason", "is required, at most 2000 characters");
+        }
+        let incident_id = if r.incident_id.trim().is_empty() {
+            None
+        } else {
+            match Uuid::parse_str(r.incident_id.trim()) {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    v.add("incident_id", "must be an incident id (UUID)");
+                    None
+                }
+            }
+        };
+        let now = chrono::Utc::now();
+        let expires = match r
+            .expire_time
+            .as_ref()
+            .map(|t| from_timestamp("expire_time", t))
+        {
+            None => {
+                v.add("expire_time", "is required: every block entry expires");
+                None
+            }
+            Some(Err(e)) => {
+                v.add("expire_time", e.to_string());
+                None
+            }
+            Some(Ok(t)) if t <= now => {
+                v.add("expire_time", "must be in the future");
+                None
+            }
+            Some(Ok(t)) if t > now + Duration::days(366) => {
+                v.add("expire_time", "must be at most a year ahead");
+                None
+            }
+            Some(Ok(t)) => Some(t),
+        };
+        v.into_result()?;
+        let (ip, len) = net.expect("validated");
+        let b = notice::create_block(
+            &self.pool,
+            NewBlock {
+                cidr: &format!("{ip}/{len}"),
+                reason,
+                incident_id,
+                expires_at: expires.expect("validated"),
+                automatic: false,
+                actor: &caller.sub,
+            },
+        )
+        .await?;
+        tracing::info!(cidr = %b.cidr, actor = %caller.sub, "blocked");
+        Ok(Response::new(block_to_pb(&b)))
+    }
+
+    async fn list_blocks(
+        &self,
+        req: Request<pb::ListBlocksRequest>,
+    ) -> Reply<pb::ListBlocksResponse> {
+        Caller::of(&req).require_any_role(INGEST_ROLES)?;
+        let entries = notice::active_blocks(&self.pool).await?;
+        Ok(Response::new(pb::ListBlocksResponse {
+            entries: entries.iter().map(block_to_pb).collect(),
+        }))
+    }
+
+    async fn lift_block(&self, req: Request<pb::LiftBlockRequest>) -> Reply<pb::BlockEntry> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(SECOPS_ROLES)?;
+        let id = parse_id(&req.get_ref().id, "a block entry")?;
+        let b = notice::lift_block(&self.pool, id, &caller.sub).await?;
+        tracing::info!(cidr = %b.cidr, actor = %caller.sub, "block lifted");
+        Ok(Response::new(block_to_pb(&b)))
+    }
+
+    async fn get_alert_stats(
+        &self,
+        req: Request<pb::GetAlertStatsRequest>,
+    ) -> Reply<pb::AlertStats> {
+        Caller::of(&req).require_any_role(SECOPS_ROLES)?;
+        let r = req.into_inner();
+        let day =
+            |field: &str, t: Option<&prost_types::Timestamp>| -> Result<chrono::NaiveDate, Error> {
+                let t = t.ok_or_else(|| Error::invalid(field, "is required"))?;
+                Ok(from_timestamp(field, t)?
+                    .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+                    .date_naive())
+            };
+        let (from, to) = (day("from", r.from.as_ref())?, day("to", r.to.as_ref())?);
+        if to <= from {
+            return Err(Error::invalid("to", "must be after from").into());
+        }
+        if (to - from).num_days() > 3660 {
+            return Err(Error::invalid("to", "the period may span at most ten years").into());
+        }
+        Ok(Response::new(
+            crate::stats::compare(&self.pool, from, to).await?,
+        ))
     }
 }

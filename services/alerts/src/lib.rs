@@ -7,14 +7,18 @@ pub mod api;
 pub mod event;
 pub mod incident;
 pub mod ingest;
+pub mod notice;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tonic::transport::Channel;
 use yiwang_kit::grpc::GrpcServer;
 use yiwang_kit::{CancellationToken, Config, JwtVerifier, db, outbox};
 use yiwang_proto::alerts::v1::alerts_service_server::AlertsServiceServer;
+use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 
 pub const SERVICE: &str = "alerts";
 
@@ -44,12 +48,21 @@ pub async fn serve(
         &cfg.service_database_url(SERVICE),
         cfg.database_max_connections,
     )?;
-    let partitions = Arc::new(ingest::Partitions::new(cfg.alerts_retention_months));
+    for (i, allowed) in cfg.alerts.allowlist.iter().enumerate() {
+        event::parse_cidr(allowed)
+            .map_err(|e| anyhow::anyhow!("YIWANG_ALERTS_ALLOWLIST entry {}: {e}", i + 1))?;
+    }
+    let partitions = Arc::new(ingest::Partitions::new(cfg.alerts.retention_months));
+    let cases = Channel::from_shared(cfg.cases_url.clone())?
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
     let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
         AlertsServiceServer::new(api::AlertsApi {
             pool: pool.clone(),
             partitions: partitions.clone(),
-            window: chrono::Duration::seconds(cfg.alerts_window_secs.min(i64::MAX as u64) as i64),
+            window: chrono::Duration::seconds(cfg.alerts.window_secs.min(i64::MAX as u64) as i64),
+            cases: CasesServiceClient::new(cases),
+            settings: cfg.alerts.clone(),
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
     );
@@ -66,7 +79,16 @@ pub async fn serve(
             return;
         };
         tokio::spawn(outbox::relay(pool.clone(), redis, background.clone()));
-        tokio::spawn(enforce_retention(pool, partitions, background));
+        tokio::spawn(enforce_retention(
+            pool.clone(),
+            partitions,
+            background.clone(),
+        ));
+        tokio::spawn(escalate_overdue(
+            pool,
+            Duration::from_secs(cfg.overdue_sweep_secs),
+            background,
+        ));
         readiness.set(true).await;
         tracing::info!("alerts ready");
     });
@@ -94,6 +116,23 @@ async fn enforce_retention(
                 tracing::info!(?dropped, "alerts: event partitions past retention dropped")
             }
             Err(e) => tracing::warn!(error = %e, "alerts: retention pass failed"),
+        }
+    }
+}
+
+/// Escalates remediation notices as they pass their deadline unreported (each once).
+async fn escalate_overdue(pool: sqlx::PgPool, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match notice::escalate_overdue(&pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(notices = n, "alerts: overdue notices escalated"),
+            Err(e) => tracing::warn!(error = %e, "alerts: escalation sweep failed"),
         }
     }
 }

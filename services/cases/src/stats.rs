@@ -33,15 +33,8 @@ pub struct Stats {
     pub closure_rate: f64,
 }
 
-/// `part / whole` as a percentage rounded half up to two decimals (0 for an empty whole).
-pub fn rate(part: i64, whole: i64) -> f64 {
-    if whole <= 0 {
-        return 0.0;
-    }
-    // Integer arithmetic in hundredths of a percent, rounded half up.
-    let hundredths = (part as i128 * 20_000 + whole as i128) / (2 * whole as i128);
-    hundredths as f64 / 100.0
-}
+/// Rates are percentages rounded half up to two decimals (kit's shared rule).
+pub use yiwang_kit::percent as rate;
 
 async fn grouped(
     pool: &PgPool,
@@ -189,20 +182,4 @@ pub async fn compute(
     s.on_time_reply_rate = rate(r.try_get("on_time")?, dispatched);
     s.closure_rate = rate(r.try_get("closed")?, n);
     Ok(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rate;
-
-    #[test]
-    fn rates_round_half_up_to_two_decimals() {
-        assert_eq!(rate(6297, 10000), 62.97);
-        assert_eq!(rate(1, 3), 33.33);
-        assert_eq!(rate(2, 3), 66.67);
-        assert_eq!(rate(1, 8), 12.5); // 12.5 exactly
-        assert_eq!(rate(1, 800), 0.13); // 0.125 → 0.13 (half up)
-        assert_eq!(rate(5, 0), 0.0);
-        assert_eq!(rate(7, 7), 100.0);
-    }
 }

@@ -50,12 +50,88 @@ pub struct Config {
     pub rectify_working_days: u32,
     /// How often the cases service looks for newly overdue cases (`YIWANG_OVERDUE_SWEEP_SECS`, default 30).
     pub overdue_sweep_secs: u64,
+    pub alerts: AlertsConfig,
+}
+
+/// Settings of the alerts service.
+#[derive(Clone, Debug)]
+pub struct AlertsConfig {
     /// How long after an incident's last event a new event with the same fingerprint still
     /// joins it (`YIWANG_ALERTS_WINDOW_SECS`, default 86400 = one day).
-    pub alerts_window_secs: u64,
+    pub window_secs: u64,
     /// Whole months of raw security events kept (`YIWANG_ALERTS_RETENTION_MONTHS`, 1–120,
     /// default 13: a year back plus the current month); older monthly partitions are dropped.
-    pub alerts_retention_months: u32,
+    pub retention_months: u32,
+    /// Working days a unit has to report on a remediation notice, by the incident's severity
+    /// (`YIWANG_ALERTS_NOTICE_DAYS`, default `high=1,medium=3,low=10`).
+    pub notice_days_high: u32,
+    pub notice_days_medium: u32,
+    pub notice_days_low: u32,
+    /// Ranges never blocked, e.g. the network's own gateways (`YIWANG_ALERTS_ALLOWLIST`, comma
+    /// separated CIDRs).
+    pub allowlist: Vec<String>,
+    /// When set (`YIWANG_ALERTS_AUTO_BLOCK_DAYS`, 1–365), a remediation notice on a
+    /// host-compromise incident blocks the external address the host talked to for that many days.
+    pub auto_block_days: Option<u32>,
+}
+
+impl AlertsConfig {
+    fn from_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let num = |k: &str, default: u64| -> anyhow::Result<u64> {
+            match var(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{k}={v:?} is not a whole number")),
+            }
+        };
+        let (mut high, mut medium, mut low) = (1, 3, 10);
+        if let Some(spec) = var("YIWANG_ALERTS_NOTICE_DAYS") {
+            for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let bad = || {
+                    anyhow::anyhow!(
+                        "YIWANG_ALERTS_NOTICE_DAYS={spec:?}: write severity=days, e.g. high=1,medium=3,low=10 (1 to 60 days)"
+                    )
+                };
+                let (sev, days) = part.split_once('=').ok_or_else(bad)?;
+                let days: u32 = days
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|d| (1..=60).contains(d))
+                    .ok_or_else(bad)?;
+                match sev.trim() {
+                    "high" => high = days,
+                    "medium" => medium = days,
+                    "low" => low = days,
+                    _ => return Err(bad()),
+                }
+            }
+        }
+        Ok(Self {
+            window_secs: num("YIWANG_ALERTS_WINDOW_SECS", 86_400)?.max(1),
+            retention_months: match num("YIWANG_ALERTS_RETENTION_MONTHS", 13)? {
+                n @ 1..=120 => n as u32,
+                n => anyhow::bail!("YIWANG_ALERTS_RETENTION_MONTHS={n} must be 1 to 120"),
+            },
+            notice_days_high: high,
+            notice_days_medium: medium,
+            notice_days_low: low,
+            allowlist: var("YIWANG_ALERTS_ALLOWLIST")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            auto_block_days: match num("YIWANG_ALERTS_AUTO_BLOCK_DAYS", 0)? {
+                0 => None,
+                n @ 1..=365 => Some(n as u32),
+                n => anyhow::bail!("YIWANG_ALERTS_AUTO_BLOCK_DAYS={n} must be 0 (off) to 365"),
+            },
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -159,11 +235,7 @@ impl Config {
                 n => anyhow::bail!("YIWANG_RECTIFY_WORKING_DAYS={n} must be 1 to 30"),
             },
             overdue_sweep_secs: num("YIWANG_OVERDUE_SWEEP_SECS", 30)?.max(1),
-            alerts_window_secs: num("YIWANG_ALERTS_WINDOW_SECS", 86_400)?.max(1),
-            alerts_retention_months: match num("YIWANG_ALERTS_RETENTION_MONTHS", 13)? {
-                n @ 1..=120 => n as u32,
-                n => anyhow::bail!("YIWANG_ALERTS_RETENTION_MONTHS={n} must be 1 to 120"),
-            },
+            alerts: AlertsConfig::from_env(var)?,
             region_code: {
                 let r = var("YIWANG_REGION_CODE").unwrap_or_else(|| "340522".to_string());
                 crate::ids::check_region_code(&r)

@@ -34,6 +34,16 @@ pub fn nodelay(
     listener.tap_io(set as fn(&mut tokio::net::TcpStream))
 }
 
+/// `part / whole` as a percentage rounded half up to two decimals (0 for an empty whole),
+/// computed in integer hundredths so that e.g. 220 of 2,110 is exactly 10.43.
+pub fn percent(part: i64, whole: i64) -> f64 {
+    if whole <= 0 {
+        return 0.0;
+    }
+    let hundredths = (part as i128 * 20_000 + whole as i128) / (2 * whole as i128);
+    hundredths as f64 / 100.0
+}
+
 /// Converts a `chrono` time to a protobuf timestamp.
 pub fn to_timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -49,4 +59,22 @@ pub fn from_timestamp(
 ) -> Result<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
         .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn percentages_round_half_up_to_two_decimals() {
+        assert_eq!(percent(6297, 10000), 62.97);
+        assert_eq!(percent(1, 3), 33.33);
+        assert_eq!(percent(2, 3), 66.67);
+        assert_eq!(percent(1, 8), 12.5); // 12.5 exactly
+        assert_eq!(percent(1, 800), 0.13); // 0.125 → 0.13 (half up)
+        assert_eq!(percent(220, 2110), 10.43); // the reference county's budget cut
+        assert_eq!(percent(5, 0), 0.0);
+        assert_eq!(percent(7, 7), 100.0);
+        assert_eq!(percent(i64::MAX, i64::MAX), 100.0);
+    }
 }
