@@ -12,6 +12,8 @@
 //! fixed rate), so a stalled server shows up in the percentiles instead of hiding behind fewer
 //! requests (no coordinated omission).
 
+mod alerts;
+
 use std::net::SocketAddr;
 
 // mimalloc: steadier tail latency and less fragmentation than glibc malloc under many small,
@@ -57,9 +59,12 @@ struct Cli {
     /// The `yiwang` launcher binary (default: next to this one).
     #[arg(long)]
     yiwang: Option<PathBuf>,
-    /// Which measurements: all | catalog | cases.
+    /// Which measurements: all | catalog | cases | alerts.
     #[arg(long, default_value = "all")]
     suite: String,
+    /// Security events streamed in the alerts suite.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +171,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     );
     let logs = me.with_file_name("bench-logs");
     std::fs::create_dir_all(&logs)?;
+    if cli.suite == "alerts" {
+        let mut report = Vec::new();
+        alerts::suite(&yiwang, &logs, cli.events, &mut report).await?;
+        print_report(report);
+        return Ok(());
+    }
 
     // A dedicated database and Redis prefix, rebuilt on every run.
     let mut cfg = yiwang_kit::Config::from_env()?;
@@ -414,14 +425,21 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         "| Idle RSS (VmRSS) | after start-up: {rss_start}; idle after the load above: {rss_after} | | target ≤ 64 MB each |"
     ));
 
+    drop(procs);
+    pool.close().await;
+    if cli.suite == "all" {
+        alerts::suite(&yiwang, &logs, cli.events, &mut report).await?;
+    }
+    print_report(report);
+    Ok(())
+}
+
+fn print_report(report: Vec<String>) {
     println!("| Measurement | Yiwang | Baseline (same run) | Result |");
     println!("|---|---|---|---|");
     for line in report {
         println!("{line}");
     }
-    drop(procs);
-    pool.close().await;
-    Ok(())
 }
 
 /// Grows the demo catalogue to `target` items by copying it under new implementation codes, the
