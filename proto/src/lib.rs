@@ -16,3 +16,9 @@ pub mod cases {
         tonic::include_proto!("yiwang.cases.v1");
     }
 }
+
+pub mod projects {
+    pub mod v1 {
+        tonic::include_proto!("yiwang.projects.v1");
+    }
+}
