@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod projects;
 pub mod ratelimit;
 
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ use yiwang_kit::redis::Redis;
 use yiwang_kit::{CancellationToken, Config, JwtVerifier};
 use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use yiwang_proto::projects::v1::projects_service_client::ProjectsServiceClient;
 
 pub const SERVICE: &str = "gateway";
 
@@ -47,6 +49,7 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub catalog: CatalogServiceClient<Channel>,
     pub cases: CasesServiceClient<Channel>,
+    pub projects: ProjectsServiceClient<Channel>,
     pub verifier: JwtVerifier,
     /// Set once Redis is reachable; until then caching and rate limits are skipped.
     pub redis: Arc<tokio::sync::OnceCell<Redis>>,
@@ -56,6 +59,7 @@ pub struct Shared {
     pub items: Arc<NearCache<bytes::Bytes>>,
     catalog_channel: Channel,
     cases_channel: Channel,
+    projects_channel: Channel,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -66,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases", post(cases::file_case))
         .route("/v1/appointments", post(cases::book_appointment))
         .route("/v1/tickets", post(cases::create_ticket))
+        .route("/v1/projects", post(projects::create_project))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
@@ -146,6 +151,32 @@ pub fn router(state: AppState) -> Router {
             "/v1/rectifications/{id}/callback",
             post(cases::callback_rectification),
         )
+        .route("/v1/projects", get(projects::list_projects))
+        .route("/v1/projects/plan", get(projects::annual_plan))
+        .route("/v1/projects/stats", get(projects::project_stats))
+        .route(
+            "/v1/projects/{id}",
+            get(projects::get_project).patch(projects::update_project),
+        )
+        .route("/v1/projects/{id}/submit", post(projects::submit_project))
+        .route("/v1/projects/{id}/panel", post(projects::form_panel))
+        .route(
+            "/v1/projects/{id}/reviews",
+            get(projects::list_reviews).post(projects::submit_review),
+        )
+        .route("/v1/projects/{id}/decide", post(projects::decide_project))
+        .route("/v1/projects/{id}/procure", post(projects::procure))
+        .route(
+            "/v1/projects/{id}/construction",
+            post(projects::start_construction),
+        )
+        .route("/v1/projects/{id}/progress", post(projects::add_progress))
+        .route("/v1/projects/{id}/accept", post(projects::accept_project))
+        .route(
+            "/v1/projects/{id}/evaluate",
+            post(projects::evaluate_project),
+        )
+        .route("/v1/projects/{id}/history", get(projects::project_history))
         .merge(creates)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -239,6 +270,7 @@ async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
     for (name, channel) in [
         ("catalog not serving", s.catalog_channel.clone()),
         ("cases not serving", s.cases_channel.clone()),
+        ("projects not serving", s.projects_channel.clone()),
     ] {
         if !serving(channel).await {
             return (http::StatusCode::SERVICE_UNAVAILABLE, name);
@@ -276,7 +308,12 @@ pub async fn serve(
     let cases_channel = Channel::from_shared(cfg.cases_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
+    let projects_channel = Channel::from_shared(cfg.projects_url.clone())?
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
     let state = AppState(Arc::new(Shared {
+        projects: ProjectsServiceClient::new(projects_channel.clone()),
+        projects_channel,
         cases: CasesServiceClient::new(cases_channel.clone()),
         cases_channel,
         catalog: CatalogServiceClient::new(channel.clone())

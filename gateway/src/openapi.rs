@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::{cases, catalog};
+use crate::{cases, catalog, projects};
 
 /// The REST error body: `{"error":{"code","status","message","details"}}`.
 #[derive(ToSchema)]
@@ -36,7 +36,7 @@ impl Modify for Bearer {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items, case handling."),
+    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items, case handling, IT-project review."),
     paths(
         catalog::list_org_units, catalog::get_org_unit, catalog::create_org_unit,
         catalog::search_items, catalog::get_item, catalog::list_versions, catalog::get_version,
@@ -52,6 +52,11 @@ impl Modify for Bearer {
         cases::create_ticket, cases::list_tickets, cases::get_ticket, cases::dispatch_ticket,
         cases::reply_ticket, cases::callback_ticket, cases::close_ticket, cases::case_stats,
         cases::assign_case_helper, cases::assign_appointment_helper,
+        projects::create_project, projects::list_projects, projects::get_project, projects::update_project,
+        projects::submit_project, projects::form_panel, projects::submit_review, projects::list_reviews,
+        projects::decide_project, projects::procure, projects::start_construction, projects::add_progress,
+        projects::accept_project, projects::evaluate_project, projects::project_history,
+        projects::annual_plan, projects::project_stats,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),
