@@ -1,7 +1,7 @@
 //! `yiwang`: every role of the platform in one binary.
 //!
 //! - `yiwang up [--demo]`    every role in one process, each on its own port, talking gRPC
-//! - `yiwang serve <role>`   one role (catalog, cases, gateway)
+//! - `yiwang serve <role>`   one role (catalog, cases, projects, gateway)
 //! - `yiwang migrate`        create each service's database if missing and apply migrations
 //! - `yiwang token …`        mint a development JWT with the configured secret
 //! - `yiwang probe <url>`    exit 0 if an HTTP GET answers 2xx (container health checks)
@@ -37,7 +37,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Run one role: catalog | cases | gateway.
+    /// Run one role: catalog | cases | projects | gateway.
     Serve { role: String },
     /// Create each service's database if missing and apply its migrations.
     Migrate,
@@ -108,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let _t = yiwang_kit::telemetry::init("yiwang-migrate", &cfg);
             yiwang_catalog::migrate(&cfg).await?;
             yiwang_cases::migrate(&cfg).await?;
+            yiwang_projects::migrate(&cfg).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -124,11 +125,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "cases" => {
                     yiwang_cases::serve(cfg.clone(), bind(cfg.cases_addr).await?, shutdown).await
                 }
+                "projects" => {
+                    yiwang_projects::serve(cfg.clone(), bind(cfg.projects_addr).await?, shutdown)
+                        .await
+                }
                 "gateway" => {
                     yiwang_gateway::serve(cfg.clone(), bind(cfg.gateway_addr).await?, shutdown)
                         .await
                 }
-                other => anyhow::bail!("unknown role {other:?}; roles: catalog, cases, gateway"),
+                other => anyhow::bail!(
+                    "unknown role {other:?}; roles: catalog, cases, projects, gateway"
+                ),
             }
         }
         Command::Up { demo } => {
@@ -138,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Fail fast, with advice, when a dependency is missing.
             yiwang_catalog::migrate(&cfg).await?;
             yiwang_cases::migrate(&cfg).await?;
+            yiwang_projects::migrate(&cfg).await?;
             yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await?;
             if demo {
                 let pool = yiwang_kit::db::lazy_pool(
@@ -154,6 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     None => tracing::info!("catalogue already has items; demo not loaded again"),
                 }
                 load_demo_cases(&cfg).await?;
+                load_demo_projects(&cfg).await?;
             }
             let shutdown = shutdown_token();
             let catalog = tokio::spawn(yiwang_catalog::serve(
@@ -166,19 +175,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bind(cfg.cases_addr).await?,
                 shutdown.clone(),
             ));
+            let projects = tokio::spawn(yiwang_projects::serve(
+                cfg.clone(),
+                bind(cfg.projects_addr).await?,
+                shutdown.clone(),
+            ));
             let gateway = tokio::spawn(yiwang_gateway::serve(
                 cfg.clone(),
                 bind(cfg.gateway_addr).await?,
                 shutdown.clone(),
             ));
             eprintln!(
-                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · Ctrl-C to stop",
-                cfg.gateway_addr, cfg.catalog_addr, cfg.cases_addr
+                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · projects {} · Ctrl-C to stop",
+                cfg.gateway_addr, cfg.catalog_addr, cfg.cases_addr, cfg.projects_addr
             );
-            let (a, b, c) = tokio::join!(catalog, cases, gateway);
+            let (a, b, c, d) = tokio::join!(catalog, cases, projects, gateway);
             a??;
             b??;
             c??;
+            d??;
             Ok(())
         }
     }
@@ -242,6 +257,36 @@ async fn load_demo_cases(cfg: &Config) -> anyhow::Result<()> {
             "demo cases loaded"
         ),
         None => tracing::info!("cases already exist; demo cases not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// The reference county's year of IT projects (10 projects, 10.43 % saved) for the demo
+/// county's departments, serving some of their items.
+async fn load_demo_projects(cfg: &Config) -> anyhow::Result<()> {
+    let county = yiwang_catalog::demo::generate(340522);
+    let departments: Vec<yiwang_projects::demo::DemoDepartment> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| yiwang_projects::demo::DemoDepartment {
+            code: u.code.clone(),
+            items: county
+                .items
+                .iter()
+                .filter(|(_, c)| c.department == u.code)
+                .take(2)
+                .map(|(code, _)| code.clone())
+                .collect(),
+        })
+        .filter(|d| !d.items.is_empty())
+        .take(10)
+        .collect();
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_projects::SERVICE), 2)?;
+    match yiwang_projects::demo::load_demo(&pool, &departments).await? {
+        Some(n) => tracing::info!(projects = n, "demo projects loaded"),
+        None => tracing::info!("projects already exist; demo projects not loaded again"),
     }
     pool.close().await;
     Ok(())
