@@ -1313,7 +1313,7 @@ impl ProjectsService for ProjectsApi {
         let projects = store::of_year(&self.pool, r.year, &department).await?;
         let approved: Vec<&Project> = projects.iter().filter(|p| p.is_approved()).collect();
         let sum = |f: fn(&Project) -> i64| {
-            money::checked_sum(approved.iter().map(|p| f(*p))).ok_or_else(|| {
+            money::checked_sum(approved.iter().map(|p| f(p))).ok_or_else(|| {
                 Error::failed_precondition(
                     "TOTAL_OUT_OF_RANGE",
                     "the plan's totals exceed the largest amount an int64 carries",
