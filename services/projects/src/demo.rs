@@ -227,11 +227,12 @@ pub fn projects(year: i32, departments: &[DemoDepartment]) -> Vec<Project> {
             budget_lines: lines,
             served_items: dept.items.iter().take(2).cloned().collect(),
             network_ranges: vec![range.into()],
-            // Every other project planned for October: the later acceptances are late.
-            planned_acceptance_date: Some(if i % 2 == 0 {
-                day(year, 12, 31)
-            } else {
-                day(year, 10, 31)
+            // The accepted ones were planned for the year's end (one for October: accepted late);
+            // the rest, still being bought or built, for the end of the next (the current) year.
+            planned_acceptance_date: Some(match i {
+                1 => day(year, 10, 31),
+                0..=2 => day(year, 12, 31),
+                _ => day(year + 1, 12, 31),
             }),
             state: stage.into(),
             panel: Some(Panel {
@@ -320,6 +321,9 @@ mod tests {
         assert_eq!(total.approved_fen, 1_890_000_000);
         assert_eq!(total.saving_rate_bp, 1043);
         assert_eq!(total.reviewed, 10);
+        // Only the project planned for October and accepted in November is late.
+        assert_eq!(total.late, 1);
+        assert_eq!(total.contract_savings_fen, 86_050_000);
         for p in &ps {
             // The panel's median reproduces each approved line.
             for (i, l) in p.budget_lines.iter().enumerate() {
