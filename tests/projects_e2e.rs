@@ -765,6 +765,17 @@ async fn the_panel_rules_hold() {
     )
     .await;
     assert_eq!(st, 404);
+    // A panel member whose token says they work for the proposing department is refused.
+    let insider_token = s.token("expert-2", &["expert"], Some(DEPT));
+    let (st, b) = send(
+        &s,
+        "POST",
+        &rurl,
+        Some(&insider_token),
+        Some(review(good_scores.clone(), good_lines.clone())),
+    )
+    .await;
+    assert_eq!((st, error_status(&b)), (403, "PERMISSION_DENIED"), "{b}");
 
     // Three reviews (the first replaced once); the mean rule, half up.
     let (st, _) = send(
@@ -1261,6 +1272,47 @@ async fn departments_and_experts_see_only_their_projects() {
             .unwrap_err()
             .code(),
         tonic::Code::InvalidArgument
+    );
+    // UpdateProject replaces the fields of its mask only; the department never changes.
+    let draft_id = draft.clone();
+    let update = |token: &str, mask: &[&str], draft: pb::ProjectDraft| {
+        let mut req = tonic::Request::new(pb::UpdateProjectRequest {
+            id: draft_id.clone(),
+            project: Some(draft),
+            update_mask: mask.iter().map(|m| m.to_string()).collect(),
+        });
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req
+    };
+    let renamed = pb::ProjectDraft {
+        name: "改名后的草稿".into(),
+        department: OTHER.into(),
+        ..Default::default()
+    };
+    let err = grpc
+        .update_project(update(&p.officer, &["department"], renamed.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("update_mask[0]"),
+        "{}",
+        err.message()
+    );
+    let u = grpc
+        .update_project(update(&p.officer, &["name"], renamed))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            u.name.as_str(),
+            u.department.as_str(),
+            u.year,
+            u.requested_fen
+        ),
+        ("改名后的草稿", DEPT, 2030, 100)
     );
     s.stop().await;
 }

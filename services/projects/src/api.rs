@@ -684,6 +684,13 @@ impl ProjectsService for ProjectsApi {
         let caller = Caller::of(&req);
         caller.require_authenticated()?;
         let id = parse_id(&req.get_ref().id)?;
+        let note = req
+            .get_ref()
+            .note
+            .trim()
+            .chars()
+            .take(2000)
+            .collect::<String>();
         let p = store::mutate(&self.pool, id, &caller, |p| {
             visible(&caller, p)?;
             if !is_officer_of(&caller, &p.department) {
@@ -704,7 +711,7 @@ impl ProjectsService for ProjectsApi {
             p.state = "submitted".to_string();
             Ok(Change::new(
                 "submit",
-                serde_json::json!({"requested_fen": p.requested_fen()}),
+                serde_json::json!({"requested_fen": p.requested_fen(), "note": note}),
             ))
         })
         .await?;
@@ -821,6 +828,12 @@ impl ProjectsService for ProjectsApi {
                 return Err(Error::permission_denied(
                     "only experts on the project's panel review it",
                 ));
+            }
+            if caller.dept.as_deref() == Some(p.department.as_str()) {
+                return Err(Error::permission_denied(format!(
+                    "the token says the expert works for the proposing department ({}); they cannot review its project",
+                    p.department
+                )));
             }
             p.require_state(&["under_review"], "reviewing")?;
             let panel = p
