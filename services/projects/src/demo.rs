@@ -108,8 +108,11 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
 /// The demo projects of `year` (the launcher uses last year, so acceptances lie in the past).
 pub fn projects(year: i32, departments: &[DemoDepartment]) -> Vec<Project> {
     let mut out = Vec::new();
+    if departments.is_empty() {
+        return out;
+    }
     for (i, &(name, category, requested, cut, range)) in PROJECTS.iter().enumerate() {
-        let dept = &departments[i % departments.len().max(1)];
+        let dept = &departments[i % departments.len()];
         // Two lines: 60 % development/integration, 40 % the rest; the cut split the same way.
         let first = requested * 6 / 10;
         let first_cut = cut * 6 / 10;
