@@ -1,7 +1,7 @@
 //! `yiwang`: every role of the platform in one binary.
 //!
 //! - `yiwang up [--demo]`    every role in one process, each on its own port, talking gRPC
-//! - `yiwang serve <role>`   one role (catalog, cases, alerts, gateway)
+//! - `yiwang serve <role>`   one role (catalog, cases, projects, alerts, gateway)
 //! - `yiwang migrate`        create each service's database if missing and apply migrations
 //! - `yiwang token …`        mint a development JWT with the configured secret
 //! - `yiwang probe <url>`    exit 0 if an HTTP GET answers 2xx (container health checks)
@@ -37,7 +37,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Run one role: catalog | cases | alerts | gateway.
+    /// Run one role: catalog | cases | projects | alerts | gateway.
     Serve { role: String },
     /// Create each service's database if missing and apply its migrations.
     Migrate,
@@ -109,6 +109,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             yiwang_catalog::migrate(&cfg).await?;
             yiwang_cases::migrate(&cfg).await?;
             yiwang_alerts::migrate(&cfg).await?;
+            yiwang_projects::migrate(&cfg).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -128,13 +129,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "alerts" => {
                     yiwang_alerts::serve(cfg.clone(), bind(cfg.alerts_addr).await?, shutdown).await
                 }
+                "projects" => {
+                    yiwang_projects::serve(cfg.clone(), bind(cfg.projects_addr).await?, shutdown)
+                        .await
+                }
                 "gateway" => {
                     yiwang_gateway::serve(cfg.clone(), bind(cfg.gateway_addr).await?, shutdown)
                         .await
                 }
-                other => {
-                    anyhow::bail!("unknown role {other:?}; roles: catalog, cases, alerts, gateway")
-                }
+                other => anyhow::bail!(
+                    "unknown role {other:?}; roles: catalog, cases, projects, alerts, gateway"
+                ),
             }
         }
         Command::Up { demo } => {
@@ -145,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             yiwang_catalog::migrate(&cfg).await?;
             yiwang_cases::migrate(&cfg).await?;
             yiwang_alerts::migrate(&cfg).await?;
+            yiwang_projects::migrate(&cfg).await?;
             yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await?;
             if demo {
                 let pool = yiwang_kit::db::lazy_pool(
@@ -161,37 +167,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     None => tracing::info!("catalogue already has items; demo not loaded again"),
                 }
                 load_demo_cases(&cfg).await?;
+                load_demo_projects(&cfg).await?;
             }
             let shutdown = shutdown_token();
-            let catalog = tokio::spawn(yiwang_catalog::serve(
+            // Every role on its own port, talking gRPC to the others as in a deployment.
+            let mut roles = Vec::new();
+            roles.push(tokio::spawn(yiwang_catalog::serve(
                 cfg.clone(),
                 bind(cfg.catalog_addr).await?,
                 shutdown.clone(),
-            ));
-            let cases = tokio::spawn(yiwang_cases::serve(
+            )));
+            roles.push(tokio::spawn(yiwang_cases::serve(
                 cfg.clone(),
                 bind(cfg.cases_addr).await?,
                 shutdown.clone(),
-            ));
-            let alerts = tokio::spawn(yiwang_alerts::serve(
+            )));
+            roles.push(tokio::spawn(yiwang_projects::serve(
+                cfg.clone(),
+                bind(cfg.projects_addr).await?,
+                shutdown.clone(),
+            )));
+            roles.push(tokio::spawn(yiwang_alerts::serve(
                 cfg.clone(),
                 bind(cfg.alerts_addr).await?,
                 shutdown.clone(),
-            ));
-            let gateway = tokio::spawn(yiwang_gateway::serve(
+            )));
+            roles.push(tokio::spawn(yiwang_gateway::serve(
                 cfg.clone(),
                 bind(cfg.gateway_addr).await?,
                 shutdown.clone(),
-            ));
+            )));
             eprintln!(
-                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · alerts {} · Ctrl-C to stop",
-                cfg.gateway_addr, cfg.catalog_addr, cfg.cases_addr, cfg.alerts_addr
+                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · projects {} · alerts {} · Ctrl-C to stop",
+                cfg.gateway_addr,
+                cfg.catalog_addr,
+                cfg.cases_addr,
+                cfg.projects_addr,
+                cfg.alerts_addr
             );
-            let (a, b, c, d) = tokio::join!(catalog, cases, alerts, gateway);
-            a??;
-            b??;
-            c??;
-            d??;
+            for role in roles {
+                role.await??;
+            }
             Ok(())
         }
     }
@@ -255,6 +271,36 @@ async fn load_demo_cases(cfg: &Config) -> anyhow::Result<()> {
             "demo cases loaded"
         ),
         None => tracing::info!("cases already exist; demo cases not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// The reference county's year of IT projects (10 projects, 10.43 % saved) for the demo
+/// county's departments, serving some of their items.
+async fn load_demo_projects(cfg: &Config) -> anyhow::Result<()> {
+    let county = yiwang_catalog::demo::generate(340522);
+    let departments: Vec<yiwang_projects::demo::DemoDepartment> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| yiwang_projects::demo::DemoDepartment {
+            code: u.code.clone(),
+            items: county
+                .items
+                .iter()
+                .filter(|(_, c)| c.department == u.code)
+                .take(2)
+                .map(|(code, _)| code.clone())
+                .collect(),
+        })
+        .filter(|d| !d.items.is_empty())
+        .take(10)
+        .collect();
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_projects::SERVICE), 2)?;
+    match yiwang_projects::demo::load_demo(&pool, &departments).await? {
+        Some(n) => tracing::info!(projects = n, "demo projects loaded"),
+        None => tracing::info!("projects already exist; demo projects not loaded again"),
     }
     pool.close().await;
     Ok(())

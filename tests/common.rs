@@ -43,6 +43,8 @@ impl Stack {
         let cases = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let alerts = TcpListener::bind("127.0.0.1:0").await.unwrap();
         cfg.alerts_url = format!("http://{}", alerts.local_addr().unwrap());
+        let projects = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        cfg.projects_url = format!("http://{}", projects.local_addr().unwrap());
         let grpc = format!("http://{}", catalog.local_addr().unwrap());
         cfg.cases_url = format!("http://{}", cases.local_addr().unwrap());
         let base = format!("http://{}", gateway.local_addr().unwrap());
@@ -54,6 +56,11 @@ impl Stack {
         ));
         tokio::spawn(yiwang_cases::serve(cfg.clone(), cases, shutdown.clone()));
         tokio::spawn(yiwang_alerts::serve(cfg.clone(), alerts, shutdown.clone()));
+        tokio::spawn(yiwang_projects::serve(
+            cfg.clone(),
+            projects,
+            shutdown.clone(),
+        ));
         tokio::spawn(yiwang_gateway::serve(
             cfg.clone(),
             gateway,
@@ -98,7 +105,7 @@ impl Stack {
     pub async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        for service in ["catalog", "cases"] {
+        for service in ["catalog", "cases", "projects", "alerts"] {
             let _ = yiwang_kit::db::drop_database(
                 &self.cfg.database_url,
                 &self.cfg.database_name(service),

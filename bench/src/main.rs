@@ -182,7 +182,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut cfg = yiwang_kit::Config::from_env()?;
     cfg.database_prefix = "yiwang_bench".into();
     cfg.redis_prefix = "yiwang-bench".into();
-    for service in [yiwang_catalog::SERVICE, "cases"] {
+    for service in [yiwang_catalog::SERVICE, "cases", "projects", "alerts"] {
         yiwang_kit::db::drop_database(&cfg.database_url, &cfg.database_name(service)).await?;
     }
     yiwang_catalog::migrate(&cfg).await?;
@@ -200,6 +200,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let catalog_addr = free_addr()?;
     let cases_addr = free_addr()?;
     let gateway_addr = free_addr()?;
+    // The gateway is ready only when every service it fronts is.
+    let projects_addr = free_addr()?;
+    let alerts_addr = free_addr()?;
     let env = |c: &mut Command| {
         c.env("DATABASE_URL", &cfg.database_url)
             .env("REDIS_URL", &cfg.redis_url)
@@ -211,6 +214,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             .env("YIWANG_CATALOG_URL", format!("http://{catalog_addr}"))
             .env("YIWANG_CASES_ADDR", cases_addr.to_string())
             .env("YIWANG_CASES_URL", format!("http://{cases_addr}"))
+            .env("YIWANG_PROJECTS_ADDR", projects_addr.to_string())
+            .env("YIWANG_PROJECTS_URL", format!("http://{projects_addr}"))
+            .env("YIWANG_ALERTS_ADDR", alerts_addr.to_string())
+            .env("YIWANG_ALERTS_URL", format!("http://{alerts_addr}"))
             // The limiter runs on every request (as in production) but never says no here.
             .env("YIWANG_RATE_LIMIT", "1000000000")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
@@ -235,11 +242,21 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     env(&mut c);
     procs.0.push(spawn("cases", &mut c)?);
     let mut c = Command::new(&yiwang);
+    c.args(["serve", "projects"]);
+    env(&mut c);
+    procs.0.push(spawn("projects", &mut c)?);
+    let mut c = Command::new(&yiwang);
+    c.args(["serve", "alerts"]);
+    env(&mut c);
+    procs.0.push(spawn("alerts", &mut c)?);
+    let mut c = Command::new(&yiwang);
     c.args(["serve", "gateway"]);
     env(&mut c);
     procs.0.push(spawn("gateway", &mut c)?);
     wait_ready(catalog_addr, "/readyz").await?;
     wait_ready(cases_addr, "/readyz").await?;
+    wait_ready(projects_addr, "/readyz").await?;
+    wait_ready(alerts_addr, "/readyz").await?;
     wait_ready(gateway_addr, "/readyz").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss = |procs: &Procs| {

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod projects;
 pub mod ratelimit;
 
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use yiwang_kit::{CancellationToken, Config, JwtVerifier};
 use yiwang_proto::alerts::v1::alerts_service_client::AlertsServiceClient;
 use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use yiwang_proto::projects::v1::projects_service_client::ProjectsServiceClient;
 
 pub const SERVICE: &str = "gateway";
 
@@ -53,6 +55,7 @@ pub struct Shared {
     pub catalog: CatalogServiceClient<Channel>,
     pub cases: CasesServiceClient<Channel>,
     pub alerts: AlertsServiceClient<Channel>,
+    pub projects: ProjectsServiceClient<Channel>,
     pub verifier: JwtVerifier,
     /// Set once Redis is reachable; until then caching and rate limits are skipped.
     pub redis: Arc<tokio::sync::OnceCell<Redis>>,
@@ -63,6 +66,7 @@ pub struct Shared {
     catalog_channel: Channel,
     cases_channel: Channel,
     alerts_channel: Channel,
+    projects_channel: Channel,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -74,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/appointments", post(cases::book_appointment))
         .route("/v1/tickets", post(cases::create_ticket))
         .route("/v1/incidents/{id}/notice", post(alerts::issue_notice))
+        .route("/v1/projects", post(projects::create_project))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
@@ -192,6 +197,32 @@ pub fn router(state: AppState) -> Router {
             "/v1/rectifications/{id}/callback",
             post(cases::callback_rectification),
         )
+        .route("/v1/projects", get(projects::list_projects))
+        .route("/v1/projects/plan", get(projects::annual_plan))
+        .route("/v1/projects/stats", get(projects::project_stats))
+        .route(
+            "/v1/projects/{id}",
+            get(projects::get_project).patch(projects::update_project),
+        )
+        .route("/v1/projects/{id}/submit", post(projects::submit_project))
+        .route("/v1/projects/{id}/panel", post(projects::form_panel))
+        .route(
+            "/v1/projects/{id}/reviews",
+            get(projects::list_reviews).post(projects::submit_review),
+        )
+        .route("/v1/projects/{id}/decide", post(projects::decide_project))
+        .route("/v1/projects/{id}/procure", post(projects::procure))
+        .route(
+            "/v1/projects/{id}/construction",
+            post(projects::start_construction),
+        )
+        .route("/v1/projects/{id}/progress", post(projects::add_progress))
+        .route("/v1/projects/{id}/accept", post(projects::accept_project))
+        .route(
+            "/v1/projects/{id}/evaluate",
+            post(projects::evaluate_project),
+        )
+        .route("/v1/projects/{id}/history", get(projects::project_history))
         .merge(creates)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -286,6 +317,7 @@ async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
         ("catalog not serving", s.catalog_channel.clone()),
         ("cases not serving", s.cases_channel.clone()),
         ("alerts not serving", s.alerts_channel.clone()),
+        ("projects not serving", s.projects_channel.clone()),
     ] {
         if !serving(channel).await {
             return (http::StatusCode::SERVICE_UNAVAILABLE, name);
@@ -317,18 +349,21 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let channel = Channel::from_shared(cfg.catalog_url.clone())?
-        .connect_timeout(Duration::from_secs(2))
-        .connect_lazy();
-    let cases_channel = Channel::from_shared(cfg.cases_url.clone())?
-        .connect_timeout(Duration::from_secs(2))
-        .connect_lazy();
-    let alerts_channel = Channel::from_shared(cfg.alerts_url.clone())?
-        .connect_timeout(Duration::from_secs(2))
-        .connect_lazy();
+    // Lazy channels: the gateway starts whatever order the services come up in.
+    let lazy = |url: &str| -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(url.to_string())?
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy())
+    };
+    let channel = lazy(&cfg.catalog_url)?;
+    let cases_channel = lazy(&cfg.cases_url)?;
+    let projects_channel = lazy(&cfg.projects_url)?;
+    let alerts_channel = lazy(&cfg.alerts_url)?;
     let state = AppState(Arc::new(Shared {
         alerts: AlertsServiceClient::new(alerts_channel.clone()),
         alerts_channel,
+        projects: ProjectsServiceClient::new(projects_channel.clone()),
+        projects_channel,
         cases: CasesServiceClient::new(cases_channel.clone()),
         cases_channel,
         catalog: CatalogServiceClient::new(channel.clone())

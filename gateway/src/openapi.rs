@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::{alerts, cases, catalog};
+use crate::{alerts, cases, catalog, projects};
 
 /// The REST error body: `{"error":{"code","status","message","details"}}`.
 #[derive(ToSchema)]
@@ -36,7 +36,7 @@ impl Modify for Bearer {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items, case handling, security alerts."),
+    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items, case handling, IT-project review, security alerts."),
     paths(
         catalog::list_org_units, catalog::get_org_unit, catalog::create_org_unit,
         catalog::search_items, catalog::get_item, catalog::list_versions, catalog::get_version,
@@ -57,6 +57,11 @@ impl Modify for Bearer {
         alerts::issue_notice, alerts::list_notices, alerts::get_notice, alerts::acknowledge_notice,
         alerts::report_notice, alerts::verify_notice, alerts::close_notice,
         alerts::create_block, alerts::list_blocks, alerts::blocklist_text, alerts::lift_block, alerts::stats,
+        projects::create_project, projects::list_projects, projects::get_project, projects::update_project,
+        projects::submit_project, projects::form_panel, projects::submit_review, projects::list_reviews,
+        projects::decide_project, projects::procure, projects::start_construction, projects::add_progress,
+        projects::accept_project, projects::evaluate_project, projects::project_history,
+        projects::annual_plan, projects::project_stats,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

@@ -22,3 +22,9 @@ pub mod alerts {
         tonic::include_proto!("yiwang.alerts.v1");
     }
 }
+
+pub mod projects {
+    pub mod v1 {
+        tonic::include_proto!("yiwang.projects.v1");
+    }
+}
