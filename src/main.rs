@@ -168,6 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 load_demo_cases(&cfg).await?;
                 load_demo_projects(&cfg).await?;
+                load_demo_alerts(&cfg).await?;
             }
             let shutdown = shutdown_token();
             // Every role on its own port, talking gRPC to the others as in a deployment.
@@ -301,6 +302,43 @@ async fn load_demo_projects(cfg: &Config) -> anyhow::Result<()> {
     match yiwang_projects::demo::load_demo(&pool, &departments).await? {
         Some(n) => tracing::info!(projects = n, "demo projects loaded"),
         None => tracing::info!("projects already exist; demo projects not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// Five months of the county's security alerts: a range per department, 7,107 events, 65
+/// notices whose deadlines come from the legal calendar in the cases database.
+async fn load_demo_alerts(cfg: &Config) -> anyhow::Result<()> {
+    use yiwang_cases::calendar::{Limit, Unit};
+    let county = yiwang_catalog::demo::generate(340522);
+    let departments: Vec<(String, String)> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| (u.code.clone(), u.name.clone()))
+        .collect();
+    let cases = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_cases::SERVICE), 2)?;
+    let calendar = yiwang_cases::store::load_calendar(&cases).await?;
+    cases.close().await;
+    let deadline = |from: chrono::DateTime<chrono::Utc>, days: u32| {
+        calendar
+            .deadline(from, Limit::new(days, Unit::WorkingDays))
+            .map(|d| d.at.to_utc())
+            .unwrap_or(from + chrono::Duration::days(days as i64))
+    };
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_alerts::SERVICE), 4)?;
+    let started = std::time::Instant::now();
+    match yiwang_alerts::demo::load_demo(&pool, &departments, chrono::Utc::now(), deadline).await? {
+        Some(l) => tracing::info!(
+            assets = l.assets,
+            events = l.events,
+            incidents = l.incidents,
+            notices = l.notices,
+            seconds = started.elapsed().as_secs_f64(),
+            "demo alerts loaded"
+        ),
+        None => tracing::info!("alerts already has incidents; demo alerts not loaded again"),
     }
     pool.close().await;
     Ok(())

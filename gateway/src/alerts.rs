@@ -56,7 +56,6 @@ pub struct IngestResult {
     pub duplicate: u32,
     pub rejected: u32,
     pub rejections: Vec<Rejection>,
-    pub incidents_opened: u32,
 }
 
 const FIELDS: [&str; 12] = [
@@ -198,7 +197,6 @@ pub async fn ingest(
         duplicate: ack.duplicate,
         rejected: rejections.len() as u32,
         rejections,
-        incidents_opened: ack.incidents_opened,
     }))
 }
 

@@ -30,8 +30,6 @@ use crate::notice::{self, BlockRow, NewBlock, NoticeRow, Step};
 pub struct AlertsApi {
     pub pool: PgPool,
     pub partitions: Arc<Partitions>,
-    /// How long after an incident's last event a new event still joins it.
-    pub window: Duration,
     /// Notice deadlines are computed by the cases service's legal calendar (one calendar for
     /// the whole platform, edited in one place).
     pub cases: CasesServiceClient<Channel>,
@@ -106,7 +104,6 @@ fn asset_to_pb(a: &AssetRow, attributed: u64) -> pb::Asset {
 pub async fn ingest_batch(
     pool: &PgPool,
     partitions: &Partitions,
-    window: Duration,
     batch: pb::EventBatch,
 ) -> Result<pb::BatchAck, Error> {
     if batch.events.len() > MAX_BATCH {
@@ -136,14 +133,13 @@ pub async fn ingest_batch(
         }
     }
     partitions.ensure(pool, &valid).await?;
-    let stored = ingest::store(pool, &valid, window).await?;
+    let stored = ingest::store(pool, &valid).await?;
     Ok(pb::BatchAck {
         batch_id: batch.batch_id,
         accepted: stored.accepted,
         duplicate: stored.duplicate,
         rejected: rejections.len() as u32,
         rejections,
-        incidents_opened: stored.incidents_opened,
     })
 }
 
@@ -309,14 +305,14 @@ impl AlertsService for AlertsApi {
     ) -> Reply<Self::StreamEventsStream> {
         Caller::of(&req).require_any_role(INGEST_ROLES)?;
         let inbound = req.into_inner();
-        let (pool, partitions, window) = (self.pool.clone(), self.partitions.clone(), self.window);
+        let (pool, partitions) = (self.pool.clone(), self.partitions.clone());
         // One batch at a time, in order: an acknowledgement means that batch is durable.
         let acks = inbound
             .map(move |batch| (batch, pool.clone(), partitions.clone()))
             .then(move |(batch, pool, partitions)| async move {
                 let batch = batch?;
                 let n = batch.events.len();
-                let ack = ingest_batch(&pool, &partitions, window, batch)
+                let ack = ingest_batch(&pool, &partitions, batch)
                     .await
                     .map_err(Status::from)?;
                 tracing::debug!(events = n, accepted = ack.accepted, "alerts batch stored");
@@ -335,7 +331,7 @@ impl AlertsService for AlertsApi {
 
     async fn ingest_events(&self, req: Request<pb::EventBatch>) -> Reply<pb::BatchAck> {
         Caller::of(&req).require_any_role(INGEST_ROLES)?;
-        let ack = ingest_batch(&self.pool, &self.partitions, self.window, req.into_inner()).await?;
+        let ack = ingest_batch(&self.pool, &self.partitions, req.into_inner()).await?;
         Ok(Response::new(ack))
     }
 

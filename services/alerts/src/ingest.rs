@@ -1,13 +1,15 @@
-//! Storing a batch of events durably and folding the new ones into incidents, all in one
-//! transaction, so the acknowledgement the platform gets means the batch is safe and counted.
+//! Storing a batch of events durably, and folding stored events into incidents.
 //!
-//! Per batch, a fixed number of statements whatever its size: one multi-row insert of the
-//! events (`ON CONFLICT DO NOTHING`: a replay adds nothing), then for the fingerprints of the
-//! events that were new: advisory locks in one order (two streams never interleave their
-//! updates of one incident, and never deadlock), the current incident of each fingerprint,
-//! the new incidents (attributed to their owning unit by longest-prefix match in the same
-//! statement), the updated ones, the per-day counts, and the outbox rows for new high-severity
-//! incidents.
+//! Ingest is one statement per batch: a multi-row insert of the events (`ON CONFLICT DO
+//! NOTHING`: a replay adds nothing) that also queues, for each new event, what folding needs
+//! (`fold_queue`). The acknowledgement the platform gets means the batch is safe.
+//!
+//! Folding runs apart, one folder at a time across replicas (a transaction-level advisory
+//! lock), in chunks of up to tens of thousands of events: it deletes a chunk from the queue and,
+//! in the same transaction, applies it — the current incident of each fingerprint, the new
+//! incidents (attributed to their owning unit by longest-prefix match in the same statement),
+//! the updated ones, the per-day counts, and the outbox rows for new high-severity incidents.
+//! A fixed number of statements per chunk, so the busier the feed, the cheaper each event.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -28,7 +30,26 @@ pub const INCIDENT_OPENED: &str = "alerts.incident.opened";
 pub struct Stored {
     pub accepted: u32,
     pub duplicate: u32,
-    pub incidents_opened: u32,
+}
+
+/// What one fold did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Folded {
+    pub events: usize,
+    pub incidents_opened: usize,
+    /// Another folder held the lock; nothing was done.
+    pub busy: bool,
+}
+
+/// A queued event, as folding sees it.
+struct Queued {
+    fingerprint: String,
+    category: String,
+    rule: String,
+    asset: String,
+    peer: String,
+    severity: &'static str,
+    occurred_at: DateTime<Utc>,
 }
 
 /// Monthly partitions of `events` (UTC months), created when first needed and dropped whole
@@ -181,16 +202,12 @@ fn severity_of(s: &str) -> &'static str {
     }
 }
 
-/// Stores `events` (validated, partitions ensured) and aggregates the new ones into incidents.
-/// An event joins its fingerprint's current incident when it occurred at most `window` after
-/// that incident's last event; otherwise it opens a new incident, which becomes current.
-pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Result<Stored> {
+/// Stores `events` (validated, partitions ensured) and queues the new ones for folding, in one
+/// statement.
+pub async fn store(pool: &PgPool, events: &[NewEvent]) -> Result<Stored> {
     if events.is_empty() {
         return Ok(Stored::default());
     }
-    let mut tx = pool.begin().await?;
-
-    // 1. The events, each once.
     let n = events.len();
     let mut source = Vec::with_capacity(n);
     let mut source_ref = Vec::with_capacity(n);
@@ -218,15 +235,27 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
         phase.push(e.kill_chain_phase.as_str());
         raw.push(e.raw.as_str());
     }
-    let inserted = sqlx::query(
-        "INSERT INTO events (source, source_ref, occurred_at, src_ip, src_port, dst_ip, dst_port,
-                             category, severity, rule, kill_chain_phase, raw)
-         SELECT s, r, o, si::inet, sp, di::inet, dp, c, sv, ru, k, raw::jsonb
-           FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int4[], $6::text[],
-                       $7::int4[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-                AS t(s, r, o, si, sp, di, dp, c, sv, ru, k, raw)
-         ON CONFLICT DO NOTHING
-         RETURNING source, source_ref",
+    // The fingerprint is written by PostgreSQL (host() of the affected address), the one
+    // spelling every replica and the folder agree on.
+    let accepted: i64 = sqlx::query_scalar(
+        "WITH ins AS (
+           INSERT INTO events (source, source_ref, occurred_at, src_ip, src_port, dst_ip, dst_port,
+                               category, severity, rule, kill_chain_phase, raw)
+           SELECT s, r, o, si::inet, sp, di::inet, dp, c, sv, ru, k, raw::jsonb
+             FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int4[], $6::text[],
+                         $7::int4[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                  AS t(s, r, o, si, sp, di, dp, c, sv, ru, k, raw)
+           ON CONFLICT DO NOTHING
+           RETURNING category, rule, severity, occurred_at,
+                     CASE WHEN category = 'host_compromised' THEN src_ip ELSE dst_ip END AS asset,
+                     CASE WHEN category = 'host_compromised' THEN dst_ip ELSE src_ip END AS peer
+         ), queued AS (
+           INSERT INTO fold_queue (fingerprint, category, rule, asset_ip, peer_ip, severity, occurred_at)
+           SELECT category || '|' || rule || '|' || host(asset), category, rule, asset, peer, severity, occurred_at
+             FROM ins
+           RETURNING 1
+         )
+         SELECT count(*) FROM queued",
     )
     .bind(&source)
     .bind(&source_ref)
@@ -240,42 +269,61 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
     .bind(&rule)
     .bind(&phase)
     .bind(&raw)
+    .fetch_one(pool)
+    .await?;
+    Ok(Stored {
+        accepted: accepted as u32,
+        duplicate: (n as i64 - accepted) as u32,
+    })
+}
+
+/// Folds up to `max` queued events into incidents (oldest first), unless another folder is at
+/// it. An event joins its fingerprint's current incident when it occurred at most `window` after
+/// that incident's last event; otherwise it opens a new incident, which becomes current.
+pub async fn fold(pool: &PgPool, max: i64, window: Duration) -> Result<Folded> {
+    let mut tx = pool.begin().await?;
+    let mine: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended('alerts.fold', 0))")
+            .fetch_one(&mut *tx)
+            .await?;
+    if !mine {
+        return Ok(Folded {
+            busy: true,
+            ..Folded::default()
+        });
+    }
+    let rows = sqlx::query(
+        "DELETE FROM fold_queue WHERE seq IN (SELECT seq FROM fold_queue ORDER BY seq LIMIT $1)
+         RETURNING fingerprint, category, rule, host(asset_ip) AS asset, host(peer_ip) AS peer,
+                   severity, occurred_at",
+    )
+    .bind(max)
     .fetch_all(&mut *tx)
     .await?;
-    let accepted = inserted.len();
-    let mut stored = Stored {
-        accepted: accepted as u32,
-        duplicate: (n - accepted) as u32,
-        incidents_opened: 0,
-    };
-    if accepted == 0 {
+    if rows.is_empty() {
         tx.commit().await?;
-        return Ok(stored);
+        return Ok(Folded::default());
     }
-    // Which of the batch were new: the first occurrence of each returned key.
-    let mut new_keys: HashSet<(String, String)> = inserted
-        .iter()
-        .map(|r| Ok((r.try_get("source")?, r.try_get("source_ref")?)))
-        .collect::<Result<_, sqlx::Error>>()?;
-    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut events = Vec::with_capacity(rows.len());
+    for r in &rows {
+        events.push(Queued {
+            fingerprint: r.try_get("fingerprint")?,
+            category: r.try_get("category")?,
+            rule: r.try_get("rule")?,
+            asset: r.try_get("asset")?,
+            peer: r.try_get("peer")?,
+            severity: severity_of(r.try_get::<&str, _>("severity")?),
+            occurred_at: r.try_get("occurred_at")?,
+        });
+    }
+    drop(rows);
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
-        if new_keys.remove(&(e.source.clone(), e.source_ref.clone())) {
-            groups.entry(e.fingerprint()).or_default().push(i);
-        }
+        groups.entry(e.fingerprint.as_str()).or_default().push(i);
     }
-    let fingerprints: Vec<&str> = groups.keys().map(String::as_str).collect();
+    let fingerprints: Vec<&str> = groups.keys().copied().collect();
 
-    // 2. One writer per fingerprint at a time; locks taken in one global order.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(h) FROM (
-           SELECT DISTINCT hashtextextended(fp, 0) AS h FROM unnest($1::text[]) fp
-            ORDER BY h LIMIT 1000000) ordered",
-    )
-    .bind(&fingerprints)
-    .execute(&mut *tx)
-    .await?;
-
-    // 3. The current incident of each fingerprint.
+    // The current incident of each fingerprint.
     let heads = sqlx::query(
         "SELECT h.fingerprint, i.id, i.first_seen, i.last_seen, i.severity
            FROM incident_heads h JOIN incidents i ON i.id = h.incident_id
@@ -286,8 +334,8 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
     .await?;
     let mut current: HashMap<String, Touched> = HashMap::with_capacity(heads.len());
     for h in &heads {
-        let severity: String = h.try_get("severity")?;
         let fingerprint: String = h.try_get("fingerprint")?;
+        let severity: String = h.try_get("severity")?;
         current.insert(
             fingerprint.clone(),
             Touched {
@@ -304,12 +352,12 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
         );
     }
 
-    // 4. Fold the new events in, in time order per fingerprint.
+    // Fold the events in, in time order per fingerprint.
     let mut touched: Vec<Touched> = Vec::new();
     let mut counts: HashMap<(Uuid, NaiveDate, &'static str), i64> = HashMap::new();
     for (fp, mut idx) in groups {
         idx.sort_by_key(|&i| events[i].occurred_at);
-        let mut cur = current.remove(&fp);
+        let mut cur = current.remove(fp);
         for i in idx {
             let e = &events[i];
             let joins = cur
@@ -321,7 +369,7 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
                 }
                 cur = Some(Touched {
                     id: Uuid::now_v7(),
-                    fingerprint: fp.clone(),
+                    fingerprint: fp.to_string(),
                     is_new: true,
                     first: e.occurred_at,
                     last: e.occurred_at,
@@ -347,26 +395,10 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
         }
     }
 
-    // 5. New incidents, attributed by the most specific asset range covering them.
+    // New incidents, attributed by the most specific asset range covering them.
     let new: Vec<&Touched> = touched.iter().filter(|t| t.is_new).collect();
     let mut opened_units: HashMap<Uuid, Option<String>> = HashMap::new();
     if !new.is_empty() {
-        let ids: Vec<Uuid> = new.iter().map(|t| t.id).collect();
-        let fps: Vec<&str> = new.iter().map(|t| t.fingerprint.as_str()).collect();
-        let cats: Vec<&str> = new.iter().map(|t| events[t.opener].category).collect();
-        let rules: Vec<&str> = new.iter().map(|t| events[t.opener].rule.as_str()).collect();
-        let assets: Vec<String> = new
-            .iter()
-            .map(|t| events[t.opener].asset_ip().to_string())
-            .collect();
-        let peers: Vec<String> = new
-            .iter()
-            .map(|t| events[t.opener].peer_ip().to_string())
-            .collect();
-        let sevs: Vec<&str> = new.iter().map(|t| t.severity).collect();
-        let counts_new: Vec<i64> = new.iter().map(|t| t.added).collect();
-        let firsts: Vec<DateTime<Utc>> = new.iter().map(|t| t.first).collect();
-        let lasts: Vec<DateTime<Utc>> = new.iter().map(|t| t.last).collect();
         let rows = sqlx::query(
             "INSERT INTO incidents (id, fingerprint, category, rule, asset_ip, peer_ip, severity,
                                     event_count, first_seen, last_seen, unit_code, system_name, asset_cidr)
@@ -380,25 +412,24 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
                      WHERE cidr >>= n.asset::inet ORDER BY masklen(cidr) DESC LIMIT 1) a ON true
              RETURNING id, unit_code",
         )
-        .bind(&ids)
-        .bind(&fps)
-        .bind(&cats)
-        .bind(&rules)
-        .bind(&assets)
-        .bind(&peers)
-        .bind(&sevs)
-        .bind(&counts_new)
-        .bind(&firsts)
-        .bind(&lasts)
+        .bind(new.iter().map(|t| t.id).collect::<Vec<_>>())
+        .bind(new.iter().map(|t| t.fingerprint.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|t| events[t.opener].category.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|t| events[t.opener].rule.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|t| events[t.opener].asset.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|t| events[t.opener].peer.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|t| t.severity).collect::<Vec<_>>())
+        .bind(new.iter().map(|t| t.added).collect::<Vec<_>>())
+        .bind(new.iter().map(|t| t.first).collect::<Vec<_>>())
+        .bind(new.iter().map(|t| t.last).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?;
         for r in rows {
             opened_units.insert(r.try_get("id")?, r.try_get("unit_code")?);
         }
-        stored.incidents_opened = new.len() as u32;
     }
 
-    // 6. Existing incidents grow.
+    // Existing incidents grow.
     let old: Vec<&Touched> = touched.iter().filter(|t| !t.is_new).collect();
     if !old.is_empty() {
         sqlx::query(
@@ -417,27 +448,29 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
         .await?;
     }
 
-    // 7. Each fingerprint's current incident is the latest it touched.
-    let mut head: HashMap<String, (DateTime<Utc>, Uuid)> = HashMap::new();
-    for t in &touched {
-        let e = head.entry(t.fingerprint.clone()).or_insert((t.last, t.id));
+    // A fingerprint's current incident changes only when a new one opened: the latest.
+    let mut head: HashMap<&str, (DateTime<Utc>, Uuid)> = HashMap::new();
+    for t in touched.iter().filter(|t| t.is_new) {
+        let e = head.entry(t.fingerprint.as_str()).or_insert((t.last, t.id));
         if t.last > e.0 {
             *e = (t.last, t.id);
         }
     }
-    let (head_fps, head_ids): (Vec<String>, Vec<Uuid>) =
-        head.into_iter().map(|(fp, (_, id))| (fp, id)).unzip();
-    sqlx::query(
-        "INSERT INTO incident_heads (fingerprint, incident_id)
-         SELECT * FROM UNNEST($1::text[], $2::uuid[])
-         ON CONFLICT (fingerprint) DO UPDATE SET incident_id = EXCLUDED.incident_id",
-    )
-    .bind(&head_fps)
-    .bind(&head_ids)
-    .execute(&mut *tx)
-    .await?;
+    if !head.is_empty() {
+        let (head_fps, head_ids): (Vec<&str>, Vec<Uuid>) =
+            head.into_iter().map(|(fp, (_, id))| (fp, id)).unzip();
+        sqlx::query(
+            "INSERT INTO incident_heads (fingerprint, incident_id)
+             SELECT * FROM UNNEST($1::text[], $2::uuid[])
+             ON CONFLICT (fingerprint) DO UPDATE SET incident_id = EXCLUDED.incident_id",
+        )
+        .bind(&head_fps)
+        .bind(&head_ids)
+        .execute(&mut *tx)
+        .await?;
+    }
 
-    // 8. Counts per incident, day and severity.
+    // Counts per incident, day and severity.
     let (mut c_ids, mut c_days, mut c_sevs, mut c_ns) = (vec![], vec![], vec![], vec![]);
     for ((id, day, sev), n) in counts {
         c_ids.push(id);
@@ -457,7 +490,7 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
     .execute(&mut *tx)
     .await?;
 
-    // 9. High-severity incidents, new or newly high, are announced.
+    // High-severity incidents, new or newly high, are announced.
     for t in &touched {
         let newly_high = t.severity == "high" && (t.is_new || t.old_severity != "high");
         if !newly_high {
@@ -467,7 +500,7 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
         let payload = if t.is_new {
             json!({
                 "incident_id": t.id, "fingerprint": t.fingerprint, "category": e.category,
-                "rule": e.rule, "asset_ip": e.asset_ip().to_string(), "peer_ip": e.peer_ip().to_string(),
+                "rule": e.rule, "asset_ip": e.asset, "peer_ip": e.peer,
                 "severity": t.severity, "first_seen": t.first,
                 "unit_code": opened_units.get(&t.id).cloned().flatten(),
             })
@@ -477,7 +510,11 @@ pub async fn store(pool: &PgPool, events: &[NewEvent], window: Duration) -> Resu
         yiwang_kit::outbox::enqueue(&mut tx, INCIDENT_OPENED, &payload).await?;
     }
     tx.commit().await?;
-    Ok(stored)
+    Ok(Folded {
+        events: events.len(),
+        incidents_opened: new.len(),
+        busy: false,
+    })
 }
 
 #[cfg(test)]

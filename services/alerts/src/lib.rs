@@ -4,6 +4,7 @@
 //! unit by the asset register ([`incident`]); served over gRPC ([`api`]).
 
 pub mod api;
+pub mod demo;
 pub mod event;
 pub mod incident;
 pub mod ingest;
@@ -60,7 +61,6 @@ pub async fn serve(
         AlertsServiceServer::new(api::AlertsApi {
             pool: pool.clone(),
             partitions: partitions.clone(),
-            window: chrono::Duration::seconds(cfg.alerts.window_secs.min(i64::MAX as u64) as i64),
             cases: CasesServiceClient::new(cases),
             settings: cfg.alerts.clone(),
         })
@@ -82,6 +82,11 @@ pub async fn serve(
         tokio::spawn(enforce_retention(
             pool.clone(),
             partitions,
+            background.clone(),
+        ));
+        tokio::spawn(fold_continuously(
+            pool.clone(),
+            chrono::Duration::seconds(cfg.alerts.window_secs.min(i64::MAX as u64 / 2) as i64),
             background.clone(),
         ));
         tokio::spawn(escalate_overdue(
@@ -133,6 +138,39 @@ async fn escalate_overdue(pool: sqlx::PgPool, every: Duration, shutdown: Cancell
             Ok(0) => {}
             Ok(n) => tracing::info!(notices = n, "alerts: overdue notices escalated"),
             Err(e) => tracing::warn!(error = %e, "alerts: escalation sweep failed"),
+        }
+    }
+}
+
+/// Events per fold: large enough that a busy feed costs few statements per event, small enough
+/// to keep one transaction short.
+const FOLD_CHUNK: i64 = 50_000;
+
+/// Folds queued events into incidents as they arrive: at once while there is a backlog, every
+/// 50 ms otherwise. One replica folds at a time; the others find the lock taken and wait.
+async fn fold_continuously(
+    pool: sqlx::PgPool,
+    window: chrono::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let pause = match ingest::fold(&pool, FOLD_CHUNK, window).await {
+            Ok(f) if f.events > 0 => {
+                metrics::counter!("yiwang_alerts_events_folded_total").increment(f.events as u64);
+                metrics::counter!("yiwang_alerts_incidents_opened_total")
+                    .increment(f.incidents_opened as u64);
+                continue;
+            }
+            Ok(f) if f.busy => Duration::from_millis(500),
+            Ok(_) => Duration::from_millis(50),
+            Err(e) => {
+                tracing::warn!(error = %e, "alerts: folding events into incidents failed; retrying");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }
