@@ -16,3 +16,9 @@ pub mod cases {
         tonic::include_proto!("yiwang.cases.v1");
     }
 }
+
+pub mod supervision {
+    pub mod v1 {
+        tonic::include_proto!("yiwang.supervision.v1");
+    }
+}
