@@ -41,6 +41,8 @@ impl Stack {
         let catalog = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cases = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let supervision = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        cfg.supervision_url = format!("http://{}", supervision.local_addr().unwrap());
         let grpc = format!("http://{}", catalog.local_addr().unwrap());
         cfg.cases_url = format!("http://{}", cases.local_addr().unwrap());
         let base = format!("http://{}", gateway.local_addr().unwrap());
@@ -51,6 +53,11 @@ impl Stack {
             shutdown.clone(),
         ));
         tokio::spawn(yiwang_cases::serve(cfg.clone(), cases, shutdown.clone()));
+        tokio::spawn(yiwang_supervision::serve(
+            cfg.clone(),
+            supervision,
+            shutdown.clone(),
+        ));
         tokio::spawn(yiwang_gateway::serve(
             cfg.clone(),
             gateway,
@@ -95,7 +102,7 @@ impl Stack {
     pub async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        for service in ["catalog", "cases"] {
+        for service in ["catalog", "cases", "supervision"] {
             let _ = yiwang_kit::db::drop_database(
                 &self.cfg.database_url,
                 &self.cfg.database_name(service),
