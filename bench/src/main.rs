@@ -35,6 +35,8 @@ use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint};
 use yiwang_proto::catalog::v1 as pb;
 
+mod supervision;
+
 const SECRET: &str = "yiwang-bench-secret";
 
 #[derive(Parser)]
@@ -57,9 +59,15 @@ struct Cli {
     /// The `yiwang` launcher binary (default: next to this one).
     #[arg(long)]
     yiwang: Option<PathBuf>,
-    /// Which measurements: all | catalog | cases.
+    /// Which measurements: all | catalog | cases | supervision (the draw benchmark alone).
     #[arg(long, default_value = "all")]
     suite: String,
+    /// Regulated entities in the supervision draw benchmark's target pool.
+    #[arg(long, default_value_t = 100_000)]
+    entities: usize,
+    /// Inspectors in the supervision draw benchmark's inspector pool.
+    #[arg(long, default_value_t = 1_000)]
+    inspectors: usize,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +174,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     );
     let logs = me.with_file_name("bench-logs");
     std::fs::create_dir_all(&logs)?;
+    if cli.suite == "supervision" {
+        return supervision::run(cli, &yiwang, &logs).await;
+    }
 
     // A dedicated database and Redis prefix, rebuilt on every run.
     let mut cfg = yiwang_kit::Config::from_env()?;
