@@ -401,6 +401,8 @@ pub async fn load_demo(
         let mut seed = [0u8; 32];
         seed[..8].copy_from_slice(&rng.next().to_be_bytes());
         seed[8..16].copy_from_slice(&rng.next().to_be_bytes());
+        seed[16..24].copy_from_slice(&rng.next().to_be_bytes());
+        seed[24..32].copy_from_slice(&rng.next().to_be_bytes());
         let id = Uuid::now_v7();
         let inputs = draw::Inputs {
             algorithm: draw::ALGORITHM.into(),
