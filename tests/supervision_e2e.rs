@@ -1076,6 +1076,39 @@ async fn approved_licences_create_one_follow_up_each_and_overdue_cases_one_notic
         .unwrap();
     assert_eq!(n, 1);
 
+    // A crash mid-way (the effect's transaction begun, never committed) leaves the event
+    // unprocessed: the redelivery after the restart creates the task, a further one nothing.
+    let mut crashed = event.clone();
+    crashed.id = uuid::Uuid::now_v7();
+    let other_case = uuid::Uuid::new_v4().to_string();
+    crashed.payload["case_id"] = json!(other_case);
+    let tx = yiwang_kit::outbox::begin_once(
+        &pool,
+        yiwang_supervision::events::LICENCE_CONSUMER,
+        crashed.id,
+    )
+    .await
+    .unwrap()
+    .expect("first delivery");
+    drop(tx);
+    assert!(
+        yiwang_supervision::events::on_case_decided(&pool, &crashed)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        yiwang_supervision::events::on_case_decided(&pool, &crashed)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    sqlx::query("DELETE FROM tasks WHERE case_id = $1::uuid")
+        .bind(&other_case)
+        .execute(&pool)
+        .await
+        .unwrap();
+
     // A second licence of the same licensee: a second task, the same register entry.
     let second = file_licence(&s, &enterprise, &case_officer, &item, &licensee).await;
     ok(

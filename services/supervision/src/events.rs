@@ -23,8 +23,8 @@ use crate::util::{self, opt_ts, text, ts};
 pub const CASE_DECIDED: &str = "cases.case.decided";
 pub const CASE_OVERDUE: &str = "cases.case.overdue";
 pub const GROUP: &str = "supervision";
-const LICENCE_CONSUMER: &str = "supervision.licence-follow-up";
-const OVERSIGHT_CONSUMER: &str = "supervision.oversight";
+pub const LICENCE_CONSUMER: &str = "supervision.licence-follow-up";
+pub const OVERSIGHT_CONSUMER: &str = "supervision.oversight";
 
 /// Consumes the case events until `shutdown`.
 pub async fn consume(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
