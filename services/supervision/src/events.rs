@@ -31,11 +31,9 @@ pub async fn consume(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
     let consumer = Consumer {
         redis,
         group: GROUP.to_string(),
-        name: format!(
-            "supervision-{}-{}",
-            std::process::id(),
-            &Uuid::new_v4().simple().to_string()[..8]
-        ),
+        // `<hostname>-<pid>`: stable across a container's restarts, so the entries this replica
+        // read but never acknowledged (a crash mid-way) are read again first thing.
+        name: format!("{}-{}", hostname(), std::process::id()),
         topics: vec![CASE_DECIDED.to_string(), CASE_OVERDUE.to_string()],
         from_beginning: true,
     };
@@ -45,6 +43,15 @@ pub async fn consume(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
             async move { handle(&pool, &event).await }
         })
         .await;
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "supervision".to_string())
 }
 
 pub async fn handle(pool: &PgPool, event: &Event) -> Result<()> {
