@@ -302,6 +302,8 @@ async fn load_demo_supervision(cfg: &Config) -> anyhow::Result<()> {
             plans = l.plans,
             inspections = l.inspections,
             publications = l.publications,
+            tasks = l.tasks,
+            notices = l.notices,
             seconds = started.elapsed().as_secs_f64(),
             "demo supervision data loaded"
         ),

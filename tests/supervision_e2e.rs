@@ -1282,3 +1282,78 @@ async fn entries_last(redis: &mut redis::aio::MultiplexedConnection, key: &str) 
         .unwrap();
     r.ids.first().map(|e| e.id.clone()).unwrap_or_default()
 }
+
+#[tokio::test]
+async fn the_demo_county_loads_at_the_reference_scale_once() {
+    let s = Stack::start().await;
+    let departments: Vec<yiwang_supervision::demo::DemoDepartment> =
+        yiwang_catalog::demo::generate(340522)
+            .org_units
+            .into_iter()
+            .filter(|u| u.kind == "department")
+            .map(|u| yiwang_supervision::demo::DemoDepartment {
+                code: u.code,
+                name: u.name,
+                uscc: u.uscc,
+            })
+            .collect();
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("supervision"))
+        .await
+        .unwrap();
+    let key = yiwang_kit::crypto::DataKey::development();
+    let now = chrono::Utc::now();
+    let loaded = yiwang_supervision::demo::load_demo(&pool, &key, &departments, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded.inspections, 2767);
+    assert!(
+        yiwang_supervision::demo::load_demo(&pool, &key, &departments, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let sup = s.token("supervisor-1", &["supervisor"], None);
+    let st = ok(
+        &s,
+        "GET",
+        "/v1/supervision/stats?from=2020-01-01",
+        &sup,
+        None,
+    )
+    .await;
+    assert_eq!(st["items_claimed"], 805);
+    assert_eq!(st["claim_rate"], 100.0);
+    assert_eq!(st["check_lists"], 843);
+    assert_eq!(st["list_rate"], 100.0);
+    assert_eq!(st["coverage"], 78.01);
+    assert_eq!(st["inspections"], 2767);
+    assert_eq!(st["publications"], 64);
+    assert_eq!(st["inspectors"], 1459);
+    assert_eq!(
+        st["tasks_open"].as_u64().unwrap() + st["tasks_done"].as_u64().unwrap(),
+        120
+    );
+    // Every demo plan's published draw verifies.
+    let plans = ok(
+        &s,
+        "GET",
+        "/v1/supervision/plans?state=published&page_size=100",
+        &sup,
+        None,
+    )
+    .await;
+    assert_eq!(plans["plans"].as_array().unwrap().len(), 30);
+    let id = plans["plans"][0]["id"].as_str().unwrap();
+    let (_, v) = send(
+        &s,
+        "POST",
+        &format!("/v1/supervision/plans/{id}/verify"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(v["matches"], true, "{v}");
+    pool.close().await;
+    s.stop().await;
+}

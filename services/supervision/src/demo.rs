@@ -1,7 +1,7 @@
 //! Sample data at the reference county's scale for `yiwang up --demo`: 805 supervision items,
 //! all claimed; 843 inspection lists; 1,459 inspectors; 6,000 regulated entities; drawn and
 //! published 双随机 plans; 2,767 inspection records covering 78 % of the claimed items; 64
-//! publications. Deterministic, batch-inserted with UNNEST, and loaded only into an empty
+//! publications; 120 follow-up tasks of licences and 12 oversight notices. Deterministic, batch-inserted with UNNEST, and loaded only into an empty
 //! database.
 
 use chrono::{DateTime, Duration, Utc};
@@ -20,6 +20,10 @@ pub const ENTITIES: usize = 6_000;
 pub const RECORDS: usize = 2_767;
 pub const COVERED: usize = 628; // 78 % of 805
 pub const PUBLICATIONS: usize = 64;
+/// Follow-up tasks of approved licences (审管联动), a third of them done.
+pub const TASKS: usize = 120;
+/// Oversight notices of overdue cases (督办), two thirds closed.
+pub const NOTICES: usize = 12;
 const PLANS_PUBLISHED: usize = 30;
 
 /// A department of the county (catalogue org unit).
@@ -39,6 +43,8 @@ pub struct Loaded {
     pub plans: usize,
     pub inspections: usize,
     pub publications: usize,
+    pub tasks: usize,
+    pub notices: usize,
 }
 
 /// splitmix64.
@@ -578,6 +584,85 @@ pub async fn load_demo(
     // plans' first items inside the covered range by construction (items are taken in order).
     loaded.inspections = cols.len();
     cols.insert(&mut tx).await?;
+
+    // 审管联动 and 督办 as the case events would have left them.
+    let legal: Vec<&(i64, String, String, String, String, String)> =
+        entities.iter().filter(|e| e.3 == "legal_person").collect();
+    let (mut tid, mut tcase, mut tnum, mut titem, mut tdept, mut tent, mut tstate, mut tat) = (
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    );
+    for n in 0..TASKS {
+        let d = n % departments.len();
+        let at = now - Duration::days(1 + (n as i64 * 3) % 150);
+        tid.push(Uuid::now_v7());
+        tcase.push(Uuid::new_v4());
+        tnum.push(format!("340522-{}-{:06}", at.format("%Y%m%d"), 900_000 + n));
+        titem.push(format!("{}4{:012}", departments[d].uscc, n + 1));
+        tdept.push(departments[d].code.clone());
+        tent.push(legal[rng.below(legal.len())].0);
+        tstate.push(if n % 3 == 0 { "done" } else { "open" }.to_string());
+        tat.push(at);
+    }
+    sqlx::query(
+        "INSERT INTO tasks (id, source, case_id, case_number, item_code, item_name, department, entity_id, state, event_id, created_at, done_at)
+         SELECT id, 'licence', c, num, item, '食品经营许可证核发', dept, e, st, gen_random_uuid(), at,
+                CASE WHEN st = 'done' THEN at + interval '10 days' END
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[])
+              AS t(id, c, num, item, dept, e, st, at)",
+    )
+    .bind(&tid)
+    .bind(&tcase)
+    .bind(&tnum)
+    .bind(&titem)
+    .bind(&tdept)
+    .bind(&tent)
+    .bind(&tstate)
+    .bind(&tat)
+    .execute(&mut *tx)
+    .await?;
+    loaded.tasks = TASKS;
+    for n in 0..NOTICES {
+        let d = (n * 5) % departments.len();
+        let at = now - Duration::days(2 + 9 * n as i64);
+        let state = match n % 3 {
+            0 => "open",
+            1 => "acknowledged",
+            _ => "closed",
+        };
+        let state = if n >= 4 && state == "open" {
+            "closed"
+        } else {
+            state
+        };
+        sqlx::query(
+            "INSERT INTO notices (id, case_id, case_number, item_code, item_name, department, deadline, state,
+                acknowledge_note, close_note, event_id, created_at, acknowledged_at, closed_at)
+             VALUES ($1, $2, $3, $4, '建设工程规划许可证核发', $5, $6, $7,
+                CASE WHEN $7 <> 'open' THEN '已督促承办人限期办结' ELSE '' END,
+                CASE WHEN $7 = 'closed' THEN '已办结，督办销号' ELSE '' END,
+                gen_random_uuid(), $8,
+                CASE WHEN $7 <> 'open' THEN $8 + interval '1 day' END,
+                CASE WHEN $7 = 'closed' THEN $8 + interval '3 days' END)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(Uuid::new_v4())
+        .bind(format!("340522-{}-{:06}", at.format("%Y%m%d"), 950_000 + n))
+        .bind(format!("{}4{:012}", departments[d].uscc, 500 + n))
+        .bind(&departments[d].code)
+        .bind(at - Duration::hours(2))
+        .bind(state)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    loaded.notices = NOTICES;
     tx.commit().await?;
     Ok(Some(loaded))
 }
