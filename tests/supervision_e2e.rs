@@ -337,6 +337,15 @@ async fn draws_are_reproducible_verifiable_published_and_immutable() {
             "{path} missing from /openapi.json"
         );
     }
+    // Named apart from the other services' schemas of the same name.
+    let schemas = &api["components"]["schemas"];
+    assert!(
+        schemas["supervision.Plan"]["properties"]
+            .get("picks")
+            .is_some(),
+        "{schemas}"
+    );
+    assert!(schemas.get("supervision.Item").is_some());
     s.stop().await;
 }
 
