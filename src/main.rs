@@ -1,10 +1,11 @@
 //! `yiwang`: every role of the platform in one binary.
 //!
 //! - `yiwang up [--demo]`    every role in one process, each on its own port, talking gRPC
-//! - `yiwang serve <role>`   one role (catalog, cases, projects, alerts, gateway)
+//! - `yiwang serve <role>`   one role (catalog, cases, supervision, projects, alerts, gateway)
 //! - `yiwang migrate`        create each service's database if missing and apply migrations
 //! - `yiwang token …`        mint a development JWT with the configured secret
 //! - `yiwang probe <url>`    exit 0 if an HTTP GET answers 2xx (container health checks)
+//! - `yiwang verify-draw <published-inputs.json>`  re-run a published 双随机 draw offline
 
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Run one role: catalog | cases | projects | alerts | gateway.
+    /// Run one role: catalog | cases | supervision | projects | alerts | gateway.
     Serve { role: String },
     /// Create each service's database if missing and apply its migrations.
     Migrate,
@@ -58,6 +59,12 @@ enum Command {
     },
     /// HTTP GET a URL; exit 0 on 2xx (for health checks in images without curl).
     Probe { url: String },
+    /// Re-run a published 双随机 draw (the JSON of GET /v1/supervision/plans/{id}/draw) and
+    /// print the picks; exit non-zero when they differ from the document's published picks.
+    VerifyDraw {
+        /// The published inputs document; `-` reads standard input.
+        file: std::path::PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,6 +85,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Probe { url } => probe(&url).await,
+        Command::VerifyDraw { file } => verify_draw(&file),
         Command::Token {
             sub,
             roles,
@@ -110,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             yiwang_cases::migrate(&cfg).await?;
             yiwang_alerts::migrate(&cfg).await?;
             yiwang_projects::migrate(&cfg).await?;
+            yiwang_supervision::migrate(&cfg).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -133,12 +142,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     yiwang_projects::serve(cfg.clone(), bind(cfg.projects_addr).await?, shutdown)
                         .await
                 }
+                "supervision" => {
+                    yiwang_supervision::serve(
+                        cfg.clone(),
+                        bind(cfg.supervision_addr).await?,
+                        shutdown,
+                    )
+                    .await
+                }
                 "gateway" => {
                     yiwang_gateway::serve(cfg.clone(), bind(cfg.gateway_addr).await?, shutdown)
                         .await
                 }
                 other => anyhow::bail!(
-                    "unknown role {other:?}; roles: catalog, cases, projects, alerts, gateway"
+                    "unknown role {other:?}; roles: catalog, cases, supervision, projects, alerts, gateway"
                 ),
             }
         }
@@ -151,6 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             yiwang_cases::migrate(&cfg).await?;
             yiwang_alerts::migrate(&cfg).await?;
             yiwang_projects::migrate(&cfg).await?;
+            yiwang_supervision::migrate(&cfg).await?;
             yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await?;
             if demo {
                 let pool = yiwang_kit::db::lazy_pool(
@@ -169,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 load_demo_cases(&cfg).await?;
                 load_demo_projects(&cfg).await?;
                 load_demo_alerts(&cfg).await?;
+                load_demo_supervision(&cfg).await?;
             }
             let shutdown = shutdown_token();
             // Every role on its own port, talking gRPC to the others as in a deployment.
@@ -181,6 +200,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             roles.push(tokio::spawn(yiwang_cases::serve(
                 cfg.clone(),
                 bind(cfg.cases_addr).await?,
+                shutdown.clone(),
+            )));
+            roles.push(tokio::spawn(yiwang_supervision::serve(
+                cfg.clone(),
+                bind(cfg.supervision_addr).await?,
                 shutdown.clone(),
             )));
             roles.push(tokio::spawn(yiwang_projects::serve(
@@ -199,10 +223,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 shutdown.clone(),
             )));
             eprintln!(
-                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · projects {} · alerts {} · Ctrl-C to stop",
+                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · supervision {} · projects {} · alerts {} · Ctrl-C to stop",
                 cfg.gateway_addr,
                 cfg.catalog_addr,
                 cfg.cases_addr,
+                cfg.supervision_addr,
                 cfg.projects_addr,
                 cfg.alerts_addr
             );
@@ -341,6 +366,79 @@ async fn load_demo_alerts(cfg: &Config) -> anyhow::Result<()> {
         None => tracing::info!("alerts already has incidents; demo alerts not loaded again"),
     }
     pool.close().await;
+    Ok(())
+}
+
+/// The supervision sample data at the reference county's scale, for the demo county's
+/// departments.
+async fn load_demo_supervision(cfg: &Config) -> anyhow::Result<()> {
+    let county = yiwang_catalog::demo::generate(340522);
+    let departments: Vec<yiwang_supervision::demo::DemoDepartment> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| yiwang_supervision::demo::DemoDepartment {
+            code: u.code.clone(),
+            name: u.name.clone(),
+            uscc: u.uscc.clone(),
+        })
+        .collect();
+    let pool =
+        yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_supervision::SERVICE), 4)?;
+    let key = yiwang_supervision::data_key(cfg)?;
+    let started = std::time::Instant::now();
+    match yiwang_supervision::demo::load_demo(&pool, &key, &departments, chrono::Utc::now()).await?
+    {
+        Some(l) => tracing::info!(
+            items = l.items,
+            check_lists = l.check_lists,
+            inspectors = l.inspectors,
+            entities = l.entities,
+            plans = l.plans,
+            inspections = l.inspections,
+            publications = l.publications,
+            tasks = l.tasks,
+            notices = l.notices,
+            seconds = started.elapsed().as_secs_f64(),
+            "demo supervision data loaded"
+        ),
+        None => tracing::info!("supervision items exist; demo supervision data not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// `yiwang verify-draw`: re-runs a published draw offline.
+fn verify_draw(file: &std::path::Path) -> anyhow::Result<()> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let inputs: yiwang_supervision::draw::Inputs = serde_json::from_str(&text)
+        .context("not a draw document (JSON of GET /v1/supervision/plans/{id}/draw)")?;
+    let picks =
+        yiwang_supervision::draw::draw(&inputs).map_err(|e| anyhow::anyhow!("no draw: {e}"))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "algorithm": yiwang_supervision::draw::ALGORITHM,
+            "seed": inputs.seed,
+            "picks": picks,
+        }))?
+    );
+    if inputs.picks.is_empty() {
+        eprintln!("the document has no published picks to compare with");
+        return Ok(());
+    }
+    anyhow::ensure!(
+        picks == inputs.picks,
+        "MISMATCH: the recomputed picks differ from the published ones"
+    );
+    eprintln!(
+        "OK: the recomputed picks equal the published ones ({} targets)",
+        picks.len()
+    );
     Ok(())
 }
 

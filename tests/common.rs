@@ -45,6 +45,8 @@ impl Stack {
         cfg.alerts_url = format!("http://{}", alerts.local_addr().unwrap());
         let projects = TcpListener::bind("127.0.0.1:0").await.unwrap();
         cfg.projects_url = format!("http://{}", projects.local_addr().unwrap());
+        let supervision = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        cfg.supervision_url = format!("http://{}", supervision.local_addr().unwrap());
         let grpc = format!("http://{}", catalog.local_addr().unwrap());
         cfg.cases_url = format!("http://{}", cases.local_addr().unwrap());
         let base = format!("http://{}", gateway.local_addr().unwrap());
@@ -59,6 +61,11 @@ impl Stack {
         tokio::spawn(yiwang_projects::serve(
             cfg.clone(),
             projects,
+            shutdown.clone(),
+        ));
+        tokio::spawn(yiwang_supervision::serve(
+            cfg.clone(),
+            supervision,
             shutdown.clone(),
         ));
         tokio::spawn(yiwang_gateway::serve(
@@ -105,7 +112,7 @@ impl Stack {
     pub async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        for service in ["catalog", "cases", "projects", "alerts"] {
+        for service in ["catalog", "cases", "supervision", "projects", "alerts"] {
             let _ = yiwang_kit::db::drop_database(
                 &self.cfg.database_url,
                 &self.cfg.database_name(service),

@@ -37,6 +37,8 @@ use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint};
 use yiwang_proto::catalog::v1 as pb;
 
+mod supervision;
+
 const SECRET: &str = "yiwang-bench-secret";
 
 #[derive(Parser)]
@@ -59,12 +61,19 @@ struct Cli {
     /// The `yiwang` launcher binary (default: next to this one).
     #[arg(long)]
     yiwang: Option<PathBuf>,
-    /// Which measurements: all | catalog | cases | alerts.
+    /// Which measurements: all | catalog | cases | alerts | supervision (the draw benchmark
+    /// alone; not part of all).
     #[arg(long, default_value = "all")]
     suite: String,
     /// Security events streamed in the alerts suite.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
+    /// Regulated entities in the supervision draw benchmark's target pool.
+    #[arg(long, default_value_t = 100_000)]
+    entities: usize,
+    /// Inspectors in the supervision draw benchmark's inspector pool.
+    #[arg(long, default_value_t = 1_000)]
+    inspectors: usize,
 }
 
 #[derive(Subcommand)]
@@ -177,12 +186,21 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         print_report(report);
         return Ok(());
     }
+    if cli.suite == "supervision" {
+        return supervision::run(cli, &yiwang, &logs).await;
+    }
 
     // A dedicated database and Redis prefix, rebuilt on every run.
     let mut cfg = yiwang_kit::Config::from_env()?;
     cfg.database_prefix = "yiwang_bench".into();
     cfg.redis_prefix = "yiwang-bench".into();
-    for service in [yiwang_catalog::SERVICE, "cases", "projects", "alerts"] {
+    for service in [
+        yiwang_catalog::SERVICE,
+        "cases",
+        "supervision",
+        "projects",
+        "alerts",
+    ] {
         yiwang_kit::db::drop_database(&cfg.database_url, &cfg.database_name(service)).await?;
     }
     yiwang_catalog::migrate(&cfg).await?;
@@ -203,6 +221,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     // The gateway is ready only when every service it fronts is.
     let projects_addr = free_addr()?;
     let alerts_addr = free_addr()?;
+    let supervision_addr = free_addr()?;
     let env = |c: &mut Command| {
         c.env("DATABASE_URL", &cfg.database_url)
             .env("REDIS_URL", &cfg.redis_url)
@@ -218,6 +237,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             .env("YIWANG_PROJECTS_URL", format!("http://{projects_addr}"))
             .env("YIWANG_ALERTS_ADDR", alerts_addr.to_string())
             .env("YIWANG_ALERTS_URL", format!("http://{alerts_addr}"))
+            .env("YIWANG_SUPERVISION_ADDR", supervision_addr.to_string())
+            .env(
+                "YIWANG_SUPERVISION_URL",
+                format!("http://{supervision_addr}"),
+            )
             // The limiter runs on every request (as in production) but never says no here.
             .env("YIWANG_RATE_LIMIT", "1000000000")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
@@ -250,6 +274,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     env(&mut c);
     procs.0.push(spawn("alerts", &mut c)?);
     let mut c = Command::new(&yiwang);
+    c.args(["serve", "supervision"]);
+    env(&mut c);
+    procs.0.push(spawn("supervision", &mut c)?);
+    let mut c = Command::new(&yiwang);
     c.args(["serve", "gateway"]);
     env(&mut c);
     procs.0.push(spawn("gateway", &mut c)?);
@@ -257,6 +285,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     wait_ready(cases_addr, "/readyz").await?;
     wait_ready(projects_addr, "/readyz").await?;
     wait_ready(alerts_addr, "/readyz").await?;
+    wait_ready(supervision_addr, "/readyz").await?;
     wait_ready(gateway_addr, "/readyz").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss = |procs: &Procs| {

@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod projects;
 pub mod ratelimit;
+pub mod supervision;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use yiwang_proto::alerts::v1::alerts_service_client::AlertsServiceClient;
 use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use yiwang_proto::projects::v1::projects_service_client::ProjectsServiceClient;
+use yiwang_proto::supervision::v1::supervision_service_client::SupervisionServiceClient;
 
 pub const SERVICE: &str = "gateway";
 
@@ -56,6 +58,7 @@ pub struct Shared {
     pub cases: CasesServiceClient<Channel>,
     pub alerts: AlertsServiceClient<Channel>,
     pub projects: ProjectsServiceClient<Channel>,
+    pub supervision: SupervisionServiceClient<Channel>,
     pub verifier: JwtVerifier,
     /// Set once Redis is reachable; until then caching and rate limits are skipped.
     pub redis: Arc<tokio::sync::OnceCell<Redis>>,
@@ -67,6 +70,7 @@ pub struct Shared {
     cases_channel: Channel,
     alerts_channel: Channel,
     projects_channel: Channel,
+    supervision_channel: Channel,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -79,6 +83,25 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tickets", post(cases::create_ticket))
         .route("/v1/incidents/{id}/notice", post(alerts::issue_notice))
         .route("/v1/projects", post(projects::create_project))
+        .route("/v1/supervision/items", post(supervision::create_item))
+        .route(
+            "/v1/supervision/check-lists",
+            post(supervision::create_check_list),
+        )
+        .route("/v1/supervision/entities", post(supervision::create_entity))
+        .route(
+            "/v1/supervision/inspectors",
+            post(supervision::create_inspector),
+        )
+        .route("/v1/supervision/plans", post(supervision::create_plan))
+        .route(
+            "/v1/supervision/inspections",
+            post(supervision::create_inspection),
+        )
+        .route(
+            "/v1/supervision/publications",
+            post(supervision::create_publication),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
@@ -223,6 +246,80 @@ pub fn router(state: AppState) -> Router {
             post(projects::evaluate_project),
         )
         .route("/v1/projects/{id}/history", get(projects::project_history))
+        .route("/v1/supervision/items", get(supervision::list_items))
+        .route(
+            "/v1/supervision/items/{code}/claim",
+            post(supervision::claim_item),
+        )
+        .route(
+            "/v1/supervision/check-lists",
+            get(supervision::list_check_lists),
+        )
+        .route("/v1/supervision/entities", get(supervision::list_entities))
+        .route(
+            "/v1/supervision/entities/{id}",
+            get(supervision::get_entity),
+        )
+        .route(
+            "/v1/supervision/inspectors",
+            get(supervision::list_inspectors),
+        )
+        .route(
+            "/v1/supervision/inspectors/{id}",
+            axum::routing::patch(supervision::patch_inspector),
+        )
+        .route(
+            "/v1/supervision/inspectors/{id}/relations",
+            post(supervision::add_relation),
+        )
+        .route("/v1/supervision/plans", get(supervision::list_plans))
+        .route(
+            "/v1/supervision/plans/{id}",
+            get(supervision::get_plan).patch(supervision::update_plan),
+        )
+        .route(
+            "/v1/supervision/plans/{id}/draw",
+            get(supervision::get_draw_document).post(supervision::draw_plan),
+        )
+        .route(
+            "/v1/supervision/plans/{id}/publish",
+            post(supervision::publish_plan),
+        )
+        .route(
+            "/v1/supervision/plans/{id}/verify",
+            post(supervision::verify_plan),
+        )
+        .route(
+            "/v1/supervision/draws/verify",
+            post(supervision::verify_draw),
+        )
+        .route(
+            "/v1/supervision/inspections",
+            get(supervision::list_inspections),
+        )
+        .route(
+            "/v1/supervision/inspections/{id}",
+            get(supervision::get_inspection),
+        )
+        .route(
+            "/v1/supervision/inspections/{id}/rectification",
+            post(supervision::complete_rectification),
+        )
+        .route("/v1/supervision/tasks", get(supervision::list_tasks))
+        .route("/v1/supervision/notices", get(supervision::list_notices))
+        .route(
+            "/v1/supervision/notices/{id}/acknowledge",
+            post(supervision::acknowledge_notice),
+        )
+        .route(
+            "/v1/supervision/notices/{id}/close",
+            post(supervision::close_notice),
+        )
+        .route(
+            "/v1/supervision/publications",
+            get(supervision::list_publications),
+        )
+        .route("/v1/supervision/stats", get(supervision::stats))
         .merge(creates)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -318,6 +415,7 @@ async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
         ("cases not serving", s.cases_channel.clone()),
         ("alerts not serving", s.alerts_channel.clone()),
         ("projects not serving", s.projects_channel.clone()),
+        ("supervision not serving", s.supervision_channel.clone()),
     ] {
         if !serving(channel).await {
             return (http::StatusCode::SERVICE_UNAVAILABLE, name);
@@ -359,6 +457,7 @@ pub async fn serve(
     let cases_channel = lazy(&cfg.cases_url)?;
     let projects_channel = lazy(&cfg.projects_url)?;
     let alerts_channel = lazy(&cfg.alerts_url)?;
+    let supervision_channel = lazy(&cfg.supervision_url)?;
     let state = AppState(Arc::new(Shared {
         alerts: AlertsServiceClient::new(alerts_channel.clone()),
         alerts_channel,
@@ -366,6 +465,11 @@ pub async fn serve(
         projects_channel,
         cases: CasesServiceClient::new(cases_channel.clone()),
         cases_channel,
+        // A draw document of a large pool (100,000 entities) is a few MB.
+        supervision: SupervisionServiceClient::new(supervision_channel.clone())
+            .max_decoding_message_size(32 * 1024 * 1024)
+            .max_encoding_message_size(32 * 1024 * 1024),
+        supervision_channel,
         catalog: CatalogServiceClient::new(channel.clone())
             .max_decoding_message_size(16 * 1024 * 1024),
         catalog_channel: channel,

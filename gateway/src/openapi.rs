@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::{alerts, cases, catalog, projects};
+use crate::{alerts, cases, catalog, projects, supervision};
 
 /// The REST error body: `{"error":{"code","status","message","details"}}`.
 #[derive(ToSchema)]
@@ -36,7 +36,7 @@ impl Modify for Bearer {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items, case handling, IT-project review, security alerts."),
+    info(title = "Yiwang REST API", description = "The county government-services platform: catalogue of service items, case handling, supervision (互联网+监管), IT-project review, security alerts."),
     paths(
         catalog::list_org_units, catalog::get_org_unit, catalog::create_org_unit,
         catalog::search_items, catalog::get_item, catalog::list_versions, catalog::get_version,
@@ -62,6 +62,18 @@ impl Modify for Bearer {
         projects::decide_project, projects::procure, projects::start_construction, projects::add_progress,
         projects::accept_project, projects::evaluate_project, projects::project_history,
         projects::annual_plan, projects::project_stats,
+        supervision::list_items, supervision::create_item, supervision::claim_item,
+        supervision::list_check_lists, supervision::create_check_list,
+        supervision::list_entities, supervision::create_entity, supervision::get_entity,
+        supervision::list_inspectors, supervision::create_inspector, supervision::patch_inspector,
+        supervision::add_relation,
+        supervision::list_plans, supervision::create_plan, supervision::get_plan, supervision::update_plan,
+        supervision::draw_plan, supervision::publish_plan, supervision::get_draw_document,
+        supervision::verify_plan, supervision::verify_draw,
+        supervision::list_inspections, supervision::create_inspection, supervision::get_inspection,
+        supervision::complete_rectification, supervision::list_tasks,
+        supervision::list_notices, supervision::acknowledge_notice, supervision::close_notice,
+        supervision::list_publications, supervision::create_publication, supervision::stats,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

@@ -28,3 +28,9 @@ pub mod projects {
         tonic::include_proto!("yiwang.projects.v1");
     }
 }
+
+pub mod supervision {
+    pub mod v1 {
+        tonic::include_proto!("yiwang.supervision.v1");
+    }
+}

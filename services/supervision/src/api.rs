@@ -1,0 +1,254 @@
+//! The gRPC API (yiwang.supervision.v1.SupervisionService): each method reads the caller from
+//! the request and delegates to the module that owns the resource; errors become
+//! `google.rpc.Status` with ErrorInfo and field violations.
+
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use yiwang_kit::Caller;
+use yiwang_kit::crypto::DataKey;
+use yiwang_proto::supervision::v1 as pb;
+use yiwang_proto::supervision::v1::supervision_service_server::SupervisionService;
+
+use crate::plans;
+
+pub struct SupervisionApi {
+    pub pool: PgPool,
+    /// Seals natural persons' ID numbers in the entity register.
+    pub key: DataKey,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl SupervisionService for SupervisionApi {
+    async fn create_item(&self, req: Request<pb::CreateItemRequest>) -> Reply<pb::Item> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.create_item(&c, r).await?))
+    }
+
+    async fn list_items(&self, req: Request<pb::ListItemsRequest>) -> Reply<pb::ListItemsResponse> {
+        let _c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.list_items(r).await?))
+    }
+
+    async fn claim_item(&self, req: Request<pb::ClaimItemRequest>) -> Reply<pb::Item> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.claim_item(&c, r).await?))
+    }
+
+    async fn create_check_list(
+        &self,
+        req: Request<pb::CreateCheckListRequest>,
+    ) -> Reply<pb::CheckList> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.create_check_list(&c, r).await?))
+    }
+
+    async fn list_check_lists(
+        &self,
+        req: Request<pb::ListCheckListsRequest>,
+    ) -> Reply<pb::ListCheckListsResponse> {
+        let _c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.list_check_lists(r).await?))
+    }
+
+    async fn create_entity(&self, req: Request<pb::CreateEntityRequest>) -> Reply<pb::Entity> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.create_entity(&c, r).await?))
+    }
+
+    async fn get_entity(&self, req: Request<pb::GetByIdRequest>) -> Reply<pb::Entity> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.get_entity(&c, r.id).await?))
+    }
+
+    async fn list_entities(
+        &self,
+        req: Request<pb::ListEntitiesRequest>,
+    ) -> Reply<pb::ListEntitiesResponse> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.list_entities(&c, r).await?))
+    }
+
+    async fn create_inspector(
+        &self,
+        req: Request<pb::CreateInspectorRequest>,
+    ) -> Reply<pb::Inspector> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.create_inspector(&c, r).await?))
+    }
+
+    async fn list_inspectors(
+        &self,
+        req: Request<pb::ListInspectorsRequest>,
+    ) -> Reply<pb::ListInspectorsResponse> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.list_inspectors(&c, r).await?))
+    }
+
+    async fn set_inspector_active(
+        &self,
+        req: Request<pb::SetInspectorActiveRequest>,
+    ) -> Reply<pb::Inspector> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.set_inspector_active(&c, r).await?))
+    }
+
+    async fn add_relation(&self, req: Request<pb::AddRelationRequest>) -> Reply<pb::Relation> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.add_relation(&c, r).await?))
+    }
+
+    async fn create_plan(&self, req: Request<pb::CreatePlanRequest>) -> Reply<pb::Plan> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.create_plan(&c, r).await?))
+    }
+
+    async fn get_plan(&self, req: Request<pb::GetPlanRequest>) -> Reply<pb::Plan> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.get_plan(&c, &r.id).await?))
+    }
+
+    async fn list_plans(&self, req: Request<pb::ListPlansRequest>) -> Reply<pb::ListPlansResponse> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.list_plans(&c, r).await?))
+    }
+
+    async fn update_plan(&self, req: Request<pb::UpdatePlanRequest>) -> Reply<pb::Plan> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.update_plan(&c, r).await?))
+    }
+
+    async fn draw_plan(&self, req: Request<pb::DrawPlanRequest>) -> Reply<pb::Plan> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.draw_plan(&c, r).await?))
+    }
+
+    async fn publish_plan(&self, req: Request<pb::GetPlanRequest>) -> Reply<pb::Plan> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.publish_plan(&c, &r.id).await?))
+    }
+
+    async fn get_draw_document(&self, req: Request<pb::GetPlanRequest>) -> Reply<pb::DrawDocument> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.get_draw_document(&c, &r.id).await?))
+    }
+
+    async fn verify_plan_draw(
+        &self,
+        req: Request<pb::GetPlanRequest>,
+    ) -> Reply<pb::VerifyDrawResponse> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.verify_plan_draw(&c, &r.id).await?))
+    }
+
+    async fn verify_draw(&self, req: Request<pb::DrawDocument>) -> Reply<pb::VerifyDrawResponse> {
+        let _c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(async { plans::verify_document(r) }.await?))
+    }
+
+    async fn create_inspection(
+        &self,
+        req: Request<pb::CreateInspectionRequest>,
+    ) -> Reply<pb::Inspection> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.create_inspection(&c, r).await?))
+    }
+
+    async fn get_inspection(&self, req: Request<pb::GetByUuidRequest>) -> Reply<pb::Inspection> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.get_inspection(&c, &r.id).await?))
+    }
+
+    async fn list_inspections(
+        &self,
+        req: Request<pb::ListInspectionsRequest>,
+    ) -> Reply<pb::ListInspectionsResponse> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.list_inspections(&c, r).await?))
+    }
+
+    async fn complete_rectification(
+        &self,
+        req: Request<pb::CompleteRectificationRequest>,
+    ) -> Reply<pb::Inspection> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.complete_rectification(&c, r).await?))
+    }
+
+    async fn list_tasks(&self, req: Request<pb::ListTasksRequest>) -> Reply<pb::ListTasksResponse> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.list_tasks(&c, r).await?))
+    }
+
+    async fn list_notices(
+        &self,
+        req: Request<pb::ListNoticesRequest>,
+    ) -> Reply<pb::ListNoticesResponse> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.list_notices(&c, r).await?))
+    }
+
+    async fn acknowledge_notice(&self, req: Request<pb::NoticeActionRequest>) -> Reply<pb::Notice> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.notice_action(&c, r, false).await?))
+    }
+
+    async fn close_notice(&self, req: Request<pb::NoticeActionRequest>) -> Reply<pb::Notice> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.notice_action(&c, r, true).await?))
+    }
+
+    async fn create_publication(
+        &self,
+        req: Request<pb::CreatePublicationRequest>,
+    ) -> Reply<pb::Publication> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.create_publication(&c, r).await?))
+    }
+
+    async fn list_publications(
+        &self,
+        req: Request<pb::ListPublicationsRequest>,
+    ) -> Reply<pb::ListPublicationsResponse> {
+        let _c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.list_publications(r).await?))
+    }
+
+    async fn get_stats(&self, req: Request<pb::GetStatsRequest>) -> Reply<pb::Stats> {
+        let c = Caller::of(&req);
+        let r = req.into_inner();
+        Ok(Response::new(self.stats(&c, r).await?))
+    }
+}

@@ -1,0 +1,99 @@
+//! The supervision service (互联网+监管): the supervision item catalogue and claims, inspection
+//! implementation lists ([`catalog`]), the registers of entities and inspectors ([`registers`]),
+//! 双随机一公开 plans with a reproducible draw ([`plans`], the pure algorithm in [`draw`]),
+//! inspection records ([`inspections`]), follow-up tasks from approved licences and oversight
+//! notices for overdue cases, both from case events ([`events`]), publication and statistics.
+//! Served over gRPC ([`api`]).
+
+pub mod api;
+pub mod catalog;
+pub mod demo;
+pub mod draw;
+pub mod events;
+pub mod inspections;
+pub mod plans;
+pub mod publications;
+pub mod registers;
+pub mod stats;
+pub mod util;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use yiwang_kit::crypto::DataKey;
+use yiwang_kit::grpc::GrpcServer;
+use yiwang_kit::{CancellationToken, Config, JwtVerifier, db, outbox};
+use yiwang_proto::supervision::v1::supervision_service_server::SupervisionServiceServer;
+
+pub const SERVICE: &str = "supervision";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Creates the service's database if missing and applies its migrations.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    db::ensure_database(&cfg.database_url, &cfg.database_name(SERVICE)).await?;
+    let pool = db::lazy_pool(&cfg.service_database_url(SERVICE), 2)?;
+    MIGRATOR.run(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// The key sealing natural persons' ID numbers: `YIWANG_DATA_KEY`, or the development key with
+/// a warning.
+pub fn data_key(cfg: &Config) -> anyhow::Result<DataKey> {
+    Ok(match &cfg.data_key {
+        Some(k) => DataKey::from_base64(k).context("YIWANG_DATA_KEY")?,
+        None => {
+            tracing::warn!(
+                "YIWANG_DATA_KEY is not set: personal data is sealed with the built-in development key. Never do this in production."
+            );
+            DataKey::development()
+        }
+    })
+}
+
+/// Runs the service on `listener` until `shutdown`. Health is NOT_SERVING until the database
+/// is migrated and Redis reachable; then the outbox relay and the case-event consumer start.
+pub async fn serve(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    yiwang_kit::grpc::register_descriptors(yiwang_proto::FILE_DESCRIPTOR_SET);
+    let pool = db::lazy_pool(
+        &cfg.service_database_url(SERVICE),
+        cfg.database_max_connections,
+    )?;
+    let key = data_key(&cfg)?;
+    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
+        SupervisionServiceServer::new(api::SupervisionApi {
+            pool: pool.clone(),
+            key,
+        })
+        // A draw document of a large pool (100,000 entities) is a few MB.
+        .max_decoding_message_size(32 * 1024 * 1024)
+        .max_encoding_message_size(32 * 1024 * 1024),
+    );
+    let readiness = server.readiness();
+
+    let background = shutdown.clone();
+    tokio::spawn(async move {
+        let Some(redis) = yiwang_kit::grpc::retry_until_ready(SERVICE, &background, || async {
+            migrate(&cfg).await?;
+            yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await
+        })
+        .await
+        else {
+            return;
+        };
+        tokio::spawn(outbox::relay(
+            pool.clone(),
+            redis.clone(),
+            background.clone(),
+        ));
+        tokio::spawn(events::consume(pool, redis, background));
+        readiness.set(true).await;
+        tracing::info!("supervision ready");
+    });
+
+    server.serve(listener, shutdown).await
+}
