@@ -85,11 +85,7 @@ async fn settle(s: &Stack) {
         .await
         .unwrap();
     for _ in 0..200 {
-        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM fold_queue")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        if queued == 0 {
+        if yiwang_alerts::ingest::all_folded(&pool).await.unwrap() {
             pool.close().await;
             return;
         }

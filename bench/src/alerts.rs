@@ -343,10 +343,7 @@ pub async fn suite(
     // Incidents are folded apart from ingest: how long after the last acknowledgement until
     // every event is in its incident.
     loop {
-        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM fold_queue")
-            .fetch_one(&pool)
-            .await?;
-        if queued == 0 {
+        if yiwang_alerts::ingest::all_folded(&pool).await? {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -127,13 +127,10 @@ pub async fn load_demo(
     }
     // Fold them all (a running service may be folding some of them at the same time).
     loop {
-        if ingest::fold(pool, 50_000, Duration::days(1)).await?.events > 0 {
+        if ingest::fold(pool, 50_000, Duration::days(1)).await?.moved {
             continue;
         }
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM fold_queue")
-            .fetch_one(pool)
-            .await?;
-        if left == 0 {
+        if ingest::all_folded(pool).await? {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -1,15 +1,19 @@
 //! Storing a batch of events durably, and folding stored events into incidents.
 //!
 //! Ingest is one statement per batch: a multi-row insert of the events (`ON CONFLICT DO
-//! NOTHING`: a replay adds nothing) that also queues, for each new event, what folding needs
-//! (`fold_queue`). The acknowledgement the platform gets means the batch is safe.
+//! NOTHING`: a replay adds nothing); each row records the id of the transaction that stored it
+//! (`ingest_xid`). The acknowledgement the platform gets means the batch is safe.
 //!
 //! Folding runs apart, one folder at a time across replicas (a transaction-level advisory
-//! lock), in chunks of up to tens of thousands of events: it deletes a chunk from the queue and,
-//! in the same transaction, applies it — the current incident of each fingerprint, the new
+//! lock), through the stored events in transaction-id order: from its saved position up to the
+//! oldest transaction still running (all below it have finished, so no event can appear there
+//! later), a bounded range at a time. In one transaction it reads those events and applies them
+//! — the current incident of each fingerprint, the new
 //! incidents (attributed to their owning unit by longest-prefix match in the same statement),
 //! the updated ones, the per-day counts, and the outbox rows for new high-severity incidents.
-//! A fixed number of statements per chunk, so the busier the feed, the cheaper each event.
+//! A fixed number of statements per chunk, so the busier the feed, the cheaper each event; the
+//! saved position moves in the same transaction, so each event is folded exactly once.
+//! (A transaction left open anywhere in the database holds folding back until it ends.)
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -39,6 +43,8 @@ pub struct Folded {
     pub incidents_opened: usize,
     /// Another folder held the lock; nothing was done.
     pub busy: bool,
+    /// The position moved (possibly over transactions that stored no events).
+    pub moved: bool,
 }
 
 /// A queued event, as folding sees it.
@@ -235,27 +241,14 @@ pub async fn store(pool: &PgPool, events: &[NewEvent]) -> Result<Stored> {
         phase.push(e.kill_chain_phase.as_str());
         raw.push(e.raw.as_str());
     }
-    // The fingerprint is written by PostgreSQL (host() of the affected address), the one
-    // spelling every replica and the folder agree on.
-    let accepted: i64 = sqlx::query_scalar(
-        "WITH ins AS (
-           INSERT INTO events (source, source_ref, occurred_at, src_ip, src_port, dst_ip, dst_port,
-                               category, severity, rule, kill_chain_phase, raw)
-           SELECT s, r, o, si::inet, sp, di::inet, dp, c, sv, ru, k, raw::jsonb
-             FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int4[], $6::text[],
-                         $7::int4[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-                  AS t(s, r, o, si, sp, di, dp, c, sv, ru, k, raw)
-           ON CONFLICT DO NOTHING
-           RETURNING category, rule, severity, occurred_at,
-                     CASE WHEN category = 'host_compromised' THEN src_ip ELSE dst_ip END AS asset,
-                     CASE WHEN category = 'host_compromised' THEN dst_ip ELSE src_ip END AS peer
-         ), queued AS (
-           INSERT INTO fold_queue (fingerprint, category, rule, asset_ip, peer_ip, severity, occurred_at)
-           SELECT category || '|' || rule || '|' || host(asset), category, rule, asset, peer, severity, occurred_at
-             FROM ins
-           RETURNING 1
-         )
-         SELECT count(*) FROM queued",
+    let accepted = sqlx::query(
+        "INSERT INTO events (source, source_ref, occurred_at, src_ip, src_port, dst_ip, dst_port,
+                             category, severity, rule, kill_chain_phase, raw)
+         SELECT s, r, o, si::inet, sp, di::inet, dp, c, sv, ru, k, raw::jsonb
+           FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int4[], $6::text[],
+                       $7::int4[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                AS t(s, r, o, si, sp, di, dp, c, sv, ru, k, raw)
+         ON CONFLICT DO NOTHING",
     )
     .bind(&source)
     .bind(&source_ref)
@@ -269,18 +262,20 @@ pub async fn store(pool: &PgPool, events: &[NewEvent]) -> Result<Stored> {
     .bind(&rule)
     .bind(&phase)
     .bind(&raw)
-    .fetch_one(pool)
-    .await?;
+    .execute(pool)
+    .await?
+    .rows_affected() as i64;
     Ok(Stored {
         accepted: accepted as u32,
         duplicate: (n as i64 - accepted) as u32,
     })
 }
 
-/// Folds up to `max` queued events into incidents (oldest first), unless another folder is at
-/// it. An event joins its fingerprint's current incident when it occurred at most `window` after
+/// Folds the events of the next finished transactions into incidents, about `max_events` at a
+/// time (whole transactions: a batch is never split), unless another folder is at it. An event
+/// joins its fingerprint's current incident when it occurred at most `window` after
 /// that incident's last event; otherwise it opens a new incident, which becomes current.
-pub async fn fold(pool: &PgPool, max: i64, window: Duration) -> Result<Folded> {
+pub async fn fold(pool: &PgPool, max_events: i64, window: Duration) -> Result<Folded> {
     let mut tx = pool.begin().await?;
     let mine: bool =
         sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended('alerts.fold', 0))")
@@ -292,17 +287,54 @@ pub async fn fold(pool: &PgPool, max: i64, window: Duration) -> Result<Folded> {
             ..Folded::default()
         });
     }
-    let rows = sqlx::query(
-        "DELETE FROM fold_queue WHERE seq IN (SELECT seq FROM fold_queue ORDER BY seq LIMIT $1)
-         RETURNING fingerprint, category, rule, host(asset_ip) AS asset, host(peer_ip) AS peer,
-                   severity, occurred_at",
+    // Every transaction below the oldest one still running has finished.
+    let (from, mut to): (i64, i64) = sqlx::query_as(
+        "SELECT next_xid, pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+           FROM fold_state WHERE id = 1 FOR UPDATE",
     )
-    .bind(max)
+    .fetch_one(&mut *tx)
+    .await?;
+    if to <= from {
+        return Ok(Folded::default());
+    }
+    // A backlog is folded a bounded piece at a time: stop at the transaction whose events would
+    // pass `max_events` (an index-only look), but always take at least one whole transaction.
+    let cut: Option<i64> = sqlx::query_scalar(
+        "SELECT ingest_xid FROM events WHERE ingest_xid >= $1 AND ingest_xid < $2
+          ORDER BY ingest_xid OFFSET $3 LIMIT 1",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(max_events)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(cut) = cut {
+        to = cut.max(from + 1);
+    }
+    // The fingerprint is spelled by PostgreSQL (host() of the affected address), the same for
+    // every replica.
+    let rows = sqlx::query(
+        "SELECT category || '|' || rule || '|' || host(asset) AS fingerprint, category, rule,
+                host(asset) AS asset, host(peer) AS peer, severity, occurred_at
+           FROM (SELECT category, rule, severity, occurred_at,
+                        CASE WHEN category = 'host_compromised' THEN src_ip ELSE dst_ip END AS asset,
+                        CASE WHEN category = 'host_compromised' THEN dst_ip ELSE src_ip END AS peer
+                   FROM events WHERE ingest_xid >= $1 AND ingest_xid < $2) e",
+    )
+    .bind(from)
+    .bind(to)
     .fetch_all(&mut *tx)
     .await?;
+    sqlx::query("UPDATE fold_state SET next_xid = $1 WHERE id = 1")
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
     if rows.is_empty() {
         tx.commit().await?;
-        return Ok(Folded::default());
+        return Ok(Folded {
+            moved: true,
+            ..Folded::default()
+        });
     }
     let mut events = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -514,7 +546,17 @@ pub async fn fold(pool: &PgPool, max: i64, window: Duration) -> Result<Folded> {
         events: events.len(),
         incidents_opened: new.len(),
         busy: false,
+        moved: true,
     })
+}
+
+/// Whether every stored event is folded into its incident.
+pub async fn all_folded(pool: &PgPool) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT NOT EXISTS (SELECT 1 FROM events WHERE ingest_xid >= (SELECT next_xid FROM fold_state WHERE id = 1))",
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 #[cfg(test)]

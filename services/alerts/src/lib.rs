@@ -142,9 +142,9 @@ async fn escalate_overdue(pool: sqlx::PgPool, every: Duration, shutdown: Cancell
     }
 }
 
-/// Events per fold: large enough that a busy feed costs few statements per event, small enough
-/// to keep one transaction short.
-const FOLD_CHUNK: i64 = 50_000;
+/// Events per fold (whole batches): a busy feed is folded many batches at a time (few
+/// statements per event), and one fold holds a bounded number of events in memory.
+const FOLD_EVENTS: i64 = 50_000;
 
 /// Folds queued events into incidents as they arrive: at once while there is a backlog, every
 /// 50 ms otherwise. One replica folds at a time; the others find the lock taken and wait.
@@ -154,8 +154,8 @@ async fn fold_continuously(
     shutdown: CancellationToken,
 ) {
     loop {
-        let pause = match ingest::fold(&pool, FOLD_CHUNK, window).await {
-            Ok(f) if f.events > 0 => {
+        let pause = match ingest::fold(&pool, FOLD_EVENTS, window).await {
+            Ok(f) if f.moved => {
                 metrics::counter!("yiwang_alerts_events_folded_total").increment(f.events as u64);
                 metrics::counter!("yiwang_alerts_incidents_opened_total")
                     .increment(f.incidents_opened as u64);
