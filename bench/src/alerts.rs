@@ -335,7 +335,7 @@ pub async fn suite(
             }
         })
     };
-    let (streams, batch) = (4, 2_000);
+    let (streams, batch) = (4, 5_000);
     let prepared = batches(&generator, 0, events, streams, batch);
     let t = Instant::now();
     let (accepted, duplicate) = feed(&url, &token, prepared).await?;

@@ -121,7 +121,8 @@ pub async fn ingest_batch(
     let accepting = partitions.accepting(chrono::Utc::now());
     let mut valid = Vec::with_capacity(batch.events.len());
     let mut rejections = Vec::new();
-    for (i, e) in batch.events.iter().enumerate() {
+    let batch_id = batch.batch_id;
+    for (i, e) in batch.events.into_iter().enumerate() {
         match event::validate(i as u32, e, accepting) {
             Ok(v) => valid.push(v),
             Err(r) => rejections.push(pb::Rejection {
@@ -135,7 +136,7 @@ pub async fn ingest_batch(
     partitions.ensure(pool, &valid).await?;
     let stored = ingest::store(pool, &valid).await?;
     Ok(pb::BatchAck {
-        batch_id: batch.batch_id,
+        batch_id,
         accepted: stored.accepted,
         duplicate: stored.duplicate,
         rejected: rejections.len() as u32,

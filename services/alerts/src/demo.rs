@@ -116,7 +116,7 @@ pub async fn load_demo(
             raw_json: format!(r#"{{"platform":"安徽省态势感知平台","id":"demo-{i:06}"}}"#),
         };
         batch.push(
-            event::validate(batch.len() as u32, &e, window)
+            event::validate(batch.len() as u32, e, window)
                 .map_err(|r| anyhow::anyhow!("demo event {i}: {} {}", r.field, r.reason))?,
         );
         if batch.len() == 1_000 || i + 1 == total {

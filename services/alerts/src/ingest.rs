@@ -231,9 +231,9 @@ pub async fn store(pool: &PgPool, events: &[NewEvent]) -> Result<Stored> {
         source.push(e.source.as_str());
         source_ref.push(e.source_ref.as_str());
         occurred.push(e.occurred_at);
-        src_ip.push(e.src_ip.to_string());
+        src_ip.push(e.src_ip.as_str());
         src_port.push(e.src_port);
-        dst_ip.push(e.dst_ip.to_string());
+        dst_ip.push(e.dst_ip.as_str());
         dst_port.push(e.dst_port);
         category.push(e.category);
         severity.push(e.severity);
