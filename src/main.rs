@@ -276,7 +276,7 @@ async fn load_demo_cases(cfg: &Config) -> anyhow::Result<()> {
         .collect();
     let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_cases::SERVICE), 4)?;
     let calendar = yiwang_cases::store::load_calendar(&pool).await?;
-    let key = yiwang_cases::data_key(cfg)?;
+    let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
     let started = std::time::Instant::now();
     match yiwang_cases::seed::load_demo(
         &pool,
@@ -385,7 +385,7 @@ async fn load_demo_supervision(cfg: &Config) -> anyhow::Result<()> {
         .collect();
     let pool =
         yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_supervision::SERVICE), 4)?;
-    let key = yiwang_supervision::data_key(cfg)?;
+    let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
     let started = std::time::Instant::now();
     match yiwang_supervision::demo::load_demo(&pool, &key, &departments, chrono::Utc::now()).await?
     {

@@ -833,7 +833,7 @@ async fn a_notice_goes_from_issue_to_close_with_the_unit_and_escalates_when_over
         "GET",
         &format!(
             "/v1/calendar/deadline?from={}&value=1&unit=working_days",
-            urlencode(&n["issue_time"].as_str().unwrap())
+            urlencode(n["issue_time"].as_str().unwrap())
         ),
         None,
         None,

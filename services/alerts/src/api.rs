@@ -22,7 +22,9 @@ use yiwang_kit::config::AlertsConfig;
 use yiwang_proto::cases::v1 as cases_pb;
 use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 
-use crate::event::{self, MAX_BATCH, parse_cidr};
+use yiwang_kit::net::{overlaps, parse_cidr};
+
+use crate::event::{self, MAX_BATCH};
 use crate::incident::{self, AssetRow, Filter, IncidentRow};
 use crate::ingest::{self, Partitions};
 use crate::notice::{self, BlockRow, NewBlock, NoticeRow, Step};
@@ -183,17 +185,6 @@ fn block_to_pb(b: &BlockRow) -> pb::BlockEntry {
         created_by: b.created_by.clone(),
         create_time: Some(to_timestamp(b.created_at)),
         automatic: b.automatic,
-    }
-}
-
-/// Whether two networks overlap (one contains the other).
-fn overlaps(a: (std::net::IpAddr, u8), b: (std::net::IpAddr, u8)) -> bool {
-    use std::net::IpAddr::{V4, V6};
-    let len = a.1.min(b.1);
-    match (a.0, b.0) {
-        (V4(x), V4(y)) => len == 0 || (u32::from(x) ^ u32::from(y)) >> (32 - len as u32) == 0,
-        (V6(x), V6(y)) => len == 0 || (u128::from(x) ^ u128::from(y)) >> (128 - len as u32) == 0,
-        _ => false,
     }
 }
 

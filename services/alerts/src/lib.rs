@@ -50,7 +50,7 @@ pub async fn serve(
         cfg.database_max_connections,
     )?;
     for (i, allowed) in cfg.alerts.allowlist.iter().enumerate() {
-        event::parse_cidr(allowed)
+        yiwang_kit::net::parse_cidr(allowed)
             .map_err(|e| anyhow::anyhow!("YIWANG_ALERTS_ALLOWLIST entry {}: {e}", i + 1))?;
     }
     let partitions = Arc::new(ingest::Partitions::new(cfg.alerts.retention_months));

@@ -247,7 +247,7 @@ impl Step {
         }
     }
 
-    fn from_state(self) -> &'static str {
+    fn required_state(self) -> &'static str {
         match self {
             Step::Acknowledge => "issued",
             Step::Report => "acknowledged",
@@ -281,7 +281,7 @@ pub async fn advance(
     .ok_or_else(|| not_found(id))?;
     let current = notice(&row)?;
     may(&current)?;
-    if current.state != step.from_state() {
+    if current.state != step.required_state() {
         return Err(Error::failed_precondition(
             "NOTICE_STATE",
             format!(
@@ -289,7 +289,7 @@ pub async fn advance(
                 current.number,
                 current.state,
                 step.name(),
-                step.from_state()
+                step.required_state()
             ),
         ));
     }

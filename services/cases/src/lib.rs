@@ -16,7 +16,6 @@ pub mod ticket;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use yiwang_kit::crypto::DataKey;
@@ -44,19 +43,6 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The key sealing personal data: `YIWANG_DATA_KEY`, or the development key with a warning.
-pub fn data_key(cfg: &Config) -> anyhow::Result<DataKey> {
-    Ok(match &cfg.data_key {
-        Some(k) => DataKey::from_base64(k).context("YIWANG_DATA_KEY")?,
-        None => {
-            tracing::warn!(
-                "YIWANG_DATA_KEY is not set: personal data is sealed with the built-in development key. Never do this in production."
-            );
-            DataKey::development()
-        }
-    })
-}
-
 /// Runs the service on `listener` until `shutdown`. Health is NOT_SERVING until the database
 /// is migrated, the calendar loaded and Redis reachable.
 pub async fn serve(
@@ -70,7 +56,7 @@ pub async fn serve(
         cfg.database_max_connections,
     )?;
     let calendar: SharedCalendar = Arc::new(RwLock::new(Arc::new(calendar::Calendar::new())));
-    let key = data_key(&cfg)?;
+    let key = DataKey::from_config(&cfg)?;
     let catalog = Channel::from_shared(cfg.catalog_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();

@@ -78,6 +78,21 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl DataKey {
+    /// The key of this deployment: `YIWANG_DATA_KEY`, or the development key with a warning.
+    pub fn from_config(cfg: &crate::Config) -> anyhow::Result<DataKey> {
+        Ok(match &cfg.data_key {
+            Some(k) => {
+                DataKey::from_base64(k).map_err(|e| anyhow::anyhow!("YIWANG_DATA_KEY: {e}"))?
+            }
+            None => {
+                tracing::warn!(
+                    "YIWANG_DATA_KEY is not set: personal data is sealed with the built-in development key. Never do this in production."
+                );
+                DataKey::development()
+            }
+        })
+    }
+
     /// A key from configuration: standard base64 (with padding) of exactly 32 bytes. Errors
     /// say what is wrong without echoing the value.
     pub fn from_base64(s: &str) -> anyhow::Result<DataKey> {

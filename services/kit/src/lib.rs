@@ -10,6 +10,7 @@ pub mod error;
 pub mod grpc;
 pub mod ids;
 pub mod nearcache;
+pub mod net;
 pub mod outbox;
 pub mod page;
 pub mod redis;
@@ -37,11 +38,15 @@ pub fn nodelay(
 /// `part / whole` as a percentage rounded half up to two decimals (0 for an empty whole),
 /// computed in integer hundredths so that e.g. 220 of 2,110 is exactly 10.43.
 pub fn percent(part: i64, whole: i64) -> f64 {
+    percent_hundredths(part, whole) as f64 / 100.0
+}
+
+/// [`percent`] in exact integer hundredths of a percent (basis points): 220 of 2,110 → 1043.
+pub fn percent_hundredths(part: i64, whole: i64) -> i64 {
     if whole <= 0 {
-        return 0.0;
+        return 0;
     }
-    let hundredths = (part as i128 * 20_000 + whole as i128) / (2 * whole as i128);
-    hundredths as f64 / 100.0
+    ((part as i128 * 20_000 + whole as i128) / (2 * whole as i128)) as i64
 }
 
 /// Converts a `chrono` time to a protobuf timestamp.

@@ -76,19 +76,9 @@ impl Rule {
     }
 }
 
-/// `part / whole` in hundredths of a percent, rounded half up (0 for an empty whole):
-/// 220,000,000 of 2,110,000,000 → 1043.
-pub fn rate_bp(part: i64, whole: i64) -> i64 {
-    if whole <= 0 {
-        return 0;
-    }
-    ((part as i128 * 20_000 + whole as i128) / (2 * whole as i128)) as i64
-}
-
-/// [`rate_bp`] as a percentage with two decimals (10.43), the convention of the cases stats.
-pub fn rate(part: i64, whole: i64) -> f64 {
-    rate_bp(part, whole) as f64 / 100.0
-}
+/// Rates in hundredths of a percent, rounded half up (220,000,000 of 2,110,000,000 → 1043), and
+/// as a percentage with two decimals (10.43): the platform's one rounding rule.
+pub use yiwang_kit::{percent as rate, percent_hundredths as rate_bp};
 
 #[cfg(test)]
 mod tests {

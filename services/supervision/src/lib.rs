@@ -17,7 +17,6 @@ pub mod registers;
 pub mod stats;
 pub mod util;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 use yiwang_kit::crypto::DataKey;
 use yiwang_kit::grpc::GrpcServer;
@@ -37,20 +36,6 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The key sealing natural persons' ID numbers: `YIWANG_DATA_KEY`, or the development key with
-/// a warning.
-pub fn data_key(cfg: &Config) -> anyhow::Result<DataKey> {
-    Ok(match &cfg.data_key {
-        Some(k) => DataKey::from_base64(k).context("YIWANG_DATA_KEY")?,
-        None => {
-            tracing::warn!(
-                "YIWANG_DATA_KEY is not set: personal data is sealed with the built-in development key. Never do this in production."
-            );
-            DataKey::development()
-        }
-    })
-}
-
 /// Runs the service on `listener` until `shutdown`. Health is NOT_SERVING until the database
 /// is migrated and Redis reachable; then the outbox relay and the case-event consumer start.
 pub async fn serve(
@@ -63,7 +48,7 @@ pub async fn serve(
         &cfg.service_database_url(SERVICE),
         cfg.database_max_connections,
     )?;
-    let key = data_key(&cfg)?;
+    let key = DataKey::from_config(&cfg)?;
     let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
         SupervisionServiceServer::new(api::SupervisionApi {
             pool: pool.clone(),
