@@ -93,7 +93,10 @@ pub async fn load_demo(
             (_, 1..=4) => "medium",
             _ => "low",
         };
-        let at = now - Duration::seconds(((total - i) * span / total) as i64);
+        // Each fingerprint's events come in a burst (about an hour) on its own day.
+        let at = now - Duration::seconds(span as i64)
+            + Duration::seconds((f * span / 389) as i64)
+            + Duration::seconds(((i * 97) % 3_600) as i64);
         let e = pb::SecurityEvent {
             source: "ahsoc".into(),
             source_ref: format!("demo-{i:06}"),
@@ -127,7 +130,7 @@ pub async fn load_demo(
     }
     // Fold them all (a running service may be folding some of them at the same time).
     loop {
-        if ingest::fold(pool, 50_000, Duration::days(1)).await?.moved {
+        if ingest::fold(pool, 50_000, Duration::days(1)).await?.events > 0 {
             continue;
         }
         if ingest::all_folded(pool).await? {

@@ -43,8 +43,6 @@ pub struct Folded {
     pub incidents_opened: usize,
     /// Another folder held the lock; nothing was done.
     pub busy: bool,
-    /// The position moved (possibly over transactions that stored no events).
-    pub moved: bool,
 }
 
 /// A queued event, as folding sees it.
@@ -325,17 +323,15 @@ pub async fn fold(pool: &PgPool, max_events: i64, window: Duration) -> Result<Fo
     .bind(to)
     .fetch_all(&mut *tx)
     .await?;
+    if rows.is_empty() {
+        // Nothing stored there (the folder's own transactions, other work): leave the position
+        // and write nothing, so an idle folder takes no transaction ids of its own.
+        return Ok(Folded::default());
+    }
     sqlx::query("UPDATE fold_state SET next_xid = $1 WHERE id = 1")
         .bind(to)
         .execute(&mut *tx)
         .await?;
-    if rows.is_empty() {
-        tx.commit().await?;
-        return Ok(Folded {
-            moved: true,
-            ..Folded::default()
-        });
-    }
     let mut events = Vec::with_capacity(rows.len());
     for r in &rows {
         events.push(Queued {
@@ -546,7 +542,6 @@ pub async fn fold(pool: &PgPool, max_events: i64, window: Duration) -> Result<Fo
         events: events.len(),
         incidents_opened: new.len(),
         busy: false,
-        moved: true,
     })
 }
 

@@ -155,7 +155,7 @@ async fn fold_continuously(
 ) {
     loop {
         let pause = match ingest::fold(&pool, FOLD_EVENTS, window).await {
-            Ok(f) if f.moved => {
+            Ok(f) if f.events > 0 => {
                 metrics::counter!("yiwang_alerts_events_folded_total").increment(f.events as u64);
                 metrics::counter!("yiwang_alerts_incidents_opened_total")
                     .increment(f.incidents_opened as u64);
