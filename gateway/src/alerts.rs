@@ -10,7 +10,9 @@ use yiwang_kit::Error;
 use yiwang_proto::alerts::v1 as pb;
 
 use crate::AppState;
-use crate::extract::{ApiJson, Ctx, OptionalJson, Params, period_bound, request_id, upstream};
+use crate::extract::{
+    ApiJson, Ctx, OptionalJson, Params, period_bound, request_id, rfc3339, upstream,
+};
 use crate::middleware::IdempotencyKey;
 
 type ApiResult<T> = Result<T, Error>;
@@ -223,11 +225,6 @@ pub struct Incident {
     pub create_time: Option<String>,
 }
 
-fn time(t: Option<prost_types::Timestamp>) -> Option<String> {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
 impl From<pb::Incident> for Incident {
     fn from(i: pb::Incident) -> Self {
         Incident {
@@ -239,14 +236,14 @@ impl From<pb::Incident> for Incident {
             peer_ip: i.peer_ip,
             severity: i.severity,
             event_count: i.event_count,
-            first_seen: time(i.first_seen),
-            last_seen: time(i.last_seen),
+            first_seen: rfc3339(&i.first_seen),
+            last_seen: rfc3339(&i.last_seen),
             state: i.state,
             unit_code: i.unit_code,
             system_name: i.system_name,
             asset_cidr: i.asset_cidr,
             false_positive_reason: i.false_positive_reason,
-            create_time: time(i.create_time),
+            create_time: rfc3339(&i.create_time),
         }
     }
 }
@@ -363,7 +360,7 @@ impl From<pb::Asset> for Asset {
             unit_code: a.unit_code,
             system_name: a.system_name,
             note: a.note,
-            create_time: time(a.create_time),
+            create_time: rfc3339(&a.create_time),
             incidents_attributed: a.incidents_attributed,
         }
     }
@@ -504,14 +501,14 @@ impl From<pb::Notice> for Notice {
             escalation_level: n.escalation_level,
             report: n.report,
             commitment_letter: n.commitment_letter,
-            report_time: time(n.report_time),
+            report_time: rfc3339(&n.report_time),
             verify_note: n.verify_note,
             sent_back: n.sent_back,
             issued_by: n.issued_by,
-            issue_time: time(n.issue_time),
-            acknowledge_time: time(n.acknowledge_time),
-            verify_time: time(n.verify_time),
-            close_time: time(n.close_time),
+            issue_time: rfc3339(&n.issue_time),
+            acknowledge_time: rfc3339(&n.acknowledge_time),
+            verify_time: rfc3339(&n.verify_time),
+            close_time: rfc3339(&n.close_time),
         }
     }
 }
@@ -727,9 +724,9 @@ impl From<pb::BlockEntry> for BlockEntry {
             cidr: b.cidr,
             reason: b.reason,
             incident_id: b.incident_id,
-            expires_at: time(b.expire_time),
+            expires_at: rfc3339(&b.expire_time),
             created_by: b.created_by,
-            create_time: time(b.create_time),
+            create_time: rfc3339(&b.create_time),
             automatic: b.automatic,
         }
     }

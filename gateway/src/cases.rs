@@ -10,7 +10,9 @@ use yiwang_kit::Error;
 use yiwang_proto::cases::v1 as pb;
 
 use crate::AppState;
-use crate::extract::{ApiJson, Ctx, OptionalJson, Params, period_bound, request_id, upstream};
+use crate::extract::{
+    ApiJson, Ctx, OptionalJson, Params, period_bound, request_id, rfc3339, upstream,
+};
 use crate::middleware::IdempotencyKey;
 
 type ApiResult<T> = Result<T, Error>;
@@ -186,12 +188,6 @@ pub async fn put_year(
 
 // ---------------------------------------------------------------------------------------------
 // Case handling (办件): filing, reading and the lifecycle actions.
-
-fn rfc3339(t: &Option<prost_types::Timestamp>) -> Option<String> {
-    t.as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
 
 /// The applicant as filed.
 #[derive(Deserialize, ToSchema)]

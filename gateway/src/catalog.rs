@@ -11,14 +11,8 @@ use yiwang_proto::catalog::v1 as pb;
 
 use crate::AppState;
 use crate::cache;
-use crate::extract::{ApiJson, Ctx, Params, upstream};
+use crate::extract::{ApiJson, Ctx, Params, rfc3339, upstream};
 use crate::middleware::IdempotencyKey;
-
-fn rfc3339(t: &Option<prost_types::Timestamp>) -> Option<String> {
-    t.as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
 
 /// A time limit: `{"value": 20, "unit": "working_days"}`.
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]

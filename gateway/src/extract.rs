@@ -231,3 +231,10 @@ pub fn period_bound(p: &Params, name: &str) -> Result<chrono::DateTime<chrono::U
 pub fn request_id(key: Option<Extension<IdempotencyKey>>) -> String {
     key.map(|Extension(k)| k.0).unwrap_or_default()
 }
+
+/// A protobuf timestamp as REST shows it: RFC 3339, UTC, whole seconds.
+pub fn rfc3339(t: &Option<prost_types::Timestamp>) -> Option<String> {
+    t.as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}

@@ -11,16 +11,10 @@ use yiwang_kit::Error;
 use yiwang_proto::projects::v1 as pb;
 
 use crate::AppState;
-use crate::extract::{ApiJson, Ctx, Params, upstream};
+use crate::extract::{ApiJson, Ctx, Params, rfc3339, upstream};
 use crate::middleware::IdempotencyKey;
 
 type ApiResult<T> = Result<T, Error>;
-
-fn rfc3339(t: &Option<prost_types::Timestamp>) -> Option<String> {
-    t.as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
 
 // --- Bodies ---------------------------------------------------------------------------------
 
