@@ -63,6 +63,16 @@ fn scope(caller: &Caller) -> Result<Option<String>, Error> {
     }
 }
 
+/// The unit a listing is limited to: a unit's own staff always their own, whatever they ask
+/// for; secops the one they ask for, or none.
+fn unit_filter<'a>(own: &'a Option<String>, asked: &'a str) -> Option<&'a str> {
+    match (own, asked.trim()) {
+        (Some(own), _) => Some(own.as_str()),
+        (None, "") => None,
+        (None, u) => Some(u),
+    }
+}
+
 fn parse_id(id: &str, what: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id.trim())
         .map_err(|_| Error::invalid("id", format!("must be {what} id (UUID)")))
@@ -357,12 +367,7 @@ impl AlertsService for AlertsApi {
             );
         }
         v.into_result()?;
-        // A unit's staff always see their own unit, whatever they ask for.
-        let unit_filter = match (&unit, r.unit_code.trim()) {
-            (Some(own), _) => Some(own.as_str()),
-            (None, "") => None,
-            (None, u) => Some(u),
-        };
+        let unit_filter = unit_filter(&unit, &r.unit_code);
         let (list, next) = incident::list(
             &self.pool,
             &Filter {
@@ -550,11 +555,7 @@ impl AlertsService for AlertsApi {
             )
             .into());
         }
-        let unit_filter = match (&unit, r.unit_code.trim()) {
-            (Some(own), _) => Some(own.as_str()),
-            (None, "") => None,
-            (None, u) => Some(u),
-        };
+        let unit_filter = unit_filter(&unit, &r.unit_code);
         let (list, next) = notice::list(
             &self.pool,
             unit_filter,

@@ -108,13 +108,7 @@ async fn enforce_retention(
     partitions: Arc<ingest::Partitions>,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    yiwang_kit::every(Duration::from_secs(3600), shutdown, || async {
         match partitions.drop_expired(&pool, chrono::Utc::now()).await {
             Ok(dropped) if dropped.is_empty() => {}
             Ok(dropped) => {
@@ -122,24 +116,20 @@ async fn enforce_retention(
             }
             Err(e) => tracing::warn!(error = %e, "alerts: retention pass failed"),
         }
-    }
+    })
+    .await
 }
 
 /// Escalates remediation notices as they pass their deadline unreported (each once).
 async fn escalate_overdue(pool: sqlx::PgPool, every: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    yiwang_kit::every(every, shutdown, || async {
         match notice::escalate_overdue(&pool).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(notices = n, "alerts: overdue notices escalated"),
             Err(e) => tracing::warn!(error = %e, "alerts: escalation sweep failed"),
         }
-    }
+    })
+    .await
 }
 
 /// Events per fold (whole batches): a busy feed is folded many batches at a time (few

@@ -132,17 +132,12 @@ async fn follow_calendar(
 
 /// Marks cases overdue as their deadlines pass (each once, whatever the number of replicas).
 async fn sweep_overdue(pool: sqlx::PgPool, every: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    yiwang_kit::every(every, shutdown, || async {
         match case_store::sweep_overdue(&pool).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(cases = n, "cases newly overdue"),
             Err(e) => tracing::warn!(error = %e, "overdue sweep failed"),
         }
-    }
+    })
+    .await
 }

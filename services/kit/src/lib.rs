@@ -49,6 +49,23 @@ pub fn percent_hundredths(part: i64, whole: i64) -> i64 {
     ((part as i128 * 20_000 + whole as i128) / (2 * whole as i128)) as i64
 }
 
+/// Runs `task` every `period` until `shutdown` (the first run right away; a run that overruns
+/// delays the next instead of bunching them up): the services' sweeps and upkeep loops.
+pub async fn every<F, Fut>(period: std::time::Duration, shutdown: CancellationToken, mut task: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => task().await,
+        }
+    }
+}
+
 /// Converts a `chrono` time to a protobuf timestamp.
 pub fn to_timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
