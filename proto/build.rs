@@ -9,14 +9,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     files.sort();
     // The directory too, so that a new .proto file is noticed.
     println!("cargo:rerun-if-changed={}", root.join("yiwang").display());
+    println!("cargo:rerun-if-changed={}", root.join("google").display());
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
-    let fds = protox::compile(&files, [&root])?;
+    let mut compiler = protox::Compiler::new([&root])?;
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(&files)?;
+    let fds = compiler.file_descriptor_set();
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    // Encoded by protox itself: prost's `FileDescriptorSet` drops unknown fields, and the
+    // options' extensions (`google.api.http`, `yiwang.api.v1.rest`) are exactly those.
     std::fs::write(
         out.join("yiwang_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
+        compiler.encode_file_descriptor_set(),
     )?;
     // The supervision API's messages are also the gateway's REST bodies (as Quickwit's protos
     // are): serde with snake_case names, unknown fields refused, missing ones default. Their

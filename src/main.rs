@@ -57,6 +57,8 @@ enum Command {
         #[arg(long, default_value_t = 8 * 3600)]
         ttl: i64,
     },
+    /// Print the gateway's OpenAPI 3.1 document (what `GET /openapi.json` serves) to stdout.
+    Openapi,
     /// HTTP GET a URL; exit 0 on 2xx (for health checks in images without curl).
     Probe { url: String },
     /// Re-run a published 双随机 draw (the JSON of GET /v1/supervision/plans/{id}/draw) and
@@ -85,6 +87,13 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Probe { url } => probe(&url).await,
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(yiwang_gateway::openapi::document())?
+            );
+            Ok(())
+        }
         Command::VerifyDraw { file } => verify_draw(&file),
         Command::Token {
             sub,

@@ -8,9 +8,8 @@ pub mod catalog;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
-pub mod projects;
 pub mod ratelimit;
-pub mod supervision;
+pub mod rest;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +24,6 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use utoipa::OpenApi;
 use yiwang_kit::config::GatewayConfig;
 use yiwang_kit::nearcache::NearCache;
 use yiwang_kit::redis::Redis;
@@ -33,8 +31,6 @@ use yiwang_kit::{CancellationToken, Config, JwtVerifier};
 use yiwang_proto::alerts::v1::alerts_service_client::AlertsServiceClient;
 use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
-use yiwang_proto::projects::v1::projects_service_client::ProjectsServiceClient;
-use yiwang_proto::supervision::v1::supervision_service_client::SupervisionServiceClient;
 
 pub const SERVICE: &str = "gateway";
 
@@ -57,8 +53,6 @@ pub struct Shared {
     pub catalog: CatalogServiceClient<Channel>,
     pub cases: CasesServiceClient<Channel>,
     pub alerts: AlertsServiceClient<Channel>,
-    pub projects: ProjectsServiceClient<Channel>,
-    pub supervision: SupervisionServiceClient<Channel>,
     pub verifier: JwtVerifier,
     /// Set once Redis is reachable; until then caching and rate limits are skipped.
     pub redis: Arc<tokio::sync::OnceCell<Redis>>,
@@ -82,26 +76,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/appointments", post(cases::book_appointment))
         .route("/v1/tickets", post(cases::create_ticket))
         .route("/v1/incidents/{id}/notice", post(alerts::issue_notice))
-        .route("/v1/projects", post(projects::create_project))
-        .route("/v1/supervision/items", post(supervision::create_item))
-        .route(
-            "/v1/supervision/check-lists",
-            post(supervision::create_check_list),
-        )
-        .route("/v1/supervision/entities", post(supervision::create_entity))
-        .route(
-            "/v1/supervision/inspectors",
-            post(supervision::create_inspector),
-        )
-        .route("/v1/supervision/plans", post(supervision::create_plan))
-        .route(
-            "/v1/supervision/inspections",
-            post(supervision::create_inspection),
-        )
-        .route(
-            "/v1/supervision/publications",
-            post(supervision::create_publication),
-        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
@@ -220,107 +194,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/rectifications/{id}/callback",
             post(cases::callback_rectification),
         )
-        .route("/v1/projects", get(projects::list_projects))
-        .route("/v1/projects/plan", get(projects::annual_plan))
-        .route("/v1/projects/stats", get(projects::project_stats))
-        .route(
-            "/v1/projects/{id}",
-            get(projects::get_project).patch(projects::update_project),
-        )
-        .route("/v1/projects/{id}/submit", post(projects::submit_project))
-        .route("/v1/projects/{id}/panel", post(projects::form_panel))
-        .route(
-            "/v1/projects/{id}/reviews",
-            get(projects::list_reviews).post(projects::submit_review),
-        )
-        .route("/v1/projects/{id}/decide", post(projects::decide_project))
-        .route("/v1/projects/{id}/procure", post(projects::procure))
-        .route(
-            "/v1/projects/{id}/construction",
-            post(projects::start_construction),
-        )
-        .route("/v1/projects/{id}/progress", post(projects::add_progress))
-        .route("/v1/projects/{id}/accept", post(projects::accept_project))
-        .route(
-            "/v1/projects/{id}/evaluate",
-            post(projects::evaluate_project),
-        )
-        .route("/v1/projects/{id}/history", get(projects::project_history))
-        .route("/v1/supervision/items", get(supervision::list_items))
-        .route(
-            "/v1/supervision/items/{code}/claim",
-            post(supervision::claim_item),
-        )
-        .route(
-            "/v1/supervision/check-lists",
-            get(supervision::list_check_lists),
-        )
-        .route("/v1/supervision/entities", get(supervision::list_entities))
-        .route(
-            "/v1/supervision/entities/{id}",
-            get(supervision::get_entity),
-        )
-        .route(
-            "/v1/supervision/inspectors",
-            get(supervision::list_inspectors),
-        )
-        .route(
-            "/v1/supervision/inspectors/{id}",
-            axum::routing::patch(supervision::patch_inspector),
-        )
-        .route(
-            "/v1/supervision/inspectors/{id}/relations",
-            post(supervision::add_relation),
-        )
-        .route("/v1/supervision/plans", get(supervision::list_plans))
-        .route(
-            "/v1/supervision/plans/{id}",
-            get(supervision::get_plan).patch(supervision::update_plan),
-        )
-        .route(
-            "/v1/supervision/plans/{id}/draw",
-            get(supervision::get_draw_document).post(supervision::draw_plan),
-        )
-        .route(
-            "/v1/supervision/plans/{id}/publish",
-            post(supervision::publish_plan),
-        )
-        .route(
-            "/v1/supervision/plans/{id}/verify",
-            post(supervision::verify_plan),
-        )
-        .route(
-            "/v1/supervision/draws/verify",
-            post(supervision::verify_draw),
-        )
-        .route(
-            "/v1/supervision/inspections",
-            get(supervision::list_inspections),
-        )
-        .route(
-            "/v1/supervision/inspections/{id}",
-            get(supervision::get_inspection),
-        )
-        .route(
-            "/v1/supervision/inspections/{id}/rectification",
-            post(supervision::complete_rectification),
-        )
-        .route("/v1/supervision/tasks", get(supervision::list_tasks))
-        .route("/v1/supervision/notices", get(supervision::list_notices))
-        .route(
-            "/v1/supervision/notices/{id}/acknowledge",
-            post(supervision::acknowledge_notice),
-        )
-        .route(
-            "/v1/supervision/notices/{id}/close",
-            post(supervision::close_notice),
-        )
-        .route(
-            "/v1/supervision/publications",
-            get(supervision::list_publications),
-        )
-        .route("/v1/supervision/stats", get(supervision::stats))
         .merge(creates)
+        .merge(rest::router(&state, generated_bindings()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::rate_limit,
@@ -338,7 +213,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/openapi.json",
-            get(|| async { axum::Json(openapi::ApiDoc::openapi()) }),
+            get(|| async { axum::Json(openapi::document()) }),
         );
     let mut app = Router::new()
         .merge(api)
@@ -369,6 +244,30 @@ pub fn router(state: AppState) -> Router {
         );
     }
     app.with_state(state)
+}
+
+/// The REST bindings of every annotated RPC (validated by this crate's tests: a malformed
+/// annotation never reaches a running gateway).
+pub fn generated_bindings() -> &'static [rest::Binding] {
+    static BINDINGS: std::sync::LazyLock<Vec<rest::Binding>> = std::sync::LazyLock::new(|| {
+        rest::bindings(yiwang_proto::descriptor_pool())
+            .expect("the google.api.http annotations are valid")
+    });
+    &BINDINGS
+}
+
+impl Shared {
+    /// The channel to the service of a protobuf package (`yiwang.<service>.v1`).
+    pub fn channel_for(&self, package: &str) -> Option<Channel> {
+        Some(match package {
+            "yiwang.catalog.v1" => self.catalog_channel.clone(),
+            "yiwang.cases.v1" => self.cases_channel.clone(),
+            "yiwang.alerts.v1" => self.alerts_channel.clone(),
+            "yiwang.projects.v1" => self.projects_channel.clone(),
+            "yiwang.supervision.v1" => self.supervision_channel.clone(),
+            _ => return None,
+        })
+    }
 }
 
 /// Request ids for requests that arrive without one: a random per-process prefix and a counter.
@@ -461,14 +360,9 @@ pub async fn serve(
     let state = AppState(Arc::new(Shared {
         alerts: AlertsServiceClient::new(alerts_channel.clone()),
         alerts_channel,
-        projects: ProjectsServiceClient::new(projects_channel.clone()),
         projects_channel,
         cases: CasesServiceClient::new(cases_channel.clone()),
         cases_channel,
-        // A draw document of a large pool (100,000 entities) is a few MB.
-        supervision: SupervisionServiceClient::new(supervision_channel.clone())
-            .max_decoding_message_size(32 * 1024 * 1024)
-            .max_encoding_message_size(32 * 1024 * 1024),
         supervision_channel,
         catalog: CatalogServiceClient::new(channel.clone())
             .max_decoding_message_size(16 * 1024 * 1024),

@@ -3,7 +3,10 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::{alerts, cases, catalog, projects, supervision};
+use prost_reflect::{FieldDescriptor, FileDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value, json};
+
+use crate::{alerts, cases, catalog, rest};
 
 /// The REST error body: `{"error":{"code","status","message","details"}}`.
 #[derive(ToSchema)]
@@ -57,25 +60,279 @@ impl Modify for Bearer {
         alerts::issue_notice, alerts::list_notices, alerts::get_notice, alerts::acknowledge_notice,
         alerts::report_notice, alerts::verify_notice, alerts::close_notice,
         alerts::create_block, alerts::list_blocks, alerts::blocklist_text, alerts::lift_block, alerts::stats,
-        projects::create_project, projects::list_projects, projects::get_project, projects::update_project,
-        projects::submit_project, projects::form_panel, projects::submit_review, projects::list_reviews,
-        projects::decide_project, projects::procure, projects::start_construction, projects::add_progress,
-        projects::accept_project, projects::evaluate_project, projects::project_history,
-        projects::annual_plan, projects::project_stats,
-        supervision::list_items, supervision::create_item, supervision::claim_item,
-        supervision::list_check_lists, supervision::create_check_list,
-        supervision::list_entities, supervision::create_entity, supervision::get_entity,
-        supervision::list_inspectors, supervision::create_inspector, supervision::patch_inspector,
-        supervision::add_relation,
-        supervision::list_plans, supervision::create_plan, supervision::get_plan, supervision::update_plan,
-        supervision::draw_plan, supervision::publish_plan, supervision::get_draw_document,
-        supervision::verify_plan, supervision::verify_draw,
-        supervision::list_inspections, supervision::create_inspection, supervision::get_inspection,
-        supervision::complete_rectification, supervision::list_tasks,
-        supervision::list_notices, supervision::acknowledge_notice, supervision::close_notice,
-        supervision::list_publications, supervision::create_publication, supervision::stats,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),
 )]
 pub struct ApiDoc;
+
+/// The document `GET /openapi.json` serves, built once: the hand-written edge routes
+/// ([`ApiDoc`]) and every generated route with its schemas, from the same descriptors the
+/// router is built from.
+pub fn document() -> &'static Value {
+    static DOC: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+        let mut doc =
+            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+        let bindings = rest::bindings(yiwang_proto::descriptor_pool()).expect("valid annotations");
+        add_generated(&mut doc, &bindings);
+        complete(&mut doc);
+        doc
+    });
+    &DOC
+}
+
+/// The leading comment of a descriptor (`path` into its file's source info), trimmed.
+fn comment(file: &FileDescriptor, path: &[i32]) -> Option<String> {
+    let info = file.file_descriptor_proto().source_code_info.as_ref()?;
+    let loc = info.location.iter().find(|l| l.path == path)?;
+    let text = loc
+        .leading_comments
+        .as_deref()
+        .or(loc.trailing_comments.as_deref())?;
+    let text = text
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim()
+        .to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// `supervision.Plan` for `yiwang.supervision.v1.Plan`; nested messages keep their outer name.
+pub fn schema_name(m: &MessageDescriptor) -> String {
+    let package = m.package_name();
+    let short = package.split('.').nth(1).unwrap_or(package);
+    let local = m
+        .full_name()
+        .strip_prefix(package)
+        .map(|s| s.trim_start_matches('.'))
+        .unwrap_or(m.full_name());
+    format!("{short}.{local}")
+}
+
+fn kind_schema(kind: &Kind, todo: &mut Vec<MessageDescriptor>) -> Value {
+    match kind {
+        Kind::Double => json!({"type": "number", "format": "double"}),
+        Kind::Float => json!({"type": "number", "format": "float"}),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            json!({"type": "integer", "format": "int32"})
+        }
+        Kind::Uint32 | Kind::Fixed32 => json!({"type": "integer", "format": "int32", "minimum": 0}),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            json!({"type": "integer", "format": "int64"})
+        }
+        Kind::Uint64 | Kind::Fixed64 => json!({"type": "integer", "format": "int64", "minimum": 0}),
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::String => json!({"type": "string"}),
+        Kind::Bytes => json!({"type": "string", "contentEncoding": "base64"}),
+        Kind::Enum(e) => {
+            json!({"type": "string", "enum": e.values().map(|v| v.name().to_string()).collect::<Vec<_>>()})
+        }
+        Kind::Message(m) => match m.full_name() {
+            "google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
+            "google.protobuf.Duration" => {
+                json!({"type": "string", "description": "seconds, e.g. 1.5s"})
+            }
+            "google.protobuf.Struct" | "google.protobuf.Value" => json!({}),
+            "google.protobuf.Empty" => json!({"type": "object"}),
+            _ => {
+                todo.push(m.clone());
+                json!({"$ref": format!("#/components/schemas/{}", schema_name(m))})
+            }
+        },
+    }
+}
+
+fn field_schema(f: &FieldDescriptor, todo: &mut Vec<MessageDescriptor>) -> Value {
+    let mut s = if f.is_map() {
+        let Kind::Message(entry) = f.kind() else {
+            unreachable!("a map is a message of entries")
+        };
+        json!({"type": "object", "additionalProperties": kind_schema(&entry.map_entry_value_field().kind(), todo)})
+    } else if f.is_list() {
+        json!({"type": "array", "items": kind_schema(&f.kind(), todo)})
+    } else {
+        kind_schema(&f.kind(), todo)
+    };
+    if let Some(text) = comment(&f.parent_file(), f.path())
+        && let Some(o) = s.as_object_mut()
+    {
+        if o.contains_key("$ref") {
+            // 3.1 allows siblings of $ref; keep the ref alone for older generators' sake.
+            s = json!({"allOf": [s], "description": text});
+        } else {
+            o.insert("description".into(), text.into());
+        }
+    }
+    s
+}
+
+fn message_schema(m: &MessageDescriptor, todo: &mut Vec<MessageDescriptor>) -> Value {
+    let mut properties = Map::new();
+    for f in m.fields() {
+        properties.insert(f.name().to_string(), field_schema(&f, todo));
+    }
+    let mut s = json!({"type": "object", "properties": properties});
+    if let Some(text) = comment(&m.parent_file(), m.path()) {
+        s["description"] = text.into();
+    }
+    s
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+}
+
+/// Adds an operation per binding and a schema per message they reach.
+fn add_generated(doc: &mut Value, bindings: &[rest::Binding]) {
+    let mut todo: Vec<MessageDescriptor> = Vec::new();
+    for b in bindings {
+        let input = b.method.input();
+        let mut parameters = Vec::new();
+        let mut bound = Vec::new();
+        for (name, fields) in &b.path_params {
+            let last = fields.last().expect("a path has a field");
+            bound.push(name.clone());
+            parameters.push(json!({"name": name, "in": "path", "required": true,
+                "schema": kind_schema(&last.kind(), &mut todo)}));
+        }
+        if matches!(b.body, rest::BodyRule::None) {
+            for f in input.fields() {
+                if bound.iter().any(|n| n == f.name()) {
+                    continue;
+                }
+                let is_scalar = !f.is_map()
+                    && match f.kind() {
+                        Kind::Message(m) => m.full_name() == "google.protobuf.Timestamp",
+                        _ => true,
+                    };
+                if !is_scalar {
+                    continue;
+                }
+                let mut p = json!({"name": f.name(), "in": "query", "required": false,
+                    "schema": field_schema(&f, &mut todo)});
+                if let Some(d) = p["schema"].get("description").cloned() {
+                    p["description"] = d;
+                }
+                parameters.push(p);
+            }
+        }
+        if b.rule.create {
+            parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "Makes a retried create safe: the same key and body get the first answer.",
+                "schema": {"type": "string", "maxLength": 255}}));
+        }
+        let ok = if b.rule.create { "201" } else { "200" };
+        let mut responses = Map::new();
+        responses.insert(ok.into(), json!({
+            "description": if b.rule.create { "Created" } else { "OK" },
+            "content": {"application/json": {"schema": kind_schema(&Kind::Message(b.method.output()), &mut todo)}}
+        }));
+        responses.insert(
+            "400".into(),
+            error_response("The request is invalid: `details` names each field and rule"),
+        );
+        if !b.rule.public {
+            responses.insert("401".into(), error_response("No valid bearer token"));
+            responses.insert("403".into(), error_response("The caller may not do this"));
+        }
+        if !b.path_params.is_empty() {
+            responses.insert(
+                "404".into(),
+                error_response("No such resource (or not visible to the caller)"),
+            );
+        }
+        if b.verb != http::Method::GET {
+            responses.insert(
+                "409".into(),
+                error_response("Conflicts with the resource's state or an existing one"),
+            );
+        }
+        responses.insert(
+            "503".into(),
+            error_response("A service is unavailable; retry after `Retry-After`"),
+        );
+        let mut op = json!({
+            "tags": [b.tag()],
+            "operationId": format!("{}.{}", b.tag(), b.method.name()),
+            "parameters": parameters,
+            "responses": responses,
+        });
+        if let Some(text) = comment(&b.method.parent_file(), b.method.path()) {
+            op["description"] = text.into();
+        }
+        match &b.body {
+            rest::BodyRule::None => {}
+            rest::BodyRule::Whole => {
+                op["requestBody"] = json!({"required": false, "content": {"application/json": {
+                    "schema": kind_schema(&Kind::Message(input.clone()), &mut todo)}}});
+            }
+            rest::BodyRule::Field(f) => {
+                op["requestBody"] = json!({"required": true, "content": {"application/json": {
+                    "schema": kind_schema(&f.kind(), &mut todo)}}});
+            }
+        }
+        if !b.rule.public {
+            op["security"] = json!([{"bearer": []}]);
+        }
+        let paths = doc["paths"].as_object_mut().expect("paths is an object");
+        let item = paths.entry(b.template.clone()).or_insert_with(|| json!({}));
+        item[b.verb.as_str().to_ascii_lowercase()] = op;
+    }
+    let mut done = std::collections::HashSet::new();
+    while let Some(m) = todo.pop() {
+        if !done.insert(m.full_name().to_string()) {
+            continue;
+        }
+        let schema = message_schema(&m, &mut todo);
+        doc["components"]["schemas"][schema_name(&m)] = schema;
+    }
+}
+
+/// What every operation of the document must have for validators and client generators:
+/// a description on each response and each templated path parameter declared.
+fn complete(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let names: Vec<String> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(str::to_string)
+            .collect();
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut() {
+            let Some(op) = op.as_object_mut() else {
+                continue;
+            };
+            let params = op.entry("parameters").or_insert_with(|| json!([]));
+            if let Some(list) = params.as_array_mut() {
+                for name in &names {
+                    let declared = list
+                        .iter()
+                        .any(|p| p["in"] == "path" && p["name"] == name.as_str());
+                    if !declared {
+                        list.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
+                    }
+                }
+            }
+            if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                for (code, r) in responses.iter_mut() {
+                    if r.get("description").is_none() {
+                        let reason = code
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|c| http::StatusCode::from_u16(c).ok())
+                            .and_then(|c| c.canonical_reason())
+                            .unwrap_or("Response");
+                        r["description"] = reason.into();
+                    }
+                }
+            }
+        }
+    }
+}

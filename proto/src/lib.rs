@@ -5,6 +5,18 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/yiwang_descriptor.bin"));
 
+/// The descriptors of every Yiwang proto, with their options (`google.api.http`,
+/// `yiwang.api.v1.rest`) and comments: what the gateway derives its REST routes, JSON mapping
+/// and OpenAPI document from.
+pub fn descriptor_pool() -> &'static prost_reflect::DescriptorPool {
+    static POOL: std::sync::LazyLock<prost_reflect::DescriptorPool> =
+        std::sync::LazyLock::new(|| {
+            prost_reflect::DescriptorPool::decode(FILE_DESCRIPTOR_SET)
+                .expect("the descriptor set compiled by build.rs decodes")
+        });
+    &POOL
+}
+
 pub mod catalog {
     pub mod v1 {
         tonic::include_proto!("yiwang.catalog.v1");

@@ -74,6 +74,28 @@ pub fn to_timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp 
     }
 }
 
+/// A JSON value as `google.protobuf.Value` (what a proto field holding free-form JSON carries;
+/// REST shows it as the JSON itself).
+pub fn to_proto_value(v: &serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match v {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.iter().map(to_proto_value).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
+            fields: o
+                .iter()
+                .map(|(k, v)| (k.clone(), to_proto_value(v)))
+                .collect(),
+        }),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
 /// Converts a protobuf timestamp; out-of-range values are a field error.
 pub fn from_timestamp(
     field: &str,

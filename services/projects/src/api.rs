@@ -358,7 +358,7 @@ pub fn project_to_pb(p: &Project) -> pb::Project {
                     percent: r.percent,
                     note: r.note.clone(),
                     reported_by: r.reported_by.clone(),
-                    report_time: Some(to_timestamp(r.at)),
+                    reported_at: Some(to_timestamp(r.at)),
                 })
                 .collect(),
         }),
@@ -369,8 +369,8 @@ pub fn project_to_pb(p: &Project) -> pb::Project {
             findings: x.findings.clone(),
         }),
         created_by: p.created_by.clone(),
-        create_time: Some(to_timestamp(p.created_at)),
-        update_time: Some(to_timestamp(p.updated_at)),
+        created_at: Some(to_timestamp(p.created_at)),
+        updated_at: Some(to_timestamp(p.updated_at)),
         failed_acceptances: p.failed_acceptances.iter().map(acceptance_to_pb).collect(),
     }
 }
@@ -398,23 +398,28 @@ fn review_to_pb(p: &Project, r: &Review) -> pb::Review {
             })
             .collect(),
         comment: r.comment.clone(),
-        update_time: Some(to_timestamp(r.updated_at)),
+        updated_at: Some(to_timestamp(r.updated_at)),
     }
 }
 
-fn figures_to_pb(f: &stats::Figures) -> pb::StatsFigures {
-    pb::StatsFigures {
-        reviewed: f.reviewed,
-        approved_projects: f.approved_projects,
-        rejected_projects: f.rejected_projects,
-        requested_fen: f.requested_fen,
-        approved_fen: f.approved_fen,
-        cut_fen: f.cut_fen,
-        saving_rate: f.saving_rate_bp as f64 / 100.0,
-        saving_rate_bp: f.saving_rate_bp,
-        contract_savings_fen: f.contract_savings_fen,
-        late: f.late,
-    }
+/// The figures of a year as one of the two flat stats messages (the county's, a department's).
+macro_rules! figures {
+    ($message:path, $f:expr, { $($field:ident: $value:expr),* }) => {{
+        let f: &stats::Figures = $f;
+        $message {
+            $($field: $value,)*
+            reviewed: f.reviewed,
+            approved_projects: f.approved_projects,
+            rejected_projects: f.rejected_projects,
+            requested_fen: f.requested_fen,
+            approved_fen: f.approved_fen,
+            cut_fen: f.cut_fen,
+            saving_rate: f.saving_rate_bp as f64 / 100.0,
+            saving_rate_bp: f.saving_rate_bp,
+            contract_savings_fen: f.contract_savings_fen,
+            late: f.late,
+        }
+    }};
 }
 
 impl ProjectsApi {
@@ -1309,7 +1314,7 @@ impl ProjectsService for ProjectsApi {
                 action: e.action,
                 from_state: e.from_state,
                 to_state: e.to_state,
-                detail_json: e.detail.to_string(),
+                detail: Some(yiwang_kit::to_proto_value(&e.detail)),
             })
             .collect();
         Ok(Response::new(pb::ProjectHistory { events }))
@@ -1365,16 +1370,13 @@ impl ProjectsService for ProjectsApi {
         check_year(r.year)?;
         let projects = store::of_year(&self.pool, r.year, &department).await?;
         let (total, by) = stats::compute(&projects, today())?;
-        Ok(Response::new(pb::ProjectStats {
+        let by_department = by
+            .iter()
+            .map(|(dept, f)| figures!(pb::DepartmentStats, f, { department: dept.clone() }))
+            .collect();
+        Ok(Response::new(figures!(pb::ProjectStats, &total, {
             year: r.year,
-            total: Some(figures_to_pb(&total)),
-            by_department: by
-                .iter()
-                .map(|(dept, f)| pb::DepartmentStats {
-                    department: dept.clone(),
-                    figures: Some(figures_to_pb(f)),
-                })
-                .collect(),
-        }))
+            by_department: by_department
+        })))
     }
 }
