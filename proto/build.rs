@@ -26,27 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("yiwang_descriptor.bin"),
         compiler.encode_file_descriptor_set(),
     )?;
-    // The supervision API's messages are also the gateway's REST bodies (as Quickwit's protos
-    // are): serde with snake_case names, unknown fields refused, missing ones default. Their
-    // OpenAPI schemas are named `supervision.<Message>`, apart from the other services' REST
-    // types of the same name (Item, Stats, ...).
-    let mut config = tonic_prost_build::configure().type_attribute(
-        ".yiwang.supervision.v1",
-        "#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)] #[serde(default, deny_unknown_fields)]",
-    );
-    for file in fds
-        .file
-        .iter()
-        .filter(|f| f.package() == "yiwang.supervision.v1")
-    {
-        for m in &file.message_type {
-            config = config.type_attribute(
-                format!(".yiwang.supervision.v1.{}", m.name()),
-                format!("#[schema(as = supervision::{})]", m.name()),
-            );
-        }
-    }
-    config
+    // One JSON convention for every package: the proto3 mapping the gateway applies through
+    // the descriptors (prost-reflect), so the generated Rust types carry no serde of their own.
+    tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
         .compile_fds(fds)?;

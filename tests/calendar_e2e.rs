@@ -150,13 +150,13 @@ async fn an_administrator_sets_a_year_and_every_answer_uses_it() {
                     .timestamp(),
                 nanos: 0,
             }),
-            value: 1,
+            value: Some(1),
             unit: "working_days".into(),
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(d.deadline_local, "2030-01-04T17:30:00+08:00");
+    assert_eq!(d.deadline, "2030-01-04T17:30:00+08:00");
     s.stop().await;
 }
 

@@ -268,7 +268,7 @@ async fn a_department_system_handles_a_ticket_over_grpc() {
         .unwrap()
         .into_inner();
     assert_eq!(t.state, "dispatched");
-    assert!(t.reply_deadline_local.ends_with("17:30:00+08:00"), "{t:?}");
+    assert!(t.reply_deadline.ends_with("17:30:00+08:00"), "{t:?}");
 
     // Another department neither sees nor answers it.
     let err = grpc

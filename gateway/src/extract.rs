@@ -1,14 +1,11 @@
-//! Request extractors that turn every malformed input into the REST error body with the
-//! offending field named: JSON bodies (wrong types, unknown fields, invalid UTF-8, too large)
-//! and query parameters.
+//! What the hand-written edge routes share with the generated ones: the JSON body extractor
+//! (wrong types, unknown fields, invalid UTF-8, too large: the REST error body with the field
+//! named), the caller's context for the gRPC call, and the mapping of gRPC failures.
 
-use axum::Extension;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use yiwang_kit::{Caller, Code, Error};
-
-use crate::middleware::IdempotencyKey;
 
 /// A JSON body, deserialized with the path of the first bad field.
 pub struct ApiJson<T>(pub T);
@@ -33,36 +30,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .await
             .map_err(|e| body_error(&e.body_text()))?;
         parse_json(&bytes).map(ApiJson)
-    }
-}
-
-/// An optional JSON body: empty (or whitespace only, with or without a Content-Type) reads as
-/// `T::default()`; anything else must be JSON and is parsed naming the first bad field.
-pub struct OptionalJson<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
-    type Rejection = Error;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap_or("").to_string());
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| body_error(&e.body_text()))?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(T::default()));
-        }
-        if let Some(ct) = content_type
-            && !ct
-                .split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        {
-            return Err(Error::invalid("Content-Type", "must be application/json"));
-        }
-        parse_json(&bytes).map(OptionalJson)
     }
 }
 
@@ -97,57 +64,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             Error::invalid(path, msg)
         }
     })
-}
-
-/// Query parameters as strings; typed accessors name the parameter in their errors.
-pub struct Params(pub std::collections::HashMap<String, String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Params {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let q = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).map_err(|_| {
-            Error::invalid(
-                "query",
-                "is not a valid query string (percent-encoded UTF-8)",
-            )
-        })?;
-        Ok(Params(pairs.into_iter().collect()))
-    }
-}
-
-impl Params {
-    pub fn str(&self, name: &str) -> String {
-        self.0.get(name).cloned().unwrap_or_default()
-    }
-
-    pub fn i32(&self, name: &str) -> Result<i32, Error> {
-        match self.0.get(name).map(|s| s.trim()) {
-            None | Some("") => Ok(0),
-            Some(s) => s
-                .parse()
-                .map_err(|_| Error::invalid(name, "must be an integer")),
-        }
-    }
-
-    pub fn u32(&self, name: &str) -> Result<u32, Error> {
-        match self.0.get(name).map(|s| s.trim()) {
-            None | Some("") => Ok(0),
-            Some(s) => s
-                .parse()
-                .map_err(|_| Error::invalid(name, "must be a non-negative integer")),
-        }
-    }
-
-    pub fn bool(&self, name: &str) -> Result<Option<bool>, Error> {
-        match self.0.get(name).map(|s| s.trim()) {
-            None | Some("") => Ok(None),
-            Some("true") | Some("1") => Ok(Some(true)),
-            Some("false") | Some("0") => Ok(Some(false)),
-            Some(_) => Err(Error::invalid(name, "must be true or false")),
-        }
-    }
 }
 
 /// What a handler needs to call a service on the caller's behalf.
@@ -205,36 +121,4 @@ pub fn upstream(status: tonic::Status) -> Error {
         tracing::warn!(message = status.message(), "upstream service unavailable");
     }
     Error::from_status(&status)
-}
-
-/// A period bound: `YYYY-MM-DD` (midnight, Asia/Shanghai) or an RFC 3339 timestamp.
-pub fn period_bound(p: &Params, name: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
-    let v = p.str(name);
-    let v = v.trim();
-    if v.is_empty() {
-        return Err(Error::invalid(name, "is required (YYYY-MM-DD or RFC 3339)"));
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
-        return d
-            .and_hms_opt(0, 0, 0)
-            .and_then(|t| t.and_local_timezone(shanghai).single())
-            .map(|t| t.to_utc())
-            .ok_or_else(|| Error::invalid(name, "is out of range"));
-    }
-    chrono::DateTime::parse_from_rfc3339(v)
-        .map(|t| t.to_utc())
-        .map_err(|_| Error::invalid(name, "must be YYYY-MM-DD or an RFC 3339 timestamp"))
-}
-
-/// The `Idempotency-Key` of a create, passed to the service as its `request_id`.
-pub fn request_id(key: Option<Extension<IdempotencyKey>>) -> String {
-    key.map(|Extension(k)| k.0).unwrap_or_default()
-}
-
-/// A protobuf timestamp as REST shows it: RFC 3339, UTC, whole seconds.
-pub fn rfc3339(t: &Option<prost_types::Timestamp>) -> Option<String> {
-    t.as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }

@@ -3,7 +3,6 @@
 
 pub mod alerts;
 pub mod cache;
-pub mod cases;
 pub mod catalog;
 pub mod extract;
 pub mod middleware;
@@ -29,7 +28,6 @@ use yiwang_kit::nearcache::NearCache;
 use yiwang_kit::redis::Redis;
 use yiwang_kit::{CancellationToken, Config, JwtVerifier};
 use yiwang_proto::alerts::v1::alerts_service_client::AlertsServiceClient;
-use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 
 pub const SERVICE: &str = "gateway";
@@ -51,7 +49,6 @@ impl std::ops::Deref for AppState {
 
 pub struct Shared {
     pub catalog: CatalogServiceClient<Channel>,
-    pub cases: CasesServiceClient<Channel>,
     pub alerts: AlertsServiceClient<Channel>,
     pub verifier: JwtVerifier,
     /// Set once Redis is reachable; until then caching and rate limits are skipped.
@@ -68,134 +65,21 @@ pub struct Shared {
 }
 
 pub fn router(state: AppState) -> Router {
-    let creates = Router::new()
-        .route("/v1/items", post(catalog::create_item))
-        .route("/v1/bundles", post(catalog::create_bundle))
-        .route("/v1/org-units", post(catalog::create_org_unit))
-        .route("/v1/cases", post(cases::file_case))
-        .route("/v1/appointments", post(cases::book_appointment))
-        .route("/v1/tickets", post(cases::create_ticket))
-        .route("/v1/incidents/{id}/notice", post(alerts::issue_notice))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::idempotency,
-        ));
     let api = Router::new()
-        .route("/v1/org-units", get(catalog::list_org_units))
-        .route("/v1/org-units/{code}", get(catalog::get_org_unit))
-        .route("/v1/items", get(catalog::search_items))
-        .route(
-            "/v1/items/{code}",
-            get(catalog::get_item).patch(catalog::update_item),
-        )
-        .route("/v1/items/{code}/versions", get(catalog::list_versions))
-        .route(
-            "/v1/items/{code}/versions/{version}",
-            get(catalog::get_version),
-        )
-        .route("/v1/items/{code}/publish", post(catalog::publish_item))
-        .route("/v1/items/{code}/suspend", post(catalog::suspend_item))
-        .route("/v1/items/{code}/retire", post(catalog::retire_item))
-        .route("/v1/bundles", get(catalog::list_bundles))
-        .route("/v1/bundles/{id}", get(catalog::get_bundle))
-        .route("/v1/catalog/stats", get(catalog::stats))
-        .route("/v1/calendar/deadline", get(cases::deadline))
-        .route(
-            "/v1/calendar/{year}",
-            get(cases::get_year).put(cases::put_year),
-        )
-        .route("/v1/cases", get(cases::list_cases))
-        .route("/v1/cases/stats", get(cases::case_stats))
-        .route("/v1/cases/{id}", get(cases::get_case))
-        .route("/v1/cases/{id}/history", get(cases::get_case_history))
-        .route("/v1/cases/{id}/accept", post(cases::accept_case))
-        .route("/v1/cases/{id}/reject", post(cases::reject_case))
-        .route(
-            "/v1/cases/{id}/request-correction",
-            post(cases::request_correction),
-        )
-        .route(
-            "/v1/cases/{id}/submit-correction",
-            post(cases::submit_correction),
-        )
-        .route("/v1/cases/{id}/start-special", post(cases::start_special))
-        .route("/v1/cases/{id}/end-special", post(cases::end_special))
-        .route("/v1/cases/{id}/decide", post(cases::decide_case))
-        .route("/v1/cases/{id}/deliver", post(cases::deliver_case))
-        .route("/v1/cases/{id}/withdraw", post(cases::withdraw_case))
-        .route("/v1/cases/{id}/revoke", post(cases::revoke_case))
-        .route("/v1/cases/{id}/evaluation", post(cases::evaluate_case))
-        .route(
-            "/v1/cases/{id}/assign-helper",
-            post(cases::assign_case_helper),
-        )
-        .route(
-            "/v1/appointments/{id}/assign-helper",
-            post(cases::assign_appointment_helper),
-        )
         .route(
             "/v1/alerts",
             // A batch of 10,000 events with their raw records is several megabytes.
             post(alerts::ingest).layer(DefaultBodyLimit::max(ALERT_BATCH_BYTES)),
         )
-        .route("/v1/incidents", get(alerts::list_incidents))
-        .route("/v1/alerts/stats", get(alerts::stats))
-        .route("/v1/notices", get(alerts::list_notices))
-        .route("/v1/notices/{id}", get(alerts::get_notice))
-        .route(
-            "/v1/notices/{id}/acknowledge",
-            post(alerts::acknowledge_notice),
-        )
-        .route("/v1/notices/{id}/report", post(alerts::report_notice))
-        .route("/v1/notices/{id}/verify", post(alerts::verify_notice))
-        .route("/v1/notices/{id}/close", post(alerts::close_notice))
-        .route(
-            "/v1/blocklist",
-            get(alerts::list_blocks).post(alerts::create_block),
-        )
         .route("/v1/blocklist.txt", get(alerts::blocklist_text))
-        .route(
-            "/v1/blocklist/{id}",
-            axum::routing::delete(alerts::lift_block),
-        )
-        .route("/v1/incidents/{id}", get(alerts::get_incident))
-        .route(
-            "/v1/incidents/{id}/false-positive",
-            post(alerts::false_positive),
-        )
-        .route(
-            "/v1/assets",
-            get(alerts::list_assets).post(alerts::create_asset),
-        )
-        .route(
-            "/v1/assets/{id}",
-            axum::routing::delete(alerts::delete_asset),
-        )
-        .route("/v1/rectifications", get(cases::list_rectifications))
-        .route("/v1/tickets", get(cases::list_tickets))
-        .route("/v1/tickets/{id}", get(cases::get_ticket))
-        .route("/v1/tickets/{id}/dispatch", post(cases::dispatch_ticket))
-        .route("/v1/tickets/{id}/reply", post(cases::reply_ticket))
-        .route("/v1/tickets/{id}/callback", post(cases::callback_ticket))
-        .route("/v1/tickets/{id}/close", post(cases::close_ticket))
-        .route(
-            "/v1/appointment-slots",
-            get(cases::list_slots).post(cases::create_slot),
-        )
-        .route(
-            "/v1/appointments/{id}",
-            axum::routing::delete(cases::cancel_appointment),
-        )
-        .route(
-            "/v1/rectifications/{id}/complete",
-            post(cases::complete_rectification),
-        )
-        .route(
-            "/v1/rectifications/{id}/callback",
-            post(cases::callback_rectification),
-        )
-        .merge(creates)
-        .merge(rest::router(&state, generated_bindings()))
+        .merge(rest::router(
+            &state,
+            generated_bindings(),
+            vec![(
+                "yiwang.catalog.v1.CatalogService.GetItem",
+                get(catalog::get_item),
+            )],
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::rate_limit,
@@ -220,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops)
         .fallback(catalog::not_found)
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn(middleware::error_bodies))
         .layer(axum::middleware::from_fn_with_state(
             SERVICE,
             yiwang_kit::telemetry::trace_requests,
@@ -361,7 +246,6 @@ pub async fn serve(
         alerts: AlertsServiceClient::new(alerts_channel.clone()),
         alerts_channel,
         projects_channel,
-        cases: CasesServiceClient::new(cases_channel.clone()),
         cases_channel,
         supervision_channel,
         catalog: CatalogServiceClient::new(channel.clone())

@@ -28,7 +28,7 @@ use bytes::{Buf, BufMut};
 use prost::Message;
 use prost_reflect::{
     DescriptorPool, DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor,
-    MethodDescriptor, ReflectMessage, SerializeOptions, Value,
+    MethodDescriptor, ReflectMessage, Value,
 };
 use yiwang_kit::{Caller, Error};
 
@@ -54,6 +54,8 @@ pub struct RestRule {
     pub roles: Vec<String>,
     pub create: bool,
     pub max_body_bytes: usize,
+    /// Routed by hand-written gateway code; only documented from here.
+    pub edge: bool,
 }
 
 /// One REST binding of one RPC.
@@ -142,6 +144,7 @@ fn rest_rule(m: Option<&DynamicMessage>) -> RestRule {
     RestRule {
         public: flag("public"),
         create: flag("create"),
+        edge: flag("edge"),
         roles: match m.get_field_by_name("roles").map(|v| v.into_owned()) {
             Some(Value::List(l)) => l
                 .iter()
@@ -176,7 +179,8 @@ fn binding(
     }
     let (verb, template) = verb_path.ok_or("no verb (get, put, post, delete, patch)")?;
     let input = method.input();
-    let mut path_params = Vec::new();
+    let mut path_params: Vec<(String, Vec<FieldDescriptor>)> = Vec::new();
+    let mut segments = Vec::new();
     for segment in template.split('/') {
         let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
             if segment.contains(['{', '}']) {
@@ -184,6 +188,7 @@ fn binding(
                     "path segment {segment:?} must be a whole {{field}}"
                 ));
             }
+            segments.push(segment.to_string());
             continue;
         };
         if name.contains('=') {
@@ -191,8 +196,16 @@ fn binding(
                 "path variable {name:?}: patterns are not supported"
             ));
         }
-        path_params.push((name.to_string(), field_path(&input, name)?));
+        // The URL parameter is named by the field's own name (`{item.code}` is `{code}`), so
+        // that bindings of one resource share a path however their requests nest the field.
+        let param = name.rsplit('.').next().unwrap_or(name).to_string();
+        if path_params.iter().any(|(p, _)| *p == param) {
+            return Err(format!("path parameter {param:?} appears twice"));
+        }
+        segments.push(format!("{{{param}}}"));
+        path_params.push((param, field_path(&input, name)?));
     }
+    let template = segments.join("/");
     let body = match text(r, "body").as_str() {
         "" => BodyRule::None,
         "*" => BodyRule::Whole,
@@ -242,10 +255,26 @@ fn field_path(input: &MessageDescriptor, dotted: &str) -> Result<Vec<FieldDescri
     Ok(out)
 }
 
-/// The generated routes, grouped by path. Creates are wrapped in the idempotency middleware.
-pub fn router(state: &AppState, bindings: &[Binding]) -> Router<AppState> {
+/// The routes of every binding, grouped by path. Creates are wrapped in the idempotency
+/// middleware. An `edge` binding is served by the hand-written handler given for its RPC in
+/// `edges` (full RPC name, e.g. `yiwang.catalog.v1.CatalogService.GetItem`), at its annotated
+/// path; an edge binding without a handler is a mistake and panics at start-up (and in tests).
+pub fn router(
+    state: &AppState,
+    bindings: &[Binding],
+    mut edges: Vec<(&str, MethodRouter<AppState>)>,
+) -> Router<AppState> {
     let mut by_path: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
-    for b in bindings {
+    for b in bindings.iter().filter(|b| b.rule.edge) {
+        let at = edges
+            .iter()
+            .position(|(name, _)| *name == b.method.full_name())
+            .unwrap_or_else(|| panic!("no edge handler for {}", b.method.full_name()));
+        let (_, route) = edges.swap_remove(at);
+        let entry = by_path.remove(&b.template).unwrap_or_default();
+        by_path.insert(b.template.clone(), entry.merge(route));
+    }
+    for b in bindings.iter().filter(|b| !b.rule.edge) {
         let b = Arc::new(b.clone());
         let filter = MethodFilter::try_from(b.verb.clone()).expect("standard verb");
         let handler = {
@@ -278,13 +307,20 @@ pub fn router(state: &AppState, bindings: &[Binding]) -> Router<AppState> {
         .fold(Router::new(), |r, (path, route)| r.route(&path, route))
 }
 
-/// JSON as REST clients read it (API.md): snake_case names, int64 as numbers, every field
-/// present (messages that are not set are left out).
-pub fn json_options() -> SerializeOptions {
-    SerializeOptions::new()
-        .use_proto_field_name(true)
-        .stringify_64_bit_integers(false)
-        .skip_default_fields(false)
+/// A typed protobuf message as the REST JSON of the message type `full_name` (for the
+/// hand-written edge routes, so they answer exactly what generated routes answer).
+pub fn message_json(message: &impl Message, full_name: &str) -> Result<Vec<u8>, Error> {
+    let desc = yiwang_proto::descriptor_pool()
+        .get_message_by_name(full_name)
+        .ok_or_else(|| Error::internal(format!("no message {full_name}")))?;
+    let m = DynamicMessage::decode(desc, message.encode_to_vec().as_slice())
+        .map_err(|e| Error::internal(format!("undecodable {full_name}: {e}")))?;
+    to_json(&m)
+}
+
+/// The REST JSON of a message (`yiwang_proto::json`).
+pub fn to_json(message: &DynamicMessage) -> Result<Vec<u8>, Error> {
+    yiwang_proto::json::encode(message).map_err(Error::internal)
 }
 
 async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Response, Error> {
@@ -350,23 +386,30 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
     }
     if let BodyRule::Field(f) = &b.body
         && let Some(mask) = input.get_field_by_name("update_mask")
-        && mask.is_list()
-        && matches!(mask.kind(), Kind::String)
     {
-        // AIP-134: a PATCH without an explicit mask changes the fields its body names.
-        let given = matches!(message.get_field(&mask).as_ref(), Value::List(l) if !l.is_empty());
-        if !given {
+        // AIP-134: a PATCH without an explicit mask changes the fields its body names (those
+        // the path binds name the resource and are not changes).
+        let mask_value = message.get_field(&mask).into_owned();
+        if mask_paths(&mask_value).is_empty() {
             let Kind::Message(inner) = f.kind() else {
                 unreachable!("checked when bound")
             };
-            let named = body_keys(&inner, body_bytes.as_deref().unwrap_or_default());
+            let bound: Vec<&str> = b
+                .path_params
+                .iter()
+                .filter(|(_, path)| path.len() == 2 && path[0] == *f)
+                .map(|(_, path)| path[1].name())
+                .collect();
+            let named: Vec<String> = body_keys(&inner, body_bytes.as_deref().unwrap_or_default())
+                .into_iter()
+                .filter(|k| !bound.contains(&k.as_str()))
+                .collect();
             if named.is_empty() && b.verb == http::Method::PATCH {
                 return Err(Error::invalid("body", "names no field to change"));
             }
-            message.set_field(
-                &mask,
-                Value::List(named.into_iter().map(Value::String).collect()),
-            );
+            if let Some(v) = mask_value_of(&mask, named) {
+                message.set_field(&mask, v);
+            }
         }
     }
     for (name, fields) in &b.path_params {
@@ -375,6 +418,21 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .unwrap_or("");
+        // A body may repeat what the path names, but not contradict it.
+        if let Some(given) = path_value(&message, fields)
+            && !given.is_empty()
+            && given != value
+        {
+            let field = fields
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(".");
+            return Err(client_names(
+                Error::invalid(field, "cannot change; it names the resource in the path"),
+                b,
+            ));
+        }
         set_path(&mut message, fields, name, value)?;
     }
     if b.rule.create
@@ -385,9 +443,9 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
     }
 
     if let Some(field) = find_nul(&message, "") {
-        return Err(unnest(
+        return Err(client_names(
             Error::invalid(field, "must not contain NUL characters (U+0000)"),
-            &b.body,
+            b,
         ));
     }
 
@@ -409,17 +467,11 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
             RawCodec,
         )
         .await
-        .map_err(|status| unnest(upstream(status), &b.body))?
+        .map_err(|status| client_names(upstream(status), b))?
         .into_inner();
     let output = DynamicMessage::decode(b.method.output(), answer)
         .map_err(|e| Error::internal(format!("undecodable answer: {e}")))?;
-    let mut body = Vec::with_capacity(256);
-    output
-        .serialize_with_options(
-            &mut serde_json::Serializer::with_formatter(&mut body, WholeNumbers),
-            &json_options(),
-        )
-        .map_err(Error::internal)?;
+    let body = to_json(&output)?;
     let status = if b.rule.create {
         http::StatusCode::CREATED
     } else {
@@ -431,6 +483,61 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
         body,
     )
         .into_response())
+}
+
+/// The paths of an `update_mask` (a repeated string or a `google.protobuf.FieldMask`).
+fn mask_paths(v: &Value) -> Vec<String> {
+    let list = match v {
+        Value::List(l) => l.clone(),
+        Value::Message(m) => match m.get_field_by_name("paths").map(|v| v.into_owned()) {
+            Some(Value::List(l)) => l,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    list.iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+/// `paths` as the value of the mask field, whichever of the two shapes it has.
+fn mask_value_of(mask: &FieldDescriptor, paths: Vec<String>) -> Option<Value> {
+    let list = Value::List(paths.into_iter().map(Value::String).collect());
+    match mask.kind() {
+        Kind::String if mask.is_list() => Some(list),
+        Kind::Message(m) if m.full_name() == "google.protobuf.FieldMask" => {
+            let mut fm = DynamicMessage::new(m);
+            fm.set_field_by_name("paths", list);
+            Some(Value::Message(fm))
+        }
+        _ => None,
+    }
+}
+
+/// The text of a (scalar) field the path binds, as the body set it, if the body set it.
+fn path_value(message: &DynamicMessage, fields: &[FieldDescriptor]) -> Option<String> {
+    let (last, outer) = fields.split_last()?;
+    let mut m = message.clone();
+    for f in outer {
+        if !m.has_field(f) {
+            return None;
+        }
+        m = match m.get_field(f).into_owned() {
+            Value::Message(inner) => inner,
+            _ => return None,
+        };
+    }
+    if !m.has_field(last) {
+        return None;
+    }
+    Some(match m.get_field(last).as_ref() {
+        Value::String(s) => s.clone(),
+        Value::I32(v) => v.to_string(),
+        Value::I64(v) => v.to_string(),
+        Value::U32(v) => v.to_string(),
+        Value::U64(v) => v.to_string(),
+        _ => return None,
+    })
 }
 
 /// The request fields a JSON body object names (with a value other than `null`), as proto
@@ -450,14 +557,67 @@ fn body_keys(desc: &MessageDescriptor, bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The name a REST client uses for a field: its proto name, or the `json_name` the proto gives
+/// it explicitly (`string query = 1 [json_name = "q"]` is `?q=` and `"q"`).
+pub fn rest_name(f: &FieldDescriptor) -> String {
+    let mut camel = String::new();
+    let mut upper = false;
+    for c in f.name().chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            camel.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            camel.push(c);
+        }
+    }
+    if f.json_name() == camel {
+        f.name().to_string()
+    } else {
+        f.json_name().to_string()
+    }
+}
+
 /// Field names in errors are the client's: with `body: "project"` the client sent the
-/// project's fields, so `project.name` is `name` to it.
+/// project's fields, so `project.name` is `name` to it; a field with an explicit `json_name`
+/// is named by it (`delivery_method` is `method`).
 fn unnest(mut e: Error, body: &BodyRule) -> Error {
     if let BodyRule::Field(f) = body {
         let prefix = format!("{}.", f.name());
         for v in &mut e.violations {
             if let Some(rest) = v.field.strip_prefix(&prefix) {
                 v.field = rest.to_string();
+            }
+        }
+    }
+    e
+}
+
+/// [`unnest`], and top-level fields renamed to their REST names, in violations and in the
+/// message that lists them.
+fn client_names(mut e: Error, b: &Binding) -> Error {
+    e = unnest(e, &b.body);
+    let target = match &b.body {
+        BodyRule::Field(f) => match f.kind() {
+            Kind::Message(m) => m,
+            _ => return e,
+        },
+        _ => b.method.input(),
+    };
+    for v in &mut e.violations {
+        let (head, tail) = match v.field.find(['.', '[']) {
+            Some(i) => v.field.split_at(i),
+            None => (v.field.as_str(), ""),
+        };
+        if let Some(f) = target.get_field_by_name(head) {
+            let name = rest_name(&f);
+            if name != head {
+                let renamed = format!("{name}{tail}");
+                e.message = e
+                    .message
+                    .replace(&format!("{}:", v.field), &format!("{renamed}:"));
+                v.field = renamed;
             }
         }
     }
@@ -569,7 +729,10 @@ fn field_path_lenient(input: &MessageDescriptor, dotted: &str) -> Result<Vec<Fie
     let mut out = Vec::new();
     let parts: Vec<&str> = dotted.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
-        let f = message.get_field_by_name(part).ok_or(())?;
+        let f = message
+            .get_field_by_name(part)
+            .or_else(|| message.get_field_by_json_name(part))
+            .ok_or(())?;
         let last = i + 1 == parts.len();
         match f.kind() {
             Kind::Message(m) if !last && !f.is_list() && !f.is_map() => message = m,
@@ -669,8 +832,19 @@ fn scalar(field: &FieldDescriptor, name: &str, raw: &str) -> Result<Value, Error
             }
         },
         Kind::Message(m) if m.full_name() == "google.protobuf.Timestamp" => {
-            let t = chrono::DateTime::parse_from_rfc3339(v)
-                .map_err(|_| Error::invalid(name, "must be an RFC 3339 timestamp"))?;
+            // A date alone is the start of that day in Asia/Shanghai, where the county works.
+            let t = match chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+                Ok(d) => d
+                    .and_hms_opt(0, 0, 0)
+                    .and_then(|t| {
+                        t.and_local_timezone(chrono::FixedOffset::east_opt(8 * 3600)?)
+                            .single()
+                    })
+                    .ok_or_else(|| Error::invalid(name, "is out of range"))?,
+                Err(_) => chrono::DateTime::parse_from_rfc3339(v).map_err(|_| {
+                    Error::invalid(name, "must be YYYY-MM-DD or an RFC 3339 timestamp")
+                })?,
+            };
             let ts = prost_types::Timestamp {
                 seconds: t.timestamp(),
                 nanos: t.timestamp_subsec_nanos() as i32,
@@ -679,26 +853,6 @@ fn scalar(field: &FieldDescriptor, name: &str, raw: &str) -> Result<Value, Error
         }
         Kind::Message(_) => return Err(Error::invalid(name, "cannot be given in the URL")),
     })
-}
-
-/// Prints a whole `double` as an integer (`80000000`, not `80000000.0`): free-form JSON in a
-/// `google.protobuf.Value` holds its numbers as doubles, and money in fen there must read as the
-/// integer it is. Other numbers print as serde_json prints them.
-struct WholeNumbers;
-
-impl serde_json::ser::Formatter for WholeNumbers {
-    fn write_f64<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        value: f64,
-    ) -> std::io::Result<()> {
-        // Below 2^53 every whole double is an exact integer.
-        if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
-            self.write_i64(writer, value as i64)
-        } else {
-            serde_json::ser::CompactFormatter.write_f64(writer, value)
-        }
-    }
 }
 
 /// Passes encoded messages through unchanged: the gateway encodes and decodes with the
@@ -783,6 +937,31 @@ mod tests {
                 b.verb,
                 b.template
             );
+        }
+    }
+
+    #[test]
+    fn renamed_fields_are_only_in_requests() {
+        // Answers are written with proto field names; a `json_name` given explicitly (a REST
+        // name) is honoured on input only, so it must not appear in anything an RPC returns.
+        let all = bindings(yiwang_proto::descriptor_pool()).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        let mut todo: Vec<MessageDescriptor> = all.iter().map(|b| b.method.output()).collect();
+        while let Some(m) = todo.pop() {
+            if !seen.insert(m.full_name().to_string()) {
+                continue;
+            }
+            for f in m.fields() {
+                assert_eq!(
+                    rest_name(&f),
+                    f.name(),
+                    "{} is renamed in an answer",
+                    f.full_name()
+                );
+                if let Kind::Message(inner) = f.kind() {
+                    todo.push(inner);
+                }
+            }
         }
     }
 

@@ -165,8 +165,8 @@ fn notice_to_pb(n: &NoticeRow) -> pb::Notice {
         severity: n.severity.clone(),
         state: n.state.clone(),
         note: n.note.clone(),
-        deadline: Some(to_timestamp(n.deadline)),
-        deadline_local: n
+        deadline_time: Some(to_timestamp(n.deadline)),
+        deadline: n
             .deadline
             .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
@@ -191,7 +191,7 @@ fn block_to_pb(b: &BlockRow) -> pb::BlockEntry {
         cidr: b.cidr.clone(),
         reason: b.reason.clone(),
         incident_id: b.incident_id.map(|i| i.to_string()).unwrap_or_default(),
-        expire_time: Some(to_timestamp(b.expires_at)),
+        expires_at: Some(to_timestamp(b.expires_at)),
         created_by: b.created_by.clone(),
         create_time: Some(to_timestamp(b.created_at)),
         automatic: b.automatic,
@@ -211,7 +211,7 @@ impl AlertsApi {
     async fn deadline(&self, working_days: u32) -> Result<chrono::DateTime<chrono::Utc>, Error> {
         let mut req = Request::new(cases_pb::ComputeDeadlineRequest {
             from: Some(to_timestamp(chrono::Utc::now())),
-            value: working_days,
+            value: Some(working_days),
             unit: "working_days".into(),
         });
         yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
@@ -229,7 +229,7 @@ impl AlertsApi {
             })?
             .into_inner();
         let at = d
-            .deadline
+            .deadline_time
             .ok_or_else(|| Error::internal("the calendar answered without a deadline"))?;
         from_timestamp("deadline", &at)
     }
@@ -630,24 +630,24 @@ impl AlertsService for AlertsApi {
         };
         let now = chrono::Utc::now();
         let expires = match r
-            .expire_time
+            .expires_at
             .as_ref()
-            .map(|t| from_timestamp("expire_time", t))
+            .map(|t| from_timestamp("expires_at", t))
         {
             None => {
-                v.add("expire_time", "is required: every block entry expires");
+                v.add("expires_at", "is required: every block entry expires");
                 None
             }
             Some(Err(e)) => {
-                v.add("expire_time", e.to_string());
+                v.add("expires_at", e.to_string());
                 None
             }
             Some(Ok(t)) if t <= now => {
-                v.add("expire_time", "must be in the future");
+                v.add("expires_at", "must be in the future");
                 None
             }
             Some(Ok(t)) if t > now + Duration::days(366) => {
-                v.add("expire_time", "must be at most a year ahead");
+                v.add("expires_at", "must be at most a year ahead");
                 None
             }
             Some(Ok(t)) => Some(t),

@@ -151,8 +151,8 @@ impl CasesApi {
             state_code: lifecycle::state_code(&c.state),
             limit_value: c.limit_value.max(0) as u32,
             limit_unit: c.limit_unit.clone(),
-            deadline: c.deadline.map(to_timestamp),
-            deadline_local: c
+            deadline_time: c.deadline.map(to_timestamp),
+            deadline: c
                 .deadline
                 .map(|d| {
                     d.with_timezone(&SHANGHAI)
@@ -165,10 +165,10 @@ impl CasesApi {
             outcome_reason: c.outcome_reason.clone(),
             delivery_method: c.delivery_method.clone(),
             tracking_number: c.tracking_number.clone(),
-            create_time: Some(to_timestamp(c.created_at)),
-            update_time: Some(to_timestamp(c.updated_at)),
-            accept_time: c.accepted_at.map(to_timestamp),
-            decide_time: c.decided_at.map(to_timestamp),
+            created_at: Some(to_timestamp(c.created_at)),
+            updated_at: Some(to_timestamp(c.updated_at)),
+            accepted_at: c.accepted_at.map(to_timestamp),
+            decided_at: c.decided_at.map(to_timestamp),
             filed_by: c.filed_by.clone(),
             helper: c.helper.clone(),
             helper_kind: c.helper_kind.clone(),
@@ -320,18 +320,18 @@ impl CasesApi {
             level: r.level as u32,
             comment: r.comment.clone(),
             state: r.state.clone(),
-            deadline: Some(to_timestamp(r.deadline)),
-            deadline_local: r
+            deadline_time: Some(to_timestamp(r.deadline)),
+            deadline: r
                 .deadline
                 .with_timezone(&SHANGHAI)
                 .to_rfc3339_opts(SecondsFormat::Secs, false),
             overdue: r.state == "open" && r.deadline < chrono::Utc::now(),
             completion_note: r.completion_note.clone(),
-            complete_time: r.completed_at.map(to_timestamp),
+            completed_at: r.completed_at.map(to_timestamp),
             callback_note: r.callback_note.clone(),
             callback_satisfied: r.callback_satisfied,
-            callback_time: r.called_back_at.map(to_timestamp),
-            create_time: Some(to_timestamp(r.created_at)),
+            called_back_at: r.called_back_at.map(to_timestamp),
+            created_at: Some(to_timestamp(r.created_at)),
         }
     }
 
@@ -535,7 +535,7 @@ impl CasesService for CasesApi {
             level: e.level as u32,
             dimensions: r.dimensions,
             comment: e.comment,
-            create_time: Some(to_timestamp(e.created_at)),
+            created_at: Some(to_timestamp(e.created_at)),
             rectification_id: e
                 .rectification_id
                 .map(|i| i.to_string())
@@ -1034,6 +1034,8 @@ impl CasesService for CasesApi {
             on_time_reply_rate: st.on_time_reply_rate,
             closure_rate: st.closure_rate,
             department: dept,
+            from: Some(to_timestamp(from)),
+            to: Some(to_timestamp(to)),
         }))
     }
 
@@ -1254,12 +1256,13 @@ impl CasesService for CasesApi {
         req: Request<pb::ComputeDeadlineRequest>,
     ) -> Reply<pb::Deadline> {
         let r = req.into_inner();
-        let from = from_timestamp(
-            "from",
-            r.from
-                .as_ref()
-                .ok_or_else(|| Error::invalid("from", "is required"))?,
-        )?;
+        let from = match r.from.as_ref() {
+            Some(t) => from_timestamp("from", t)?,
+            None => chrono::Utc::now(),
+        };
+        let value = r
+            .value
+            .ok_or_else(|| Error::invalid("value", "is required"))?;
         {
             use chrono::Datelike;
             if !YEARS.contains(&from.with_timezone(&SHANGHAI).year()) {
@@ -1278,11 +1281,11 @@ impl CasesService for CasesApi {
         })?;
         let d = self
             .calendar()
-            .deadline(from, Limit::new(r.value, unit))
+            .deadline(from, Limit::new(value, unit))
             .map_err(compute_error)?;
         Ok(Response::new(pb::Deadline {
-            deadline: Some(to_timestamp(d.at.to_utc())),
-            deadline_local: d
+            deadline_time: Some(to_timestamp(d.at.to_utc())),
+            deadline: d
                 .at
                 .with_timezone(&SHANGHAI)
                 .to_rfc3339_opts(SecondsFormat::Secs, false),
@@ -1445,8 +1448,8 @@ fn appointment_to_pb(a: &AppointmentRow) -> pb::Appointment {
         slot: Some(slot_to_pb(&a.slot)),
         state: a.state.clone(),
         booked_by: a.booked_by.clone(),
-        create_time: Some(to_timestamp(a.created_at)),
-        cancel_time: a.cancelled_at.map(to_timestamp),
+        created_at: Some(to_timestamp(a.created_at)),
+        cancelled_at: a.cancelled_at.map(to_timestamp),
         helper: a.helper.clone(),
         helper_kind: a.helper_kind.clone(),
     }
@@ -1471,8 +1474,8 @@ fn ticket_to_pb(t: &TicketRow) -> pb::Ticket {
         state: t.state.clone(),
         submitted_by: t.submitted_by.clone(),
         department: t.department.clone(),
-        reply_deadline: t.reply_deadline.map(to_timestamp),
-        reply_deadline_local: t
+        reply_deadline_time: t.reply_deadline.map(to_timestamp),
+        reply_deadline: t
             .reply_deadline
             .map(|d| {
                 d.with_timezone(&SHANGHAI)
@@ -1481,12 +1484,12 @@ fn ticket_to_pb(t: &TicketRow) -> pb::Ticket {
             .unwrap_or_default(),
         overdue: t.overdue(chrono::Utc::now()),
         reply: t.reply.clone(),
-        reply_time: t.replied_at.map(to_timestamp),
+        replied_at: t.replied_at.map(to_timestamp),
         callback_note: t.callback_note.clone(),
         callback_satisfied: t.callback_satisfied,
-        create_time: Some(to_timestamp(t.created_at)),
-        dispatch_time: t.dispatched_at.map(to_timestamp),
-        close_time: t.closed_at.map(to_timestamp),
+        created_at: Some(to_timestamp(t.created_at)),
+        dispatched_at: t.dispatched_at.map(to_timestamp),
+        closed_at: t.closed_at.map(to_timestamp),
     }
 }
 

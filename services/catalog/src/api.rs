@@ -98,8 +98,8 @@ pub fn item_to_pb(v: &ItemVersion) -> pb::Item {
         effective_to: v.effective_to.map(to_timestamp),
         online_capable: c.online_capable(),
         full_online: c.full_online(),
-        create_time: Some(to_timestamp(v.created_at)),
-        update_time: Some(to_timestamp(v.updated_at)),
+        created_at: Some(to_timestamp(v.created_at)),
+        updated_at: Some(to_timestamp(v.updated_at)),
         updated_by: v.updated_by.clone(),
     }
 }
@@ -223,7 +223,7 @@ fn org_to_pb(u: &store::StoredOrgUnit) -> pb::OrgUnit {
         region_code: u.unit.region_code.clone(),
         uscc: u.unit.uscc.clone(),
         parent: u.unit.parent.clone().unwrap_or_default(),
-        create_time: Some(to_timestamp(u.created_at)),
+        created_at: Some(to_timestamp(u.created_at)),
     }
 }
 
@@ -236,7 +236,7 @@ fn bundle_to_pb(b: &store::Bundle) -> pb::Bundle {
         materials: b.materials.iter().map(material_to_pb).collect(),
         promised_limit: limit_to_pb(&b.spec.promised_limit),
         description: b.spec.description.clone(),
-        create_time: Some(to_timestamp(b.created_at)),
+        created_at: Some(to_timestamp(b.created_at)),
     }
 }
 

@@ -59,18 +59,8 @@ impl GrpcServer {
     /// `service` names the process in logs and metrics (e.g. `catalog`).
     pub fn new(service: &'static str, verifier: JwtVerifier) -> Self {
         let (health, health_service) = tonic_health::server::health_reporter();
-        let mut builder = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-        builder = builder.register_encoded_file_descriptor_set(yiwang_descriptor());
-        let v1 = builder.build_v1().expect("descriptors are valid");
-        let v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(yiwang_descriptor())
-            .build_v1alpha()
-            .expect("descriptors are valid");
-        let routes = tonic::service::Routes::new(health_service)
-            .add_service(v1)
-            .add_service(v1alpha);
+        // Reflection is added in `serve`, once the services on this port are known.
+        let routes = tonic::service::Routes::new(health_service);
         Self {
             service,
             routes,
@@ -114,8 +104,32 @@ impl GrpcServer {
         let readiness = self.readiness();
         readiness.set(false).await;
         let ready = self.ready.clone();
+        // Reflection advertises the services this port serves (and health), not every service
+        // in the descriptor set: a client that lists services can call each one it sees.
+        let advertised = || {
+            self.names.iter().map(|n| n.to_string()).chain(
+                [
+                    "grpc.health.v1.Health",
+                    "grpc.reflection.v1.ServerReflection",
+                    "grpc.reflection.v1alpha.ServerReflection",
+                ]
+                .map(String::from),
+            )
+        };
+        let mut v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(yiwang_descriptor());
+        let mut v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(yiwang_descriptor());
+        for name in advertised() {
+            v1 = v1.with_service_name(name.clone());
+            v1alpha = v1alpha.with_service_name(name);
+        }
         let app = self
             .routes
+            .add_service(v1.build_v1()?)
+            .add_service(v1alpha.build_v1alpha()?)
             .into_axum_router()
             .route("/healthz", get(|| async { "ok" }))
             .route(

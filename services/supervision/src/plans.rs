@@ -426,7 +426,10 @@ impl SupervisionApi {
             &caller.sub,
             "update_plan",
             &format!("plan:{id}"),
-            Some(&plan_to_pb(&plan)),
+            Some(&yiwang_proto::json::value(
+                &plan_to_pb(&plan),
+                "yiwang.supervision.v1.Plan",
+            )),
             Some(&serde_json::json!({"name": p.name})),
         )
         .await?;

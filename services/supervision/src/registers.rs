@@ -252,7 +252,10 @@ impl SupervisionApi {
             "create_inspector",
             &format!("inspector:{}", ins.id),
             None,
-            Some(&ins),
+            Some(&yiwang_proto::json::value(
+                &ins,
+                "yiwang.supervision.v1.Inspector",
+            )),
         )
         .await?;
         tx.commit().await?;
@@ -382,7 +385,10 @@ impl SupervisionApi {
             "add_relation",
             &format!("inspector:{}", r.inspector_id),
             None,
-            Some(&out),
+            Some(&yiwang_proto::json::value(
+                &out,
+                "yiwang.supervision.v1.Relation",
+            )),
         )
         .await?;
         tx.commit().await?;
