@@ -287,3 +287,38 @@ async fn each_grpc_port_advertises_only_what_it_serves() {
     }
     s.stop().await;
 }
+
+/// A standard validator accepts the served document and a client generated from it by a
+/// standard generator (openapi-python-client) makes real calls. Needs the Python packages of
+/// `tests/openapi_client/requirements.txt` (installed by `.ci/run`).
+#[tokio::test]
+async fn a_generated_client_calls_the_api() {
+    let s = Stack::start().await;
+    let admin = s.admin();
+    let uscc = common::uscc("11340522MB1234567");
+    let base = s.base.clone();
+    // On a blocking thread: the stack answers the script from this test's runtime.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/openapi_client/check.py"
+            ))
+            .args([&base, &admin, &uscc])
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{text}\n(needs: pip install -r tests/openapi_client/requirements.txt)"
+    );
+    assert!(text.contains("generated client"), "{text}");
+    s.stop().await;
+}
