@@ -203,7 +203,7 @@ fn binding(
             return Err(format!("path parameter {param:?} appears twice"));
         }
         segments.push(format!("{{{param}}}"));
-        path_params.push((param, field_path(&input, name)?));
+        path_params.push((param, field_path(&input, name, false)?));
     }
     let template = segments.join("/");
     let body = match text(r, "body").as_str() {
@@ -230,24 +230,35 @@ fn binding(
     })
 }
 
-/// `a.b.c` → the fields it walks through; the last must be a scalar.
-fn field_path(input: &MessageDescriptor, dotted: &str) -> Result<Vec<FieldDescriptor>, String> {
+/// `a.b.c` → the fields it walks through: messages, then a scalar. A path variable names a
+/// single scalar by its proto name; a query parameter may also use the field's `json_name`,
+/// name a timestamp, or repeat (`a=1&a=2` fills a repeated field).
+fn field_path(
+    input: &MessageDescriptor,
+    dotted: &str,
+    query: bool,
+) -> Result<Vec<FieldDescriptor>, String> {
     let mut message = input.clone();
     let mut out = Vec::new();
     let parts: Vec<&str> = dotted.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
         let f = message
             .get_field_by_name(part)
+            .or_else(|| {
+                query
+                    .then(|| message.get_field_by_json_name(part))
+                    .flatten()
+            })
             .ok_or_else(|| format!("{} has no field {part:?}", message.name()))?;
-        if f.is_list() || f.is_map() {
-            return Err(format!("path field {dotted:?} is repeated"));
+        let last = i + 1 == parts.len();
+        if f.is_map() || (f.is_list() && !(last && query)) {
+            return Err(format!("{dotted:?}: {part:?} is repeated"));
         }
         match f.kind() {
-            Kind::Message(m) if i + 1 < parts.len() => message = m,
-            Kind::Message(_) => return Err(format!("path field {dotted:?} is a message")),
-            _ if i + 1 < parts.len() => {
-                return Err(format!("{part:?} in {dotted:?} is not a message"));
-            }
+            Kind::Message(m) if !last => message = m,
+            Kind::Message(m) if query && m.full_name() == "google.protobuf.Timestamp" => {}
+            Kind::Message(_) => return Err(format!("{dotted:?} is a message")),
+            _ if !last => return Err(format!("{part:?} in {dotted:?} is not a message")),
             _ => {}
         }
         out.push(f);
@@ -706,7 +717,7 @@ fn apply_query(message: &mut DynamicMessage, query: &str) -> Result<(), Error> {
         )
     })?;
     for (name, raw) in pairs {
-        let Ok(fields) = field_path_lenient(&message.descriptor(), &name) else {
+        let Ok(fields) = field_path(&message.descriptor(), &name, true) else {
             continue;
         };
         let (last, outer) = fields.split_last().expect("a path has a field");
@@ -721,29 +732,6 @@ fn apply_query(message: &mut DynamicMessage, query: &str) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Like [`field_path`], but repeated scalars are allowed at the end (query `a=1&a=2`).
-fn field_path_lenient(input: &MessageDescriptor, dotted: &str) -> Result<Vec<FieldDescriptor>, ()> {
-    let mut message = input.clone();
-    let mut out = Vec::new();
-    let parts: Vec<&str> = dotted.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let f = message
-            .get_field_by_name(part)
-            .or_else(|| message.get_field_by_json_name(part))
-            .ok_or(())?;
-        let last = i + 1 == parts.len();
-        match f.kind() {
-            Kind::Message(m) if !last && !f.is_list() && !f.is_map() => message = m,
-            Kind::Message(m) if last && m.full_name() == "google.protobuf.Timestamp" => {}
-            Kind::Message(_) => return Err(()),
-            _ if !last || f.is_map() => return Err(()),
-            _ => {}
-        }
-        out.push(f);
-    }
-    Ok(out)
 }
 
 fn descend<'a>(

@@ -150,28 +150,13 @@ impl SupervisionApi {
         let method = text(&mut v, "method", &r.method, true, 100);
         util::one_of(&mut v, "result", &r.result, RESULTS);
         let detail = text(&mut v, "result_detail", &r.result_detail, false, 4000);
-        let inspected_at = match r.inspected_at.trim() {
-            "" => {
-                v.add("inspected_at", "is required");
-                None
-            }
-            s => match util::parse_time("inspected_at", s, false) {
-                Ok(t) => Some(t),
-                Err(_) => {
-                    v.add("inspected_at", "must be an RFC 3339 timestamp");
-                    None
-                }
-            },
-        };
-        let reported_at = match r.reported_at.trim() {
-            "" => Some(now),
-            s => match util::parse_time("reported_at", s, false) {
-                Ok(t) => Some(t),
-                Err(_) => {
-                    v.add("reported_at", "must be an RFC 3339 timestamp");
-                    None
-                }
-            },
+        let inspected_at = util::given_time(&mut v, "inspected_at", r.inspected_at.as_ref());
+        if r.inspected_at.is_none() {
+            v.add("inspected_at", "is required");
+        }
+        let reported_at = match r.reported_at.as_ref() {
+            None => Some(now),
+            given => util::given_time(&mut v, "reported_at", given),
         };
         if let (Some(i), Some(rep)) = (inspected_at, reported_at) {
             if rep < i {
@@ -200,25 +185,24 @@ impl SupervisionApi {
             }
         }
         let deadline = if r.result == "ordered_to_rectify" {
-            match r.rectification_deadline.trim() {
-                "" => {
+            match util::given_time(
+                &mut v,
+                "rectification_deadline",
+                r.rectification_deadline.as_ref(),
+            ) {
+                None if r.rectification_deadline.is_none() => {
                     v.add(
                         "rectification_deadline",
                         "is required when the result is ordered_to_rectify",
                     );
                     None
                 }
-                s => match util::parse_time("rectification_deadline", s, false) {
-                    Ok(t) if inspected_at.is_some_and(|i| t <= i) => {
-                        v.add("rectification_deadline", "must be after inspected_at");
-                        None
-                    }
-                    Ok(t) => Some(t),
-                    Err(_) => {
-                        v.add("rectification_deadline", "must be an RFC 3339 timestamp");
-                        None
-                    }
-                },
+                None => None,
+                Some(t) if inspected_at.is_some_and(|i| t <= i) => {
+                    v.add("rectification_deadline", "must be after inspected_at");
+                    None
+                }
+                Some(t) => Some(t),
             }
         } else {
             None

@@ -1,7 +1,7 @@
-//! Small helpers shared by the modules: times as RFC 3339 strings, authorisation by department,
+//! Small helpers shared by the modules: times as protobuf timestamps, authorisation by department,
 //! ids, the audit trail.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -20,12 +20,29 @@ pub const STAFF: &[&str] = &[
     roles::SYSTEM,
 ];
 
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// A time as the protos carry it.
+pub fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
+    Some(yiwang_kit::to_timestamp(t))
 }
 
-pub fn opt_ts(t: Option<DateTime<Utc>>) -> String {
-    t.map(ts).unwrap_or_default()
+pub fn opt_ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
+    t.map(yiwang_kit::to_timestamp)
+}
+
+/// A time given in a request: `None` when not given, a field error when out of range.
+pub fn given_time(
+    v: &mut yiwang_kit::Violations,
+    field: &str,
+    t: Option<&prost_types::Timestamp>,
+) -> Option<DateTime<Utc>> {
+    let t = t?;
+    match yiwang_kit::from_timestamp(field, t) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            v.add(field, "is out of range");
+            None
+        }
+    }
 }
 
 /// An RFC 3339 timestamp (or a `YYYY-MM-DD` date, as midnight UTC when `date_ok`).
