@@ -2,6 +2,7 @@
 //! platform, served from the near cache and the Redis cache in front of the catalogue service
 //! (its annotation in catalog.proto marks it `edge`; every other catalogue route is generated).
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use yiwang_kit::Error;
@@ -16,8 +17,14 @@ type ApiResult<T> = Result<T, Error>;
 pub async fn get_item(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(code): Path<String>,
+    code: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Response> {
+    let Ok(Path(code)) = code else {
+        return Err(Error::invalid(
+            "code",
+            "must be valid percent-encoded UTF-8",
+        ));
+    };
     if code.contains('\0') {
         return Err(Error::invalid(
             "code",

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
                 get(catalog::get_item),
             )],
         ))
+        .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::rate_limit,
@@ -104,7 +105,6 @@ pub fn router(state: AppState) -> Router {
         .merge(ops)
         .fallback(catalog::not_found)
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))
-        .layer(axum::middleware::from_fn(middleware::error_bodies))
         .layer(axum::middleware::from_fn_with_state(
             SERVICE,
             yiwang_kit::telemetry::trace_requests,

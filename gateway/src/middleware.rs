@@ -236,66 +236,19 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Every error leaves the gateway with the documented body. axum's own rejections answer plain
-/// text (a path that is not UTF-8) or nothing (a method the route does not have): they are
-/// rewritten here with the status's standard name, the text as the message, and an
-/// `ErrorInfo` reason a client can branch on.
-pub async fn error_bodies(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
-    let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return resp;
-    }
-    let is_json = resp
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        return resp;
-    }
-    let (mut parts, body) = resp.into_parts();
-    let text = axum::body::to_bytes(body, 16 * 1024)
-        .await
-        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
-        .unwrap_or_default();
-    let (name, reason) = match status.as_u16() {
-        400 => ("INVALID_ARGUMENT", "BAD_REQUEST"),
-        401 => ("UNAUTHENTICATED", "UNAUTHENTICATED"),
-        403 => ("PERMISSION_DENIED", "PERMISSION_DENIED"),
-        404 => ("NOT_FOUND", "ROUTE_NOT_FOUND"),
-        405 => ("UNIMPLEMENTED", "METHOD_NOT_ALLOWED"),
-        408 => ("DEADLINE_EXCEEDED", "REQUEST_TIMEOUT"),
-        413 => ("RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE"),
-        414 => ("INVALID_ARGUMENT", "URI_TOO_LONG"),
-        415 => ("INVALID_ARGUMENT", "UNSUPPORTED_MEDIA_TYPE"),
-        429 => ("RESOURCE_EXHAUSTED", "RATE_LIMITED"),
-        431 => ("INVALID_ARGUMENT", "HEADERS_TOO_LARGE"),
-        503 => ("UNAVAILABLE", "UNAVAILABLE"),
-        504 => ("DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"),
-        s if s >= 500 => ("INTERNAL", "INTERNAL"),
-        _ => ("INVALID_ARGUMENT", "BAD_REQUEST"),
-    };
-    let message = if text.is_empty() {
-        status.canonical_reason().unwrap_or("error").to_string()
-    } else {
-        text
-    };
+/// A method the route does not have: 405 with the documented error body (axum's own answer
+/// has none).
+pub async fn method_not_allowed() -> Response {
     let body = serde_json::json!({"error": {
-        "code": status.as_u16(),
-        "status": name,
-        "message": message,
+        "code": 405,
+        "status": "UNIMPLEMENTED",
+        "message": "this path does not take that method; see /openapi.json",
         "details": [{
             "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-            "reason": reason,
+            "reason": "METHOD_NOT_ALLOWED",
             "domain": yiwang_kit::error::DOMAIN,
             "metadata": {},
         }],
     }});
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    parts.headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    Response::from_parts(parts, Body::from(body.to_string()))
+    (http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
