@@ -16,7 +16,12 @@ pub struct Stack {
     pub grpc: String,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
+    /// Set by `stop`; otherwise (a test that failed before stopping) `Drop` removes the
+    /// databases.
+    stopped: bool,
 }
+
+const SERVICES: [&str; 5] = ["catalog", "cases", "supervision", "projects", "alerts"];
 
 pub async fn test_config(rate_limit: u32) -> Config {
     let mut cfg = Config::from_env().expect("config");
@@ -79,6 +84,7 @@ impl Stack {
             grpc,
             http: reqwest::Client::new(),
             shutdown,
+            stopped: false,
         };
         stack.wait_ready().await;
         stack
@@ -109,16 +115,45 @@ impl Stack {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        for service in ["catalog", "cases", "supervision", "projects", "alerts"] {
+        for service in SERVICES {
             let _ = yiwang_kit::db::drop_database(
                 &self.cfg.database_url,
                 &self.cfg.database_name(service),
             )
             .await;
         }
+        self.stopped = true;
+    }
+}
+
+impl Drop for Stack {
+    /// A test that panicked before `stop` still leaves no databases behind: they are dropped
+    /// (`WITH (FORCE)`, the services' connections notwithstanding) from a thread of its own,
+    /// since the test's runtime may be the one unwinding.
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.shutdown.cancel();
+        let url = self.cfg.database_url.clone();
+        let names: Vec<String> = SERVICES.iter().map(|s| self.cfg.database_name(s)).collect();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                for name in names {
+                    let _ = yiwang_kit::db::drop_database(&url, &name).await;
+                }
+            });
+        })
+        .join();
     }
 }
 
