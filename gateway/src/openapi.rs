@@ -14,9 +14,7 @@ pub fn document() -> &'static Value {
         let mut doc: Value = serde_json::from_str(include_str!("openapi_edge.json"))
             .expect("openapi_edge.json is JSON");
         doc["info"]["version"] = env!("CARGO_PKG_VERSION").into();
-        let bindings = rest::bindings(yiwang_proto::descriptor_pool()).expect("valid annotations");
-        add_generated(&mut doc, &bindings);
-        complete(&mut doc);
+        add_generated(&mut doc, crate::generated_bindings());
         doc
     });
     &DOC
@@ -228,52 +226,5 @@ fn add_generated(doc: &mut Value, bindings: &[rest::Binding]) {
         }
         let schema = message_schema(&m, &mut todo);
         doc["components"]["schemas"][schema_name(&m)] = schema;
-    }
-}
-
-/// What every operation of the document must have for validators and client generators:
-/// a description on each response and each templated path parameter declared.
-fn complete(doc: &mut Value) {
-    let Some(paths) = doc["paths"].as_object_mut() else {
-        return;
-    };
-    for (path, item) in paths.iter_mut() {
-        let names: Vec<String> = path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(str::to_string)
-            .collect();
-        let Some(item) = item.as_object_mut() else {
-            continue;
-        };
-        for op in item.values_mut() {
-            let Some(op) = op.as_object_mut() else {
-                continue;
-            };
-            let params = op.entry("parameters").or_insert_with(|| json!([]));
-            if let Some(list) = params.as_array_mut() {
-                for name in &names {
-                    let declared = list
-                        .iter()
-                        .any(|p| p["in"] == "path" && p["name"] == name.as_str());
-                    if !declared {
-                        list.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
-                    }
-                }
-            }
-            if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
-                for (code, r) in responses.iter_mut() {
-                    if r.get("description").is_none() {
-                        let reason = code
-                            .parse::<u16>()
-                            .ok()
-                            .and_then(|c| http::StatusCode::from_u16(c).ok())
-                            .and_then(|c| c.canonical_reason())
-                            .unwrap_or("Response");
-                        r["description"] = reason.into();
-                    }
-                }
-            }
-        }
     }
 }

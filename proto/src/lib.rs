@@ -41,15 +41,21 @@ pub mod json {
         Ok(body)
     }
 
-    /// A generated message as a JSON value; `full_name` is its proto name, e.g.
+    /// A generated message as JSON bytes; `full_name` is its proto name, e.g.
     /// `yiwang.supervision.v1.Plan`.
+    pub fn to_vec(message: &impl prost::Message, full_name: &str) -> Result<Vec<u8>, String> {
+        let desc = crate::descriptor_pool()
+            .get_message_by_name(full_name)
+            .ok_or_else(|| format!("no message {full_name}"))?;
+        let m = DynamicMessage::decode(desc, message.encode_to_vec().as_slice())
+            .map_err(|e| format!("undecodable {full_name}: {e}"))?;
+        encode(&m).map_err(|e| e.to_string())
+    }
+
+    /// A generated message as a JSON value (`Null` if `full_name` does not name its type).
     pub fn value(message: &impl prost::Message, full_name: &str) -> serde_json::Value {
-        let Some(desc) = crate::descriptor_pool().get_message_by_name(full_name) else {
-            return serde_json::Value::Null;
-        };
-        DynamicMessage::decode(desc, message.encode_to_vec().as_slice())
+        to_vec(message, full_name)
             .ok()
-            .and_then(|m| encode(&m).ok())
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or(serde_json::Value::Null)
     }
