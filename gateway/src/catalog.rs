@@ -31,6 +31,15 @@ pub async fn get_item(
             "must not contain NUL characters (U+0000)",
         ));
     }
+    if code.len() > crate::rest::MAX_PATH_VALUE_BYTES {
+        return Err(Error::invalid(
+            "code",
+            format!(
+                "must be at most {} characters",
+                crate::rest::MAX_PATH_VALUE_BYTES
+            ),
+        ));
+    }
     if let Some(body) = s.items.get(&code) {
         metrics::counter!("yiwang_cache_total", "result" => "near_hit").increment(1);
         return Ok(json_bytes(body, "hit"));

@@ -102,11 +102,28 @@ struct Remembered {
 
 const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 
+/// How long a running request's "in progress" marker lives without being renewed. The gateway
+/// running the request renews it every third of this; if that gateway dies, the marker lapses
+/// and a retry runs the create again, which the service answers with what it made the first
+/// time (it records the key as the request's `request_id`).
+pub const IDEMPOTENCY_LEASE_SECS: u64 = 10;
+
+/// Whether the service itself makes a create single per request id (the binding's RPC has
+/// `request_id`). Only then may a lapsed marker let a retry through; otherwise the marker is
+/// kept for the whole day, since running the create again could make it twice.
+#[derive(Clone, Copy)]
+pub struct ServiceDedupes(pub bool);
+
 /// `Idempotency-Key` on creating POSTs: the first request runs; a retry with the same key and
 /// body gets the first answer (marked `Idempotency-Replayed: true`) and creates nothing; a retry
-/// while the first still runs gets 409; the key with a different body gets 400. The key is also
-/// passed to the service as its `request_id`, so a create stays single even if Redis forgets.
-pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// while the first still runs gets 409 with `Retry-After`; the key with a different body gets
+/// 400. The key is also passed to the service as its `request_id`, so a create stays single
+/// even if Redis forgets or the gateway dies mid-request.
+pub async fn idempotency(
+    State((state, dedupes)): State<(AppState, ServiceDedupes)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(key) = req.headers().get("idempotency-key").cloned() else {
         return next.run(req).await;
     };
@@ -149,61 +166,46 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         body: String::new(),
     })
     .unwrap_or_default();
+    let marker_secs = if dedupes.0 {
+        IDEMPOTENCY_LEASE_SECS
+    } else {
+        IDEMPOTENCY_TTL_SECS
+    };
     let claimed: Result<bool, _> = redis::cmd("SET")
         .arg(&redis_key)
         .arg(&pending)
         .arg("NX")
         .arg("EX")
-        .arg(IDEMPOTENCY_TTL_SECS)
+        .arg(marker_secs)
         .query_async::<Option<String>>(&mut conn)
         .await
         .map(|r| r.is_some());
     match claimed {
         Err(e) => return Error::from(e).into_response(),
-        Ok(false) => {
-            let stored: Option<String> = conn.get(&redis_key).await.unwrap_or(None);
-            let Some(stored) = stored.and_then(|s| serde_json::from_str::<Remembered>(&s).ok())
-            else {
-                return Error::new(Code::Aborted, "IDEMPOTENCY_RETRY", "retry the request")
-                    .into_response();
-            };
-            if stored.body_hash != body_hash {
-                return Error::new(
-                    Code::InvalidArgument,
-                    "IDEMPOTENCY_KEY_REUSED",
-                    "this Idempotency-Key was used with a different request body",
-                )
-                .with_violation(
-                    "Idempotency-Key",
-                    "was already used with a different request body",
-                )
-                .into_response();
-            }
-            let Some(status) = stored.status else {
-                return Error::new(
-                    Code::Aborted,
-                    "IDEMPOTENCY_IN_PROGRESS",
-                    "a request with this Idempotency-Key is still in progress; retry shortly",
-                )
-                .into_response();
-            };
-            let mut resp = Response::new(Body::from(stored.body));
-            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            resp.headers_mut().insert(
-                "idempotency-replayed",
-                http::HeaderValue::from_static("true"),
-            );
-            return resp;
-        }
+        Ok(false) => return replay(&mut conn, &redis_key, &body_hash).await,
         Ok(true) => {}
     }
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(IdempotencyKey(key));
-    let resp = next.run(req).await;
+    let run = next.run(req);
+    let resp = if dedupes.0 {
+        // Renew the lease while the request runs, in this very future: a gateway that dies
+        // stops renewing, and the marker lapses within the lease.
+        tokio::pin!(run);
+        let mut renew =
+            tokio::time::interval(std::time::Duration::from_secs(IDEMPOTENCY_LEASE_SECS / 3));
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                resp = &mut run => break resp,
+                _ = renew.tick() => {
+                    let _: Result<(), _> = conn.expire(&redis_key, IDEMPOTENCY_LEASE_SECS as i64).await;
+                }
+            }
+        }
+    } else {
+        run.await
+    };
     let (parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024)
         .await
@@ -226,6 +228,55 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             .await;
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The answer to a key seen before: the first answer, or why there is none yet.
+async fn replay(
+    conn: &mut redis::aio::ConnectionManager,
+    redis_key: &str,
+    body_hash: &str,
+) -> Response {
+    let stored: Option<String> = conn.get(redis_key).await.unwrap_or(None);
+    let Some(stored) = stored.and_then(|s| serde_json::from_str::<Remembered>(&s).ok()) else {
+        // It lapsed between our SET and GET: the client simply tries again.
+        return Error::new(
+            Code::Aborted,
+            "IDEMPOTENCY_IN_PROGRESS",
+            "a request with this Idempotency-Key has just ended; retry",
+        )
+        .into_response();
+    };
+    if stored.body_hash != body_hash {
+        return Error::new(
+            Code::InvalidArgument,
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used with a different request body",
+        )
+        .with_violation(
+            "Idempotency-Key",
+            "was already used with a different request body",
+        )
+        .into_response();
+    }
+    let Some(status) = stored.status else {
+        return Error::new(
+            Code::Aborted,
+            "IDEMPOTENCY_IN_PROGRESS",
+            "a request with this Idempotency-Key is still in progress; retry shortly",
+        )
+        .into_response();
+    };
+    let mut resp = Response::new(Body::from(stored.body));
+    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        "idempotency-replayed",
+        http::HeaderValue::from_static("true"),
+    );
+    resp
 }
 
 /// The validated Idempotency-Key of the request, for handlers to pass on as `request_id`.

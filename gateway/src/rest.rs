@@ -305,8 +305,9 @@ pub fn router(
             route = route.layer(DefaultBodyLimit::max(b.rule.max_body_bytes));
         }
         if b.rule.create {
+            let dedupes = b.method.input().get_field_by_name("request_id").is_some();
             route = route.layer(axum::middleware::from_fn_with_state(
-                state.clone(),
+                (state.clone(), crate::middleware::ServiceDedupes(dedupes)),
                 crate::middleware::idempotency,
             ));
         }
@@ -353,6 +354,12 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    if let Some((name, _)) = params.iter().find(|(_, v)| v.len() > MAX_PATH_VALUE_BYTES) {
+        return Err(Error::invalid(
+            name.clone(),
+            format!("must be at most {MAX_PATH_VALUE_BYTES} characters"),
+        ));
+    }
     let ctx = Ctx::from_request_parts(&mut parts, &()).await?;
     let key = parts.extensions.get::<IdempotencyKey>().cloned();
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
@@ -441,11 +448,13 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
         }
         set_path(&mut message, fields, name, value)?;
     }
+    let mut carries_request_id = false;
     if b.rule.create
         && let Some(key) = key
         && let Some(f) = input.get_field_by_name("request_id")
     {
         message.set_field(&f, Value::String(key.0));
+        carries_request_id = true;
     }
 
     if let Some(field) = find_nul(&message, "") {
@@ -458,23 +467,21 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
     let channel = state
         .channel_for(b.package())
         .ok_or_else(|| Error::unavailable(format!("no upstream for {}", b.package())))?;
-    let mut grpc = tonic::client::Grpc::new(channel)
-        .max_decoding_message_size(64 * 1024 * 1024)
-        .max_encoding_message_size(64 * 1024 * 1024);
-    grpc.ready().await.map_err(|e| {
-        upstream(tonic::Status::unavailable(format!(
-            "service not ready: {e}"
-        )))
-    })?;
-    let answer = grpc
-        .unary(
-            ctx.grpc(Bytes::from(message.encode_to_vec())),
-            b.grpc_path.clone(),
-            RawCodec,
-        )
-        .await
-        .map_err(|status| client_names(upstream(status), b))?
-        .into_inner();
+    let payload = Bytes::from(message.encode_to_vec());
+    // A read changes nothing and a create with its request id is made once by the service, so
+    // one quiet retry rides over a service restarting (or a connection it broke); anything
+    // else is answered 503 with `Retry-After` and the client decides.
+    let mut retries = u8::from(b.verb == http::Method::GET || carries_request_id);
+    let answer = loop {
+        match call(channel.clone(), &ctx, payload.clone(), b).await {
+            Ok(answer) => break answer,
+            Err(e) if e.code == yiwang_kit::error::Code::Unavailable && retries > 0 => {
+                retries -= 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(client_names(e, b)),
+        }
+    };
     let output = DynamicMessage::decode(b.method.output(), answer)
         .map_err(|e| Error::internal(format!("undecodable answer: {e}")))?;
     let body = to_json(&output)?;
@@ -489,6 +496,32 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
         body,
     )
         .into_response())
+}
+
+/// Longest value a path segment may bind: every identifier of the API is far shorter, and one
+/// this long can name nothing (nor should it travel on to a service, a cache key or an error).
+pub const MAX_PATH_VALUE_BYTES: usize = 128;
+
+/// One unary call with the encoded request; the answer's encoded bytes.
+async fn call(
+    channel: tonic::transport::Channel,
+    ctx: &Ctx,
+    payload: Bytes,
+    b: &Binding,
+) -> Result<Bytes, Error> {
+    let mut grpc = tonic::client::Grpc::new(channel)
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .max_encoding_message_size(64 * 1024 * 1024);
+    grpc.ready().await.map_err(|e| {
+        upstream(tonic::Status::unavailable(format!(
+            "service not ready: {e}"
+        )))
+    })?;
+    Ok(grpc
+        .unary(ctx.grpc(payload), b.grpc_path.clone(), RawCodec)
+        .await
+        .map_err(upstream)?
+        .into_inner())
 }
 
 /// The paths of an `update_mask` (a repeated string or a `google.protobuf.FieldMask`).

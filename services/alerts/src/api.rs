@@ -221,12 +221,7 @@ impl AlertsApi {
             .clone()
             .compute_deadline(req)
             .await
-            .map_err(|s| {
-                Error::unavailable(format!(
-                    "the legal calendar (cases service) could not be reached to set the deadline: {}",
-                    s.message()
-                ))
-            })?
+            .map_err(|s| Error::dependency("legal calendar (cases service)", "deadline", &s))?
             .into_inner();
         let at = d
             .deadline_time

@@ -172,6 +172,12 @@ impl Partitions {
                 dropped.push(name);
             }
         }
+        // The identities go with their events (a replay older than the retention is refused
+        // by `accepting` anyway).
+        sqlx::query("DELETE FROM event_keys WHERE occurred_at < $1")
+            .bind(month_start(oldest_kept))
+            .execute(pool)
+            .await?;
         Ok(dropped)
     }
 }
@@ -239,30 +245,56 @@ pub async fn store(pool: &PgPool, events: &[NewEvent]) -> Result<Stored> {
         phase.push(e.kill_chain_phase.as_str());
         raw.push(e.raw.as_str());
     }
-    let accepted = sqlx::query(
-        "INSERT INTO events (source, source_ref, occurred_at, src_ip, src_port, dst_ip, dst_port,
+    // Claim each (source, source_ref) first, in key order (one order for every writer, so
+    // overlapping batches wait for each other instead of deadlocking); store only the events
+    // whose key this batch claimed: a replay with another occurred_at is a duplicate too.
+    let mut attempt = 0;
+    let accepted = loop {
+        let result = sqlx::query(
+            "WITH input AS (
+             SELECT DISTINCT ON (s, r) s, r, o, si, sp, di, dp, c, sv, ru, k, raw
+               FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int4[],
+                           $6::text[], $7::int4[], $8::text[], $9::text[], $10::text[],
+                           $11::text[], $12::text[])
+                    AS t(s, r, o, si, sp, di, dp, c, sv, ru, k, raw)
+              ORDER BY s, r),
+         claimed AS (
+             INSERT INTO event_keys (source, source_ref, occurred_at)
+             SELECT s, r, o FROM input ORDER BY s, r
+             ON CONFLICT DO NOTHING
+             RETURNING source, source_ref)
+         INSERT INTO events (source, source_ref, occurred_at, src_ip, src_port, dst_ip, dst_port,
                              category, severity, rule, kill_chain_phase, raw)
          SELECT s, r, o, si::inet, sp, di::inet, dp, c, sv, ru, k, raw::jsonb
-           FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int4[], $6::text[],
-                       $7::int4[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-                AS t(s, r, o, si, sp, di, dp, c, sv, ru, k, raw)
+           FROM input JOIN claimed ON claimed.source = input.s AND claimed.source_ref = input.r
          ON CONFLICT DO NOTHING",
-    )
-    .bind(&source)
-    .bind(&source_ref)
-    .bind(&occurred)
-    .bind(&src_ip)
-    .bind(&src_port)
-    .bind(&dst_ip)
-    .bind(&dst_port)
-    .bind(&category)
-    .bind(&severity)
-    .bind(&rule)
-    .bind(&phase)
-    .bind(&raw)
-    .execute(pool)
-    .await?
-    .rows_affected() as i64;
+        )
+        .bind(&source)
+        .bind(&source_ref)
+        .bind(&occurred)
+        .bind(&src_ip)
+        .bind(&src_port)
+        .bind(&dst_ip)
+        .bind(&dst_port)
+        .bind(&category)
+        .bind(&severity)
+        .bind(&rule)
+        .bind(&phase)
+        .bind(&raw)
+        .execute(pool)
+        .await;
+        match result {
+            Ok(r) => break r.rows_affected() as i64,
+            // One statement, all or nothing: a lost lock race (which the key order makes rare)
+            // is safe to run again, so a feed's stream does not end on it.
+            Err(sqlx::Error::Database(db))
+                if attempt < 3 && matches!(db.code().as_deref(), Some("40P01" | "40001")) =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     Ok(Stored {
         accepted: accepted as u32,
         duplicate: (n as i64 - accepted) as u32,

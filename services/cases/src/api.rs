@@ -177,6 +177,7 @@ impl CasesApi {
 
     /// Reads the item a case is filed against: it must exist and be published.
     async fn current_item(&self, code: &str) -> Result<catalog_pb::Item, Error> {
+        yiwang_kit::ids::check_code(code, 8, 64).map_err(|e| Error::invalid("item_code", e))?;
         let mut req = Request::new(catalog_pb::GetItemRequest {
             code: code.to_string(),
         });
@@ -200,10 +201,7 @@ impl CasesApi {
                 "item_code",
                 "is not an item of the catalogue (or has no published version)",
             )),
-            Err(s) => Err(Error::unavailable(format!(
-                "the catalogue could not be reached to check the item: {}",
-                s.message()
-            ))),
+            Err(s) => Err(Error::dependency("catalogue", "item_code", &s)),
         }
     }
 
@@ -229,12 +227,7 @@ impl CasesApi {
             .clone()
             .get_item_version(req)
             .await
-            .map_err(|s| {
-                Error::unavailable(format!(
-                    "the catalogue could not be reached to check the materials: {}",
-                    s.message()
-                ))
-            })?
+            .map_err(|s| Error::dependency("catalogue", "item_code", &s))?
             .into_inner();
         let mut v = yiwang_kit::Violations::new();
         for (i, m) in materials.iter().enumerate() {
@@ -625,6 +618,11 @@ impl CasesService for CasesApi {
         }
         if r.item_code.trim().is_empty() {
             v.add("item_code", "is required");
+        } else {
+            v.check(
+                "item_code",
+                yiwang_kit::ids::check_code(r.item_code.trim(), 8, 64),
+            );
         }
         v.into_result()?;
         let (date, start, end) = (
@@ -681,6 +679,8 @@ impl CasesService for CasesApi {
         if r.item_code.trim().is_empty() {
             return Err(Error::invalid("item_code", "is required").into());
         }
+        yiwang_kit::ids::check_code(r.item_code.trim(), 8, 64)
+            .map_err(|e| Error::invalid("item_code", e))?;
         let date = NaiveDate::parse_from_str(&r.date, "%Y-%m-%d")
             .map_err(|_| Error::invalid("date", "must be a date YYYY-MM-DD"))?;
         let slots = appointment::list_slots(&self.pool, r.item_code.trim(), date).await?;
@@ -1051,6 +1051,11 @@ impl CasesService for CasesApi {
         let mut v = yiwang_kit::Violations::new();
         if r.item_code.trim().is_empty() {
             v.add("item_code", "is required");
+        } else {
+            v.check(
+                "item_code",
+                yiwang_kit::ids::check_code(r.item_code.trim(), 8, 64),
+            );
         }
         if !lifecycle::CHANNELS.contains(&r.channel.as_str()) {
             v.add(

@@ -31,18 +31,7 @@ fn text(v: &mut Violations, field: &str, value: &str, required: bool, max: usize
     }
 }
 
-fn code_chars(value: &str, min: usize, max: usize) -> std::result::Result<(), String> {
-    if value.len() < min
-        || value.len() > max
-        || !value
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-    {
-        Err(format!("must be {min} to {max} characters of 0-9 and A-Z"))
-    } else {
-        Ok(())
-    }
-}
+use yiwang_kit::ids::check_code as code_chars;
 
 /// An org unit's identifier: [0-9A-Za-z_-], 2..64.
 pub fn org_code(value: &str) -> std::result::Result<(), String> {

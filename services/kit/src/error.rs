@@ -12,6 +12,19 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The `ErrorInfo.domain` of every Yiwang error.
 pub const DOMAIN: &str = "yiwang.gov.cn";
 
+/// Longest message, field or description an error carries, in characters. Errors may echo what
+/// the caller sent; a 7,000-character identifier echoed whole would not fit in an HTTP/2 header
+/// (`grpc-message`), so only its beginning is echoed.
+const MAX_ECHO_CHARS: usize = 200;
+
+/// At most `MAX_ECHO_CHARS` characters of `s`, marked with `…` when cut.
+pub fn clip(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(MAX_ECHO_CHARS) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((at, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..at])),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     InvalidArgument,
@@ -217,20 +230,21 @@ impl Error {
             "@type": "type.googleapis.com/google.rpc.ErrorInfo",
             "reason": self.reason,
             "domain": DOMAIN,
-            "metadata": self.metadata,
+            "metadata": self.metadata.iter().map(|(k, v)| (k.clone(), clip(v).into_owned()))
+                .collect::<BTreeMap<_, _>>(),
         })];
         if !self.violations.is_empty() {
             details.push(json!({
                 "@type": "type.googleapis.com/google.rpc.BadRequest",
                 "field_violations": self.violations.iter()
-                    .map(|v| json!({"field": v.field, "description": v.description}))
+                    .map(|v| json!({"field": clip(&v.field), "description": clip(&v.description)}))
                     .collect::<Vec<_>>(),
             }));
         }
         json!({"error": {
             "code": self.code.http(),
             "status": self.code.as_str(),
-            "message": self.message,
+            "message": clip(&self.message),
             "details": details,
         }})
     }
@@ -261,43 +275,107 @@ impl Error {
                 })
                 .collect();
         }
-        if code == Code::Internal && status.code() != tonic::Code::Internal {
-            // An unknown/transport code: keep the gateway's answer generic, log the detail.
-            tracing::warn!(grpc_code = ?status.code(), message = status.message(), "unexpected upstream status");
+        if details.error_info().is_none()
+            && matches!(
+                status.code(),
+                tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Unavailable
+            )
+        {
+            // Not an answer of a Yiwang service (they all carry ErrorInfo) but of the transport:
+            // the connection was refused or broke mid-call (the service crashed or restarts).
+            tracing::warn!(grpc_code = ?status.code(), message = status.message(), "upstream unreachable");
+            return Error::unavailable("a service could not be reached; retry shortly");
         }
         err
+    }
+
+    /// A failed call to another service, as the calling service answers it: unreachable,
+    /// timed out or overloaded is 503 (retry); the callee refusing the input is the caller's
+    /// input error (`field` names it in the caller's request); anything else is a bug here.
+    pub fn dependency(service: &str, field: &str, status: &tonic::Status) -> Self {
+        match status.code() {
+            tonic::Code::InvalidArgument | tonic::Code::OutOfRange => {
+                Error::invalid(field, format!("was refused by the {service}"))
+            }
+            tonic::Code::NotFound => {
+                Error::invalid(field, format!("is not known to the {service}"))
+            }
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::ResourceExhausted
+            | tonic::Code::Unknown => {
+                tracing::warn!(service, grpc_code = ?status.code(), message = status.message(), "dependency unavailable");
+                Error::unavailable(format!("the {service} could not be reached; retry shortly"))
+            }
+            _ => Error::internal(format!(
+                "the {service} answered {:?}: {}",
+                status.code(),
+                clip(status.message())
+            )),
+        }
     }
 }
 
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let mut details = ErrorDetails::new();
-        let metadata: std::collections::HashMap<String, String> =
-            err.metadata.clone().into_iter().collect();
+        let metadata: std::collections::HashMap<String, String> = err
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), clip(v).into_owned()))
+            .collect();
         details.set_error_info(err.reason.clone(), DOMAIN, metadata);
         for v in &err.violations {
-            details.add_bad_request_violation(v.field.clone(), v.description.clone());
+            details.add_bad_request_violation(clip(&v.field), clip(&v.description));
         }
-        tonic::Status::with_error_details(err.code.grpc(), err.message, details)
+        tonic::Status::with_error_details(err.code.grpc(), clip(&err.message), details)
     }
 }
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+            // The database cannot be reached or dropped the connection: nothing was decided, so
+            // the client may retry (503), never a 500.
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => {
                 tracing::error!(error = %err, "database unavailable");
                 Error::unavailable("the database is unavailable; retry shortly")
             }
-            sqlx::Error::Database(db)
-                if db.code().as_deref() == Some("40001")
-                    || db.code().as_deref() == Some("40P01") =>
-            {
-                Error::new(
-                    Code::Aborted,
-                    "CONCURRENT_UPDATE",
-                    "a concurrent change interfered; retry",
-                )
+            sqlx::Error::Database(db) => {
+                let code = db.code();
+                match code.as_deref().unwrap_or("") {
+                    "40001" | "40P01" => Error::new(
+                        Code::Aborted,
+                        "CONCURRENT_UPDATE",
+                        "a concurrent change interfered; retry",
+                    ),
+                    // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections,
+                    // and the connection-exception class: a restarting or overloaded server.
+                    c if c.starts_with("08")
+                        || matches!(c, "57P01" | "57P02" | "57P03" | "53300" | "53000") =>
+                    {
+                        tracing::error!(error = %err, "database unavailable");
+                        Error::unavailable("the database is unavailable; retry shortly")
+                    }
+                    // A NUL character in text (PostgreSQL stores none): the caller's input.
+                    "22021" | "22P05" => Error::new(
+                        Code::InvalidArgument,
+                        "INVALID_TEXT",
+                        "a text value contains a NUL character (U+0000), which is not allowed",
+                    ),
+                    // A value longer than a column or an index entry can hold.
+                    "22001" | "54000" => Error::new(
+                        Code::InvalidArgument,
+                        "VALUE_TOO_LONG",
+                        "a value is longer than allowed",
+                    ),
+                    _ => Error::internal(err),
+                }
             }
             _ => Error::internal(err),
         }
@@ -315,7 +393,17 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = http::StatusCode::from_u16(self.code.http())
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self.to_json())).into_response()
+        let retry = matches!(self.code, Code::Unavailable)
+            || (self.code == Code::Aborted && self.reason == "IDEMPOTENCY_IN_PROGRESS");
+        let mut resp = (status, axum::Json(self.to_json())).into_response();
+        if retry && !resp.headers().contains_key(http::header::RETRY_AFTER) {
+            // Every retryable failure says when to come back (RFC 9110 §10.2.3).
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+        }
+        resp
     }
 }
 

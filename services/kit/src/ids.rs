@@ -9,6 +9,21 @@ const USCC_WEIGHTS: [u32; 17] = [
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK: &[u8; 11] = b"10X98765432";
 
+/// A code of digits and capital letters (item codes, catalogue codes), `min..=max` long. Every
+/// identifier a caller sends is bounded before it reaches a query or an error message.
+pub fn check_code(value: &str, min: usize, max: usize) -> Result<(), String> {
+    if value.len() < min
+        || value.len() > max
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        Err(format!("must be {min} to {max} characters of 0-9 and A-Z"))
+    } else {
+        Ok(())
+    }
+}
+
 /// GB 32100: 18 characters over `0-9A-HJ-NPQRTUWXY`, the last a check character.
 pub fn check_uscc(code: &str) -> Result<(), String> {
     let chars: Vec<char> = code.chars().collect();

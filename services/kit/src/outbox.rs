@@ -76,12 +76,28 @@ pub fn stream_key(redis: &Redis, topic: &str) -> String {
     redis.key(&format!("events:{topic}"))
 }
 
+/// How far back the relay publishes again when Redis has lost its data: events published in
+/// this window may have been in a stream, not yet consumed, when it vanished. Consumers record
+/// what they processed ([`begin_once`]), so the ones they had seen change nothing.
+const REPUBLISH_WINDOW: &str = "24 hours";
+
 /// Publishes committed outbox rows to Redis Streams until `shutdown`. Several replicas may run:
-/// `FOR UPDATE SKIP LOCKED` gives each row to one of them. If Redis is down the rows wait.
+/// `FOR UPDATE SKIP LOCKED` gives each row to one of them. If Redis is down the rows wait. If
+/// Redis comes back *empty* (restarted without persistence, failed over to a blank replica),
+/// the streams and whatever they held are gone: the relay notices (its marker key is missing)
+/// and publishes the last [`REPUBLISH_WINDOW`] again.
 pub async fn relay(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
     let mut conn = redis.conn.clone();
     let mut idle = Duration::from_millis(50);
+    let mut marker: Option<String> = None;
+    let mut last_check = tokio::time::Instant::now() - Duration::from_secs(60);
     loop {
+        if last_check.elapsed() >= Duration::from_secs(1) {
+            last_check = tokio::time::Instant::now();
+            if let Err(e) = republish_if_redis_lost(&pool, &redis, &mut conn, &mut marker).await {
+                tracing::warn!(error = %e, "outbox relay: cannot check Redis for lost streams; will retry");
+            }
+        }
         let published = match relay_batch(&pool, &redis, &mut conn).await {
             Ok(n) => n,
             Err(e) => {
@@ -100,6 +116,47 @@ pub async fn relay(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
         // Back off gently while nothing happens: 50 ms .. 200 ms keeps events well under a second.
         idle = (idle * 2).min(Duration::from_millis(200));
     }
+}
+
+/// Sets this outbox's marker in Redis if it is missing; a missing marker means Redis lost its
+/// data since the relay last looked (or this database never published to it): every row of
+/// the window is published again.
+async fn republish_if_redis_lost(
+    pool: &PgPool,
+    redis: &Redis,
+    conn: &mut redis::aio::ConnectionManager,
+    marker: &mut Option<String>,
+) -> anyhow::Result<()> {
+    if marker.is_none() {
+        let db: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(pool)
+            .await?;
+        *marker = Some(redis.key(&format!("outbox:live:{db}")));
+    }
+    let key = marker.as_deref().unwrap_or_default();
+    let fresh: Option<String> = redis::cmd("SET")
+        .arg(key)
+        .arg(chrono::Utc::now().to_rfc3339())
+        .arg("NX")
+        .query_async(conn)
+        .await?;
+    if fresh.is_some() {
+        let again = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox SET published_at = NULL
+              WHERE published_at > now() - interval '{REPUBLISH_WINDOW}'"
+        )))
+        .execute(pool)
+        .await?
+        .rows_affected();
+        if again > 0 {
+            tracing::warn!(
+                events = again,
+                "outbox relay: Redis lost its streams; publishing the last {REPUBLISH_WINDOW} again"
+            );
+            metrics::counter!("yiwang_outbox_republished_total").increment(again);
+        }
+    }
+    Ok(())
 }
 
 async fn relay_batch(
@@ -198,16 +255,12 @@ impl Consumer {
                 }
             }
         };
-        for key in &keys {
-            let start = if self.from_beginning { "0" } else { "$" };
-            let res: redis::RedisResult<()> =
-                conn.xgroup_create_mkstream(key, &self.group, start).await;
-            if let Err(e) = res
-                && e.code() != Some("BUSYGROUP")
-            {
-                tracing::warn!(error = %e, "event consumer: cannot create group");
-            }
-        }
+        self.create_groups(
+            &mut conn,
+            &keys,
+            if self.from_beginning { "0" } else { "$" },
+        )
+        .await;
         // First our own pending entries (read before a crash, never acknowledged), then new ones.
         let mut pending_first = true;
         let mut last_claim = tokio::time::Instant::now();
@@ -229,6 +282,15 @@ impl Consumer {
             };
             let reply = match read {
                 Ok(r) => r.unwrap_or_default(),
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    // Redis lost the stream and its group (restarted empty): make the group
+                    // again from the start of the new stream, where the relay publishes what
+                    // was lost; what was processed before is skipped by the effect's record.
+                    tracing::warn!(group = %self.group, "event consumer: group gone (Redis lost its data); re-creating it");
+                    self.create_groups(&mut conn, &keys, "0").await;
+                    pending_first = false;
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, group = %self.group, "event consumer: read failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -264,6 +326,26 @@ impl Consumer {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Creates the group on each stream (and the stream), starting at `start`; an existing
+    /// group is kept as it is.
+    async fn create_groups(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+        keys: &[String],
+        start: &str,
+    ) {
+        for key in keys {
+            let res: redis::RedisResult<()> =
+                conn.xgroup_create_mkstream(key, &self.group, start).await;
+            if let Err(e) = res
+                && e.code() != Some("BUSYGROUP")
+            {
+                tracing::warn!(error = %e, group = %self.group, "event consumer: cannot create group");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

@@ -448,10 +448,11 @@ impl ProjectsApi {
                     format!("{code} is not an item of the catalogue"),
                 ),
                 Err(s) => {
-                    return Err(Error::unavailable(format!(
-                        "the catalogue could not be reached to check the served items: {}",
-                        s.message()
-                    )));
+                    return Err(Error::dependency(
+                        "catalogue",
+                        &format!("served_items[{i}]"),
+                        &s,
+                    ));
                 }
             }
         }

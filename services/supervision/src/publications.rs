@@ -45,6 +45,21 @@ impl SupervisionApi {
         let mut v = Violations::new();
         let title = text(&mut v, "title", &r.title, true, 200);
         let content = text(&mut v, "content", &r.content, true, 20_000);
+        // Information is published by a supervising department: one with supervision items or
+        // claims here (a supervisor could otherwise publish under any made-up name).
+        let supervises: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM items WHERE department = $1)
+                 OR EXISTS (SELECT 1 FROM claims WHERE department = $1)",
+        )
+        .bind(&dept)
+        .fetch_one(&self.pool)
+        .await?;
+        if !supervises {
+            v.add(
+                "department",
+                "names no department with supervision items or claims",
+            );
+        }
         v.into_result()?;
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;

@@ -88,6 +88,13 @@ pub fn require_acts_for(caller: &Caller, department: &str, roles_needed: &[&str]
 /// The department a request acts for: the one given, or the caller's own.
 pub fn department_of(caller: &Caller, given: &str) -> Result<String> {
     let given = given.trim();
+    if given.chars().count() > 64 || given.chars().any(char::is_control) {
+        // Department codes are short; anything else names no department.
+        return Err(Error::invalid(
+            "department",
+            "must be a department code: at most 64 characters, no control characters",
+        ));
+    }
     if !given.is_empty() {
         return Ok(given.to_string());
     }
