@@ -1035,6 +1035,9 @@ async fn the_blocklist_feed_honours_the_allow_list_and_expiry_and_can_block_auto
     let mut cfg = test_config(10_000).await;
     cfg.alerts.allowlist = vec!["10.255.0.0/16".into(), "2001:db8:ffff::/48".into()];
     cfg.alerts.auto_block_days = Some(30);
+    // Blocking the external peer (the county's default blocks the unit's host; see
+    // reliability_e2e).
+    (cfg.alerts.auto_block_hosts, cfg.alerts.auto_block_peers) = (false, true);
     let s = Stack::start_with(cfg).await;
     let secops = s.token("secops-1", &["secops"], None);
     let firewall = s.token("fw-1", &["system"], None);
@@ -1467,5 +1470,137 @@ async fn two_streams_feeding_the_same_incidents_at_once_count_every_event_once()
         .sum();
     assert_eq!(counted, 3000);
     assert!(list.iter().all(|i| i["event_count"] == 150));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_compromise_notice_blocks_the_units_host_until_the_notice_is_closed() {
+    let mut cfg = test_config(10_000).await;
+    // The network's gateways are never blocked.
+    cfg.alerts.allowlist = vec!["10.8.255.0/24".into()];
+    cfg.alerts.auto_block_days = Some(30);
+    assert!(
+        cfg.alerts.auto_block_hosts && !cfg.alerts.auto_block_peers,
+        "by default auto-blocking blocks the unit's problem host, as the county does"
+    );
+    let s = Stack::start_with(cfg).await;
+    let secops = s.token("secops-1", &["secops"], None);
+    let unit = s.token("officer-b", &["officer"], Some(UNIT_B));
+    let firewall = s.token("fw-1", &["system"], None);
+    let auto_entries = |include_lifted: bool| {
+        let (s, firewall) = (&s, &firewall);
+        async move {
+            let path = format!("/v1/blocklist?include_lifted={include_lifted}");
+            let (st, v) = send(s, "GET", &path, Some(firewall), None).await;
+            assert_eq!(st, 200, "{v}");
+            v["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["automatic"] == true)
+                .cloned()
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let incident =
+        attributed_incident(&s, "host_compromised", "high", "10.8.1.20", "192.0.2.44").await;
+    let (st, n) = send(
+        &s,
+        "POST",
+        &format!("/v1/incidents/{incident}/notice"),
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(st, 201, "{n}");
+    let gateway_host =
+        attributed_incident(&s, "host_compromised", "high", "10.8.255.1", "192.0.2.45").await;
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/incidents/{gateway_host}/notice"),
+        Some(&secops),
+        None,
+    )
+    .await;
+    assert_eq!(st, 201);
+    let active = auto_entries(false).await;
+    let blocked: Vec<(&str, &str)> = active
+        .iter()
+        .map(|e| (e["cidr"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        blocked,
+        vec![("10.8.1.20/32", "host")],
+        "the unit's host, not the peer, not a gateway"
+    );
+    let feed = s
+        .http
+        .get(s.url("/v1/blocklist.txt"))
+        .bearer_auth(&firewall)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(feed.lines().any(|l| l.starts_with("10.8.1.20/32")), "{feed}");
+
+    // The unit rectifies; secops verify and close: the block is lifted, and kept in the history.
+    let id = n["id"].as_str().unwrap();
+    for (step, token, body) in [
+        ("acknowledge", &unit, json!({})),
+        (
+            "report",
+            &unit,
+            json!({"report": "已清除木马并修补漏洞", "commitment_letter": "我单位承诺……"}),
+        ),
+        ("verify", &secops, json!({"passed": true, "note": "复测通过"})),
+    ] {
+        let (st, v) = send(
+            &s,
+            "POST",
+            &format!("/v1/notices/{id}/{step}"),
+            Some(token),
+            Some(body),
+        )
+        .await;
+        assert_eq!(st, 200, "{step}: {v}");
+        assert_eq!(auto_entries(false).await.len(), 1, "still blocked after {step}");
+    }
+    let (st, v) = send(
+        &s,
+        "POST",
+        &format!("/v1/notices/{id}/close"),
+        Some(&secops),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(auto_entries(false).await.is_empty(), "lifted on close");
+    let feed = s
+        .http
+        .get(s.url("/v1/blocklist.txt"))
+        .bearer_auth(&firewall)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!feed.contains("10.8.1.20/32"), "{feed}");
+    let history = auto_entries(true).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["cidr"], "10.8.1.20/32");
+    assert!(history[0]["lifted_at"].is_string(), "{:?}", history[0]);
+    assert!(
+        history[0]["lifted_by"]
+            .as_str()
+            .unwrap()
+            .contains("closed"),
+        "{:?}",
+        history[0]
+    );
     s.stop().await;
 }

@@ -178,7 +178,7 @@ pub async fn ingest(
 async fn active_blocks(s: &AppState, ctx: &Ctx) -> ApiResult<Vec<pb::BlockEntry>> {
     Ok(s.alerts
         .clone()
-        .list_blocks(ctx.grpc(pb::ListBlocksRequest {}))
+        .list_blocks(ctx.grpc(pb::ListBlocksRequest::default()))
         .await
         .map_err(upstream)?
         .into_inner()

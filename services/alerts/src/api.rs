@@ -195,6 +195,9 @@ fn block_to_pb(b: &BlockRow) -> pb::BlockEntry {
         created_by: b.created_by.clone(),
         create_time: Some(to_timestamp(b.created_at)),
         automatic: b.automatic,
+        target: b.target.clone(),
+        lifted_at: b.lifted_at.map(to_timestamp),
+        lifted_by: b.lifted_by.clone().unwrap_or_default(),
     }
 }
 
@@ -509,6 +512,8 @@ impl AlertsService for AlertsApi {
                 actor: &caller.sub,
                 request_key: request_key.as_deref(),
                 auto_block_days: self.settings.auto_block_days,
+                block_host: self.settings.auto_block_hosts,
+                block_peer: self.settings.auto_block_peers,
                 allowlist: &self.settings.allowlist,
             },
         )
@@ -657,6 +662,7 @@ impl AlertsService for AlertsApi {
                 incident_id,
                 expires_at: expires.expect("validated"),
                 automatic: false,
+                target: "",
                 actor: &caller.sub,
             },
         )
@@ -670,7 +676,11 @@ impl AlertsService for AlertsApi {
         req: Request<pb::ListBlocksRequest>,
     ) -> Reply<pb::ListBlocksResponse> {
         Caller::of(&req).require_any_role(INGEST_ROLES)?;
-        let entries = notice::active_blocks(&self.pool).await?;
+        let entries = if req.get_ref().include_lifted {
+            notice::block_history(&self.pool, 1000).await?
+        } else {
+            notice::active_blocks(&self.pool).await?
+        };
         Ok(Response::new(pb::ListBlocksResponse {
             entries: entries.iter().map(block_to_pb).collect(),
         }))

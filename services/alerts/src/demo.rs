@@ -164,6 +164,8 @@ pub async fn load_demo(
                 actor: "secops-demo",
                 request_key: None,
                 auto_block_days: None,
+                block_host: false,
+                block_peer: false,
                 allowlist: &[],
             },
         )

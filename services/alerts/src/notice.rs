@@ -107,9 +107,13 @@ pub struct Issue<'a> {
     pub deadline: DateTime<Utc>,
     pub actor: &'a str,
     pub request_key: Option<&'a str>,
-    /// Auto-block: the peer of a host-compromise incident, for this many days, unless a range
-    /// of the allow-list or of the asset register (our own network) covers it.
+    /// Auto-block on a host-compromise incident, for this many days: the unit's compromised
+    /// host (until the notice is closed) and/or the external peer it talked to. Never an
+    /// address of the allow-list (the network's gateways); a peer only if outside the asset
+    /// register (our own network).
     pub auto_block_days: Option<u32>,
+    pub block_host: bool,
+    pub block_peer: bool,
     pub allowlist: &'a [String],
 }
 
@@ -118,7 +122,8 @@ pub struct Issue<'a> {
 pub async fn issue(pool: &PgPool, is: Issue<'_>) -> Result<(NoticeRow, Option<BlockRow>)> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query(
-        "SELECT state, unit_code, severity, category, host(peer_ip) AS peer FROM incidents WHERE id = $1 FOR UPDATE",
+        "SELECT state, unit_code, severity, category, host(peer_ip) AS peer, host(asset_ip) AS asset
+           FROM incidents WHERE id = $1 FOR UPDATE",
     )
     .bind(is.incident_id)
     .fetch_optional(&mut *tx)
@@ -129,6 +134,7 @@ pub async fn issue(pool: &PgPool, is: Issue<'_>) -> Result<(NoticeRow, Option<Bl
     let severity: String = row.try_get("severity")?;
     let category: String = row.try_get("category")?;
     let peer: String = row.try_get("peer")?;
+    let asset: String = row.try_get("asset")?;
     if state != "open" {
         return Err(Error::failed_precondition(
             "INCIDENT_NOT_OPEN",
@@ -195,37 +201,74 @@ pub async fn issue(pool: &PgPool, is: Issue<'_>) -> Result<(NoticeRow, Option<Bl
     if let Some(days) = is.auto_block_days
         && category == "host_compromised"
     {
-        let internal: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM assets WHERE cidr >>= $1::inet)
-                 OR EXISTS (SELECT 1 FROM unnest($2::text[]) a WHERE a::cidr >>= $1::inet)",
-        )
-        .bind(&peer)
-        .bind(is.allowlist)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !internal {
-            let cidr = if peer.contains(':') {
-                format!("{peer}/128")
-            } else {
-                format!("{peer}/32")
-            };
+        let expires_at = Utc::now() + chrono::Duration::days(days as i64);
+        let host_ok = is.block_host && !allow_listed(&mut tx, &asset, is.allowlist).await?;
+        if host_ok {
+            // 封禁相关单位的问题IP: the unit's own compromised host, until it has rectified.
             blocked = insert_block(
                 &mut tx,
                 NewBlock {
-                    cidr: &cidr,
-                    reason: &format!("主机失陷外联地址（处置函 {}）", n.number),
+                    cidr: &single(&asset),
+                    reason: &format!("失陷主机，整改闭环后解除（处置函 {}）", n.number),
                     incident_id: Some(is.incident_id),
-                    expires_at: Utc::now() + chrono::Duration::days(days as i64),
+                    expires_at,
                     automatic: true,
+                    target: "host",
                     actor: is.actor,
                 },
             )
             .await
             .ok();
         }
+        let internal: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM assets WHERE cidr >>= $1::inet)")
+                .bind(&peer)
+                .fetch_one(&mut *tx)
+                .await?;
+        if is.block_peer && !internal && !allow_listed(&mut tx, &peer, is.allowlist).await? {
+            let peer_block = insert_block(
+                &mut tx,
+                NewBlock {
+                    cidr: &single(&peer),
+                    reason: &format!("主机失陷外联地址（处置函 {}）", n.number),
+                    incident_id: Some(is.incident_id),
+                    expires_at,
+                    automatic: true,
+                    target: "peer",
+                    actor: is.actor,
+                },
+            )
+            .await
+            .ok();
+            blocked = blocked.or(peer_block);
+        }
     }
     tx.commit().await?;
     Ok((n, blocked))
+}
+
+/// Whether a range of the allow-list covers `addr`.
+async fn allow_listed(
+    tx: &mut Transaction<'_, Postgres>,
+    addr: &str,
+    allowlist: &[String],
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM unnest($2::text[]) a WHERE a::cidr >>= $1::inet)",
+    )
+    .bind(addr)
+    .bind(allowlist)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// The one-address range of `addr`.
+fn single(addr: &str) -> String {
+    if addr.contains(':') {
+        format!("{addr}/128")
+    } else {
+        format!("{addr}/32")
+    }
 }
 
 /// Who acts on a notice.
@@ -326,6 +369,28 @@ pub async fn advance(
             .bind(current.incident_id)
             .execute(&mut *tx)
             .await?;
+        // Verified and closed: the unit has rectified, so its host's block is lifted (in the
+        // feed at once; the entry stays in the history with who lifted it and why).
+        let lifted: Vec<(Uuid, String)> = sqlx::query_as(
+            "UPDATE blocks SET lifted_at = now(), lifted_by = $2
+              WHERE incident_id = $1 AND target = 'host' AND lifted_at IS NULL
+              RETURNING id, cidr::text",
+        )
+        .bind(current.incident_id)
+        .bind(format!("{actor} (处置函 {} closed)", current.number))
+        .fetch_all(&mut *tx)
+        .await?;
+        for (block_id, cidr) in lifted {
+            audit(
+                &mut tx,
+                "block",
+                &block_id.to_string(),
+                "lift",
+                actor,
+                json!({"cidr": cidr, "because": format!("notice {} closed", current.number)}),
+            )
+            .await?;
+        }
     }
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM notices WHERE id = $1"
@@ -434,10 +499,14 @@ pub struct BlockRow {
     pub automatic: bool,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    pub target: String,
+    pub lifted_at: Option<DateTime<Utc>>,
+    pub lifted_by: Option<String>,
 }
 
 const BLOCK_COLUMNS: &str =
-    "id, cidr::text AS cidr, reason, incident_id, expires_at, automatic, created_by, created_at";
+    "id, cidr::text AS cidr, reason, incident_id, expires_at, automatic, created_by, created_at, \
+     target, lifted_at, lifted_by";
 
 fn block(r: &PgRow) -> Result<BlockRow, sqlx::Error> {
     Ok(BlockRow {
@@ -449,6 +518,9 @@ fn block(r: &PgRow) -> Result<BlockRow, sqlx::Error> {
         automatic: r.try_get("automatic")?,
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
+        target: r.try_get("target")?,
+        lifted_at: r.try_get("lifted_at")?,
+        lifted_by: r.try_get("lifted_by")?,
     })
 }
 
@@ -458,6 +530,8 @@ pub struct NewBlock<'a> {
     pub incident_id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
     pub automatic: bool,
+    /// `host`, `peer` (automatic entries) or empty (by hand).
+    pub target: &'a str,
     pub actor: &'a str,
 }
 
@@ -473,8 +547,8 @@ pub async fn insert_block(tx: &mut Transaction<'_, Postgres>, b: NewBlock<'_>) -
     .execute(&mut **tx)
     .await?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO blocks (id, cidr, reason, incident_id, expires_at, automatic, created_by)
-         VALUES ($1, $2::cidr, $3, $4, $5, $6, $7)
+        "INSERT INTO blocks (id, cidr, reason, incident_id, expires_at, automatic, created_by, target)
+         VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (cidr) WHERE lifted_at IS NULL DO NOTHING RETURNING {BLOCK_COLUMNS}"
     )))
     .bind(Uuid::now_v7())
@@ -484,6 +558,7 @@ pub async fn insert_block(tx: &mut Transaction<'_, Postgres>, b: NewBlock<'_>) -
     .bind(b.expires_at)
     .bind(b.automatic)
     .bind(b.actor)
+    .bind(b.target)
     .fetch_optional(&mut **tx)
     .await?
     .ok_or_else(|| {
@@ -517,6 +592,17 @@ pub async fn create_block(pool: &PgPool, b: NewBlock<'_>) -> Result<BlockRow> {
     let entry = insert_block(&mut tx, b).await?;
     tx.commit().await?;
     Ok(entry)
+}
+
+/// Every entry, lifted and expired ones too, newest first (at most `limit`).
+pub async fn block_history(pool: &PgPool, limit: i64) -> Result<Vec<BlockRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BLOCK_COLUMNS} FROM blocks ORDER BY created_at DESC, id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(block).collect::<Result<_, _>>()?)
 }
 
 /// The active entries: not lifted, not expired.

@@ -73,6 +73,11 @@ pub struct AlertsConfig {
     /// When set (`YIWANG_ALERTS_AUTO_BLOCK_DAYS`, 1–365), a remediation notice on a
     /// host-compromise incident blocks the external address the host talked to for that many days.
     pub auto_block_days: Option<u32>,
+    /// What auto-blocking blocks (`YIWANG_ALERTS_AUTO_BLOCK_TARGET`: `host`, the default, as
+    /// the county blocks the unit's problem address until it rectifies; `peer`, the external
+    /// address; or `both`).
+    pub auto_block_hosts: bool,
+    pub auto_block_peers: bool,
 }
 
 impl AlertsConfig {
@@ -108,6 +113,14 @@ impl AlertsConfig {
                 }
             }
         }
+        let auto_block_target = var("YIWANG_ALERTS_AUTO_BLOCK_TARGET")
+            .map(|t| t.trim().to_ascii_lowercase())
+            .unwrap_or_else(|| "host".into());
+        if !matches!(auto_block_target.as_str(), "host" | "peer" | "both") {
+            anyhow::bail!(
+                "YIWANG_ALERTS_AUTO_BLOCK_TARGET={auto_block_target:?} must be host, peer or both"
+            );
+        }
         Ok(Self {
             window_secs: num("YIWANG_ALERTS_WINDOW_SECS", 86_400)?.max(1),
             retention_months: match num("YIWANG_ALERTS_RETENTION_MONTHS", 13)? {
@@ -130,6 +143,8 @@ impl AlertsConfig {
                 n @ 1..=365 => Some(n as u32),
                 n => anyhow::bail!("YIWANG_ALERTS_AUTO_BLOCK_DAYS={n} must be 0 (off) to 365"),
             },
+            auto_block_hosts: matches!(auto_block_target.as_str(), "host" | "both"),
+            auto_block_peers: matches!(auto_block_target.as_str(), "peer" | "both"),
         })
     }
 }
