@@ -123,6 +123,14 @@ fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
 }
 
+/// An error answer that says when to come back.
+fn retry_response(description: &str) -> Value {
+    let mut r = error_response(description);
+    r["headers"] = json!({"Retry-After": {"description": "Seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 0}}});
+    r
+}
+
 /// Adds an operation per binding and a schema per message they reach.
 fn add_generated(doc: &mut Value, bindings: &[rest::Binding]) {
     let mut todo: Vec<MessageDescriptor> = Vec::new();
@@ -182,15 +190,38 @@ fn add_generated(doc: &mut Value, bindings: &[rest::Binding]) {
                 error_response("No such resource (or not visible to the caller)"),
             );
         }
-        if b.verb != http::Method::GET {
+        if b.rule.create {
             responses.insert(
                 "409".into(),
-                error_response("Conflicts with the resource's state or an existing one"),
+                retry_response(
+                    "Conflicts with an existing resource, a concurrent change (`CONCURRENT_UPDATE`: retry), or a request with the same `Idempotency-Key` still running (`IDEMPOTENCY_IN_PROGRESS`: retry after `Retry-After` with the same key)",
+                ),
+            );
+        } else if b.verb != http::Method::GET {
+            responses.insert(
+                "409".into(),
+                error_response("Conflicts with the resource's state or an existing one, or a concurrent change (`CONCURRENT_UPDATE`: retry)"),
+            );
+        }
+        if !matches!(b.body, rest::BodyRule::None) {
+            responses.insert(
+                "413".into(),
+                error_response("The body is larger than this route accepts"),
             );
         }
         responses.insert(
+            "429".into(),
+            retry_response(
+                "Too many requests from this client (`RATE_LIMITED`); retry after `Retry-After`",
+            ),
+        );
+        responses.insert(
             "503".into(),
-            error_response("A service is unavailable; retry after `Retry-After`"),
+            retry_response(if b.rule.create {
+                "A service, its database or Redis is unavailable; nothing was created. Creates with `Idempotency-Key` fail closed while Redis is down. Retry after `Retry-After` with the same key"
+            } else {
+                "A service or its database is unavailable (restarting, failing over); nothing was changed. Retry after `Retry-After`"
+            }),
         );
         let mut op = json!({
             "tags": [b.tag()],

@@ -269,3 +269,40 @@ fn every_operation_is_documented_for_generators() {
         }
     }
 }
+
+/// Department systems and the app plan their retries from the document: every operation lists
+/// its rate-limit and unavailability answers with `Retry-After`, and keyed creates say what an
+/// `Idempotency-Key` still in progress looks like.
+#[test]
+fn failure_answers_are_documented_with_retry_after() {
+    let doc = yiwang_gateway::openapi::document();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            operations += 1;
+            for code in ["429", "503"] {
+                assert!(
+                    op["responses"][code]["headers"]["Retry-After"].is_object(),
+                    "{method} {path}: {code} without Retry-After"
+                );
+            }
+        }
+    }
+    assert!(operations > 100);
+    let create = &doc["paths"]["/v1/cases"]["post"]["responses"];
+    assert!(
+        create["409"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("IDEMPOTENCY_IN_PROGRESS")
+    );
+    assert!(
+        create["503"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Redis")
+    );
+}
