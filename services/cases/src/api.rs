@@ -17,6 +17,7 @@ use crate::calendar::{
 };
 use crate::case_store::{self, Act, CaseRow, NewCase, Scope};
 use crate::evaluation::{self, NewEvaluation, RectificationRow};
+use crate::exchange;
 use crate::lifecycle::{self, Action, Party};
 use crate::stats;
 use crate::store;
@@ -296,6 +297,9 @@ impl CasesApi {
                 delivery_method: &r.delivery_method,
                 tracking_number: r.tracking_number.trim(),
                 add_materials: &materials,
+                as_of: None,
+                record_as: (action == Action::Reject && r.out_of_scope)
+                    .then_some("reject_out_of_scope"),
             },
             |c| may_act(&caller, c, action),
         )
@@ -427,6 +431,73 @@ fn year_to_pb(year: i32, cal: &Calendar, meta: Option<store::YearMeta>) -> pb::C
 
 #[tonic::async_trait]
 impl CasesService for CasesApi {
+    type StreamProcessRecordsStream =
+        tokio_stream::wrappers::ReceiverStream<Result<pb::ProcessRecord, Status>>;
+
+    async fn list_process_records(
+        &self,
+        req: Request<pb::ListProcessRecordsRequest>,
+    ) -> Reply<pb::ListProcessRecordsResponse> {
+        Caller::of(&req).require_any_role(EXCHANGE_ROLES)?;
+        let r = req.into_inner();
+        let after = exchange::Cursor::parse(&r.after)?;
+        let size = match r.page_size {
+            0 => 100,
+            n @ 1..=1000 => n as i64,
+            _ => return Err(Error::invalid("page_size", "must be 1 to 1000").into()),
+        };
+        let records = exchange::page(&self.pool, after, size).await?;
+        let next_after = records
+            .last()
+            .map(|rec| rec.cursor)
+            .unwrap_or(after)
+            .to_string();
+        Ok(Response::new(pb::ListProcessRecordsResponse {
+            records: records.into_iter().map(process_record_to_pb).collect(),
+            next_after,
+        }))
+    }
+
+    async fn stream_process_records(
+        &self,
+        req: Request<pb::StreamProcessRecordsRequest>,
+    ) -> Reply<Self::StreamProcessRecordsStream> {
+        Caller::of(&req).require_any_role(EXCHANGE_ROLES)?;
+        let mut after = exchange::Cursor::parse(&req.get_ref().after)?;
+        let pool = self.pool.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            // Pages until caught up, then looks again every half second; ends when the caller
+            // hangs up (the channel closes) or on a database failure (the caller resumes from
+            // the last cursor it received).
+            loop {
+                let page = match exchange::page(&pool, after, 500).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::from(e))).await;
+                        return;
+                    }
+                };
+                let caught_up = page.len() < 500;
+                for rec in page {
+                    after = rec.cursor;
+                    if tx.send(Ok(process_record_to_pb(rec))).await.is_err() {
+                        return;
+                    }
+                }
+                if caught_up {
+                    tokio::select! {
+                        _ = tx.closed() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
     // The transitions: one rule table (crate::lifecycle), one code path (CasesApi::act).
     async fn accept_case(&self, req: Request<pb::CaseActionRequest>) -> Reply<pb::Case> {
         self.act(req, Action::Accept).await
@@ -1428,6 +1499,33 @@ fn may_act(caller: &Caller, c: &CaseRow, action: Action) -> Result<(), Error> {
         }))
     } else {
         Err(case_store::not_found(c.id))
+    }
+}
+
+/// The provincial platform (a `system` account) and administrators read the exchange feed.
+const EXCHANGE_ROLES: &[&str] = &[roles::SYSTEM, roles::ADMIN];
+
+fn process_record_to_pb(r: exchange::Record) -> pb::ProcessRecord {
+    let (code, name) = lifecycle::process_code(&r.action, &r.from_state, &r.to_state);
+    pb::ProcessRecord {
+        cursor: r.cursor.to_string(),
+        case_id: r.case_id.to_string(),
+        case_number: r.case_number,
+        item_code: r.item_code,
+        department: r.department,
+        // The stored code is what was exchanged; the name is the model's for that code.
+        code: r.code,
+        code_name: if code == r.code {
+            name.to_string()
+        } else {
+            String::new()
+        },
+        action: r.action,
+        from_state: r.from_state,
+        to_state: r.to_state,
+        actor: r.actor,
+        time: Some(to_timestamp(r.at)),
+        reason: r.reason,
     }
 }
 

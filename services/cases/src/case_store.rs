@@ -270,8 +270,10 @@ async fn record(
     to: &str,
     reason: &str,
 ) -> Result<()> {
+    let (code, _) = crate::lifecycle::process_code(action, from, to);
     sqlx::query(
-        "INSERT INTO case_transitions (case_id, actor, action, from_state, to_state, reason) VALUES ($1,$2,$3,$4,$5,$6)",
+        "INSERT INTO case_transitions (case_id, actor, action, from_state, to_state, reason, code)
+         VALUES ($1,$2,$3,$4,$5,$6,$7)",
     )
     .bind(id)
     .bind(actor)
@@ -279,6 +281,7 @@ async fn record(
     .bind(from)
     .bind(to)
     .bind(reason)
+    .bind(code as i32)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -353,7 +356,14 @@ pub struct Transition {
 
 pub async fn history(pool: &PgPool, id: Uuid) -> Result<Vec<Transition>> {
     let rows = sqlx::query(
-        "SELECT at, actor, action, from_state, to_state, reason FROM case_transitions WHERE case_id = $1 ORDER BY id",
+        // A department that accepts begins handling in the same breath: that record is for the
+        // exchange (部门开始办理), not news in the case's own history.
+        "SELECT at, actor, action, from_state, to_state, reason FROM case_transitions t
+          WHERE case_id = $1
+            AND NOT (action = 'start_handling' AND EXISTS (
+                SELECT 1 FROM case_transitions a
+                 WHERE a.case_id = t.case_id AND a.xid = t.xid AND a.action = 'accept'))
+          ORDER BY id",
     )
     .bind(id)
     .fetch_all(pool)
@@ -381,6 +391,12 @@ pub struct Act<'a> {
     pub delivery_method: &'a str,
     pub tracking_number: &'a str,
     pub add_materials: &'a [String],
+    /// When the transition takes effect, if not now (a case accepted on receipt under
+    /// 行政许可法 Art. 32 counts as accepted when it was received).
+    pub as_of: Option<DateTime<Utc>>,
+    /// The history's name of the transition when it differs from the action's
+    /// (`accept_on_receipt`, `reject_out_of_scope`): it chooses the exchange code.
+    pub record_as: Option<&'static str>,
 }
 
 /// Applies a transition under a row lock. `may_act` decides, on the locked row, whether the
@@ -416,7 +432,7 @@ pub async fn transition(
         )
         .with_metadata("state", c.state.clone()));
     }
-    let now = Utc::now();
+    let now = act.as_of.unwrap_or_else(Utc::now);
     let from_state = c.state.clone();
     let to_state = crate::lifecycle::next_state(action, &c.resume_state, act.outcome);
     let unit = Unit::parse(&c.limit_unit).unwrap_or(Unit::WorkingDays);
@@ -479,7 +495,7 @@ pub async fn transition(
         _ => {}
     }
     c.state = to_state.clone();
-    c.updated_at = now;
+    c.updated_at = Utc::now();
     sqlx::query(
         "UPDATE cases SET state = $2, resume_state = $3, deadline = $4, clock = $5, clock_stopped_at = $6,
             calendar_complete = $7, outcome_reason = $8, delivery_method = $9, tracking_number = $10,
@@ -497,7 +513,7 @@ pub async fn transition(
     .bind(&c.delivery_method)
     .bind(&c.tracking_number)
     .bind(&c.materials)
-    .bind(now)
+    .bind(c.updated_at)
     .bind(c.accepted_at)
     .bind(c.decided_at)
     .execute(&mut *tx)
@@ -506,7 +522,7 @@ pub async fn transition(
         &mut tx,
         id,
         act.actor,
-        action.name(),
+        act.record_as.unwrap_or(action.name()),
         &from_state,
         &to_state,
         act.reason,
@@ -514,6 +530,21 @@ pub async fn transition(
     .await?;
     match action {
         Action::Accept => {
+            if act.record_as.is_none() {
+                // Accepted by the department itself, which begins handling it (部门开始办理)
+                // at once; a case accepted at a comprehensive window or by law (Art. 32)
+                // begins when the department takes it.
+                record(
+                    &mut tx,
+                    id,
+                    act.actor,
+                    "start_handling",
+                    &to_state,
+                    &to_state,
+                    "",
+                )
+                .await?;
+            }
             outbox::enqueue(
                 &mut tx,
                 CASE_ACCEPTED,
@@ -543,6 +574,53 @@ pub async fn transition(
     }
     tx.commit().await?;
     Ok(c)
+}
+
+/// Why a case is accepted by the sweeper, as its history says.
+pub const ACCEPTED_ON_RECEIPT: &str =
+    "行政许可法第三十二条：收到申请之日起五个工作日内未一次告知补正，自收到申请之日起即为受理";
+
+/// 行政许可法 Art. 32: an application whose applicant was not told of missing materials within
+/// 5 working days of receipt counts as accepted on the day it was received. Accepts such
+/// `received` cases, each once (the transition's row lock and state check make a second
+/// sweeper, or a clerk acting at the same moment, a no-op), with the deadline counted from
+/// receipt. Returns how many it accepted.
+pub async fn accept_unanswered(pool: &PgPool, calendar: &Calendar) -> Result<usize> {
+    // Five working days are at least five days: the index narrows to those, the calendar
+    // decides.
+    let candidates: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, created_at FROM cases
+          WHERE state = 'received' AND created_at < now() - interval '5 days'
+          ORDER BY created_at LIMIT 500",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut accepted = 0;
+    for (id, received) in candidates {
+        let answer_by = calendar
+            .deadline(received, Limit::new(5, Unit::WorkingDays))
+            .map_err(Error::internal)?;
+        if answer_by.at.to_utc() > Utc::now() {
+            continue;
+        }
+        let act = Act {
+            action: Action::Accept,
+            actor: "system",
+            reason: ACCEPTED_ON_RECEIPT,
+            outcome: "",
+            delivery_method: "",
+            tracking_number: "",
+            add_materials: &[],
+            as_of: Some(received),
+            record_as: Some("accept_on_receipt"),
+        };
+        match transition(pool, calendar, id, act, |_| Ok(())).await {
+            Ok(_) => accepted += 1,
+            Err(e) if e.reason == "CASE_STATE" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(accepted)
 }
 
 pub const CASE_OVERDUE: &str = "cases.case.overdue";

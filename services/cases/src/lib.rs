@@ -7,6 +7,7 @@ pub mod appointment;
 pub mod calendar;
 pub mod case_store;
 pub mod evaluation;
+pub mod exchange;
 pub mod lifecycle;
 pub mod seed;
 pub mod stats;
@@ -95,6 +96,12 @@ pub async fn serve(
             Duration::from_secs(cfg.overdue_sweep_secs),
             background.clone(),
         ));
+        tokio::spawn(sweep_unanswered(
+            pool.clone(),
+            calendar.clone(),
+            Duration::from_secs(cfg.overdue_sweep_secs),
+            background.clone(),
+        ));
         tokio::spawn(follow_calendar(pool, redis, calendar, background));
         readiness.set(true).await;
         tracing::info!("cases ready");
@@ -127,6 +134,24 @@ async fn follow_calendar(
             tokio::spawn(reload(gap_pool.clone(), gap_cal.clone()));
         },
     )
+    .await;
+}
+
+/// Accepts received cases nobody answered within 5 working days (行政许可法 Art. 32).
+async fn sweep_unanswered(
+    pool: sqlx::PgPool,
+    calendar: SharedCalendar,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    yiwang_kit::every(every, shutdown, || async {
+        let current = calendar.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match case_store::accept_unanswered(&pool, &current).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(cases = n, "cases accepted on receipt (Art. 32)"),
+            Err(e) => tracing::warn!(error = %e, "acceptance-on-receipt sweep failed"),
+        }
+    })
     .await;
 }
 

@@ -114,6 +114,35 @@ pub fn state_code(state: &str) -> u32 {
     }
 }
 
+/// The code and name of the national exchange model's process record (办件过程) a transition
+/// produces; `(0, "")` for history entries that are not exchanged (a helper assigned). Delivery
+/// (送达), not in the model's list, is 16 as in [`state_code`].
+pub fn process_code(action: &str, from: &str, to: &str) -> (u32, &'static str) {
+    match action {
+        "file" => (1, "已接件"),
+        // Before acceptance the application is simply withdrawn (已撤件); after, the accepted
+        // case is withdrawn (撤回).
+        "withdraw" if from == "received" => (2, "已撤件"),
+        "withdraw" => (14, "撤回"),
+        "accept" | "accept_on_receipt" => (3, "已受理"),
+        "reject_out_of_scope" => (4, "不受理"),
+        "reject" => (5, "不予受理"),
+        "request_correction" => (6, "补正开始"),
+        "submit_correction" => (7, "补正结束"),
+        "start_handling" => (8, "部门开始办理"),
+        "start_special" => (9, "特别程序开始"),
+        "end_special" => (10, "特别程序结束"),
+        "decide" => match to {
+            "approved" => (11, "办结通过"),
+            "approved_with_tolerance" => (12, "容缺通过"),
+            _ => (13, "办结不通过"),
+        },
+        "revoke" => (15, "撤销"),
+        "deliver" => (16, "送达"),
+        _ => (0, ""),
+    }
+}
+
 pub const STATES: &[&str] = &[
     "received",
     "accepted",
@@ -185,6 +214,15 @@ mod tests {
             let to = next_state(a, "accepted", "denied");
             assert!(STATES.contains(&to.as_str()), "{a:?} to {to}");
         }
+        // Every action is an exchange record, each code at most once per action.
+        for a in all {
+            let (code, name) = process_code(a.name(), "accepted", "approved");
+            assert!(code > 0 && !name.is_empty(), "{a:?}");
+        }
+        assert_eq!(process_code("withdraw", "received", "withdrawn").0, 2);
+        assert_eq!(process_code("withdraw", "accepted", "withdrawn").0, 14);
+        assert_eq!(process_code("decide", "accepted", "denied").0, 13);
+        assert_eq!(process_code("assign_helper", "accepted", "accepted").0, 0);
         // Nothing leaves a final state except delivery and revocation of decisions.
         for final_state in ["not_accepted", "withdrawn", "revoked"] {
             assert!(all.iter().all(|a| !a.from_states().contains(&final_state)));

@@ -265,7 +265,7 @@ pub async fn load_demo(
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "INSERT INTO case_transitions (case_id, at, actor, action, from_state, to_state) VALUES ($1, $2, 'demo', 'file', '', 'received')",
+                "INSERT INTO case_transitions (case_id, at, actor, action, from_state, to_state, code) VALUES ($1, $2, 'demo', 'file', '', 'received', 1)",
             )
             .bind(id)
             .bind(filed)
