@@ -206,6 +206,27 @@ impl CasesApi {
         }
     }
 
+    /// `code` names a department of the catalogue (not a town or village).
+    async fn check_department(&self, code: &str) -> Result<(), Error> {
+        let mut req = Request::new(catalog_pb::GetOrgUnitRequest {
+            code: code.to_string(),
+        });
+        yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
+        req.set_timeout(std::time::Duration::from_secs(5));
+        match self.catalog.clone().get_org_unit(req).await {
+            Ok(u) if u.get_ref().kind == "department" => Ok(()),
+            Ok(_) => Err(Error::invalid(
+                "to_department",
+                "is a town or village, not a department",
+            )),
+            Err(s) if s.code() == tonic::Code::NotFound => Err(Error::invalid(
+                "to_department",
+                "is not a department of the catalogue",
+            )),
+            Err(s) => Err(Error::dependency("catalogue", "to_department", &s)),
+        }
+    }
+
     /// Materials handed in with a correction are named as the case's pinned item version lists
     /// them, as at filing. The caller's right to act is checked first, so a stranger learns
     /// nothing of the case; the transition checks it again under the row lock.
@@ -433,6 +454,42 @@ fn year_to_pb(year: i32, cal: &Calendar, meta: Option<store::YearMeta>) -> pb::C
 impl CasesService for CasesApi {
     type StreamProcessRecordsStream =
         tokio_stream::wrappers::ReceiverStream<Result<pb::ProcessRecord, Status>>;
+
+    async fn route_case(&self, req: Request<pb::RouteCaseRequest>) -> Reply<pb::Case> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(STAFF_ROLES)?;
+        let r = req.into_inner();
+        let id = parse_id(&r.id)?;
+        let to = r.to_department.trim();
+        let reason = r.reason.trim();
+        let mut v = yiwang_kit::Violations::new();
+        if to.is_empty() {
+            v.add("to_department", "is required");
+        } else if to.chars().count() > 64 {
+            v.add(
+                "to_department",
+                "must be a department code (at most 64 characters)",
+            );
+        }
+        if reason.is_empty() {
+            v.add("reason", "is required to route a case");
+        } else if reason.chars().count() > 2000 {
+            v.add("reason", "must be at most 2000 characters");
+        }
+        v.into_result()?;
+        // The caller's right to the case first, so a stranger learns nothing of it; then the
+        // target must be a department of the catalogue.
+        let c = case_store::get(&self.pool, id).await?;
+        may_act(&caller, &c, Action::Accept)?;
+        self.check_department(to).await?;
+        let c = case_store::route(&self.pool, id, &caller.sub, to, reason, |c| {
+            may_act(&caller, c, Action::Accept)
+        })
+        .await?;
+        tracing::info!(case = %c.case_number, to, "case routed");
+        // The case is no longer the caller's department's: its answer is masked like oversight's.
+        Ok(Response::new(self.case_to_pb(&c, View::Masked)))
+    }
 
     async fn list_process_records(
         &self,
@@ -1104,6 +1161,7 @@ impl CasesService for CasesApi {
             reply_rate: st.reply_rate,
             on_time_reply_rate: st.on_time_reply_rate,
             closure_rate: st.closure_rate,
+            routed: st.routed,
             department: dept,
             from: Some(to_timestamp(from)),
             to: Some(to_timestamp(to)),

@@ -576,6 +576,85 @@ pub async fn transition(
     Ok(c)
 }
 
+/// Emitted when a case changes department.
+pub const CASE_ROUTED: &str = "cases.case.routed";
+
+/// 转办: moves an open case to `to` under a row lock (of two routings at once, the second
+/// finds the case no longer its department's). `may` checks the caller on the locked row.
+pub async fn route(
+    pool: &PgPool,
+    id: Uuid,
+    actor: &str,
+    to: &str,
+    reason: &str,
+    may: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| not_found(id))?;
+    let c = from_row(&row)?;
+    may(&c)?;
+    const OPEN: &[&str] = &["received", "accepted", "correction", "special_procedure"];
+    if !OPEN.contains(&c.state.as_str()) {
+        return Err(Error::failed_precondition(
+            "CASE_STATE",
+            format!(
+                "case {} is {}; only a case not yet decided can be routed",
+                c.case_number, c.state
+            ),
+        )
+        .with_metadata("state", c.state.clone()));
+    }
+    if c.department == to {
+        return Err(Error::invalid(
+            "to_department",
+            "is the handling department already",
+        ));
+    }
+    sqlx::query("UPDATE cases SET department = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO case_routes (case_id, from_department, to_department, reason, actor)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(&c.department)
+    .bind(to)
+    .bind(reason)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    record(
+        &mut tx,
+        id,
+        actor,
+        "route",
+        &c.state,
+        &c.state,
+        &format!("{} → {to}: {reason}", c.department),
+    )
+    .await?;
+    outbox::enqueue(
+        &mut tx,
+        CASE_ROUTED,
+        &serde_json::json!({
+            "case_id": c.id, "case_number": c.case_number, "item_code": c.item_code,
+            "from_department": c.department, "to_department": to, "state": c.state,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    get(pool, id).await
+}
+
 /// Why a case is accepted by the sweeper, as its history says.
 pub const ACCEPTED_ON_RECEIPT: &str =
     "行政许可法第三十二条：收到申请之日起五个工作日内未一次告知补正，自收到申请之日起即为受理";

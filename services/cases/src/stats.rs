@@ -31,6 +31,7 @@ pub struct Stats {
     pub reply_rate: f64,
     pub on_time_reply_rate: f64,
     pub closure_rate: f64,
+    pub routed: u64,
 }
 
 /// Rates are percentages rounded half up to two decimals (kit's shared rule).
@@ -181,5 +182,15 @@ pub async fn compute(
     s.reply_rate = rate(r.try_get("replied")?, dispatched);
     s.on_time_reply_rate = rate(r.try_get("on_time")?, dispatched);
     s.closure_rate = rate(r.try_get("closed")?, n);
+
+    s.routed = sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM case_routes
+          WHERE at >= $1 AND at < $2 AND ($3 = '' OR from_department = $3)",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_one(pool)
+    .await? as u64;
     Ok(s)
 }
