@@ -1545,7 +1545,10 @@ async fn a_host_compromise_notice_blocks_the_units_host_until_the_notice_is_clos
         .text()
         .await
         .unwrap();
-    assert!(feed.lines().any(|l| l.starts_with("10.8.1.20/32")), "{feed}");
+    assert!(
+        feed.lines().any(|l| l.starts_with("10.8.1.20/32")),
+        "{feed}"
+    );
 
     // The unit rectifies; secops verify and close: the block is lifted, and kept in the history.
     let id = n["id"].as_str().unwrap();
@@ -1556,7 +1559,11 @@ async fn a_host_compromise_notice_blocks_the_units_host_until_the_notice_is_clos
             &unit,
             json!({"report": "已清除木马并修补漏洞", "commitment_letter": "我单位承诺……"}),
         ),
-        ("verify", &secops, json!({"passed": true, "note": "复测通过"})),
+        (
+            "verify",
+            &secops,
+            json!({"passed": true, "note": "复测通过"}),
+        ),
     ] {
         let (st, v) = send(
             &s,
@@ -1567,7 +1574,11 @@ async fn a_host_compromise_notice_blocks_the_units_host_until_the_notice_is_clos
         )
         .await;
         assert_eq!(st, 200, "{step}: {v}");
-        assert_eq!(auto_entries(false).await.len(), 1, "still blocked after {step}");
+        assert_eq!(
+            auto_entries(false).await.len(),
+            1,
+            "still blocked after {step}"
+        );
     }
     let (st, v) = send(
         &s,
@@ -1595,10 +1606,7 @@ async fn a_host_compromise_notice_blocks_the_units_host_until_the_notice_is_clos
     assert_eq!(history[0]["cidr"], "10.8.1.20/32");
     assert!(history[0]["lifted_at"].is_string(), "{:?}", history[0]);
     assert!(
-        history[0]["lifted_by"]
-            .as_str()
-            .unwrap()
-            .contains("closed"),
+        history[0]["lifted_by"].as_str().unwrap().contains("closed"),
         "{:?}",
         history[0]
     );

@@ -504,8 +504,7 @@ pub struct BlockRow {
     pub lifted_by: Option<String>,
 }
 
-const BLOCK_COLUMNS: &str =
-    "id, cidr::text AS cidr, reason, incident_id, expires_at, automatic, created_by, created_at, \
+const BLOCK_COLUMNS: &str = "id, cidr::text AS cidr, reason, incident_id, expires_at, automatic, created_by, created_at, \
      target, lifted_at, lifted_by";
 
 fn block(r: &PgRow) -> Result<BlockRow, sqlx::Error> {
