@@ -333,3 +333,92 @@ async fn an_application_unanswered_for_five_working_days_counts_as_accepted_on_r
     db.close().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_reader_paging_while_filings_commit_in_any_order_gets_each_record_exactly_once() {
+    let s = Stack::start().await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let province = s.token("province-exchange", &["system"], None);
+    let writers: Vec<_> = (0..8u32)
+        .map(|w| {
+            let (s_base, http, item) = (s.base.clone(), s.http.clone(), item.clone());
+            let token = s.token(&format!("enterprise-{w}"), &["enterprise"], None);
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in 0..10u32 {
+                    let r = http
+                        .post(format!("{s_base}/v1/cases"))
+                        .bearer_auth(&token)
+                        .json(&json!({"item_code": item, "channel": "online",
+                            "applicant": {"kind": "legal_person", "name": "含山县好味餐饮有限公司",
+                                "uscc": uscc(&format!("91340522MA2{w:01}{n:05}")), "phone": "13812345678"}}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                    let v: Value = r.json().await.unwrap();
+                    ids.push(v["id"].as_str().unwrap().to_string());
+                }
+                ids
+            })
+        })
+        .collect();
+    // The reader pages as the platform would, while the filings commit.
+    let mut seen: Vec<Value> = Vec::new();
+    let mut after = String::new();
+    let mut filed = Vec::new();
+    let mut writers = writers;
+    let mut waited_since: Option<std::time::Instant> = None;
+    loop {
+        let (st, v) = send(
+            &s,
+            "GET",
+            &format!("/v1/process-records?after={after}&page_size=7"),
+            Some(&province),
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        seen.extend(v["records"].as_array().unwrap().iter().cloned());
+        after = v["next_after"].as_str().unwrap().to_string();
+        if writers.iter().all(|w| w.is_finished()) {
+            for w in writers.drain(..) {
+                filed.extend(w.await.unwrap());
+            }
+        }
+        // A record shows once every transaction begun before it has ended (the relay's too), so
+        // the last ones may take a moment; give up only after 10 s.
+        let filings = seen.iter().filter(|r| r["code"] == 1).count();
+        if writers.is_empty() && v["records"].as_array().unwrap().is_empty() {
+            if filings >= 80 {
+                break;
+            }
+            let waited = waited_since.get_or_insert_with(std::time::Instant::now);
+            assert!(
+                waited.elapsed() < Duration::from_secs(10),
+                "{filings} of 80"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Nothing more comes after the last one.
+    let (_, v) = send(
+        &s,
+        "GET",
+        &format!("/v1/process-records?after={after}"),
+        Some(&province),
+        None,
+    )
+    .await;
+    assert_eq!(v["records"].as_array().unwrap().len(), 0, "{v}");
+    let mut got: Vec<String> = seen
+        .iter()
+        .filter(|r| r["code"] == 1)
+        .map(|r| r["case_id"].as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    filed.sort();
+    assert_eq!(filed.len(), 80);
+    assert_eq!(got, filed, "every filing once, none twice");
+    s.stop().await;
+}
