@@ -118,7 +118,7 @@ pub async fn run_invalidator(redis: Redis, shutdown: CancellationToken) {
     let consumer = Consumer {
         redis: redis.clone(),
         group: "gateway-cache".to_string(),
-        name: format!("gateway-{}", std::process::id()),
+        name: yiwang_kit::outbox::consumer_name("gateway"),
         topics: vec![TOPIC.to_string()],
         from_beginning: false,
     };

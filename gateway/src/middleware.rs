@@ -106,7 +106,7 @@ const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 /// running the request renews it every third of this; if that gateway dies, the marker lapses
 /// and a retry runs the create again, which the service answers with what it made the first
 /// time (it records the key as the request's `request_id`).
-pub const IDEMPOTENCY_LEASE_SECS: u64 = 10;
+pub const IDEMPOTENCY_LEASE_SECS: u64 = 3;
 
 /// Whether the service itself makes a create single per request id (the binding's RPC has
 /// `request_id`). Only then may a lapsed marker let a retry through; otherwise the marker is
@@ -181,7 +181,13 @@ pub async fn idempotency(
         .await
         .map(|r| r.is_some());
     match claimed {
-        Err(e) => return Error::from(e).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "idempotency store (Redis) unavailable");
+            return Error::unavailable(
+                "idempotent requests need Redis, which is not reachable; retry shortly with the same Idempotency-Key",
+            )
+            .into_response();
+        }
         Ok(false) => return replay(&mut conn, &redis_key, &body_hash).await,
         Ok(true) => {}
     }
@@ -192,8 +198,9 @@ pub async fn idempotency(
         // Renew the lease while the request runs, in this very future: a gateway that dies
         // stops renewing, and the marker lapses within the lease.
         tokio::pin!(run);
-        let mut renew =
-            tokio::time::interval(std::time::Duration::from_secs(IDEMPOTENCY_LEASE_SECS / 3));
+        let mut renew = tokio::time::interval(std::time::Duration::from_millis(
+            IDEMPOTENCY_LEASE_SECS * 1000 / 3,
+        ));
         renew.tick().await;
         loop {
             tokio::select! {

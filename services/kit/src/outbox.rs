@@ -221,11 +221,27 @@ pub async fn begin_once(
     Ok((inserted == 1).then_some(tx))
 }
 
+/// The name a consumer of `role` goes by in its groups: `YIWANG_INSTANCE` (e.g. a pod or
+/// compose service name) or the host's name, the same across restarts of the process, so the
+/// entries it read but never acknowledged before a crash are read again first thing after it.
+/// (Two processes sharing a name read each other's pending entries too, which is harmless:
+/// effects are recorded once, see [`begin_once`].)
+pub fn consumer_name(role: &str) -> String {
+    let instance = std::env::var("YIWANG_INSTANCE")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".to_string());
+    format!("{instance}-{role}")
+}
+
 /// A consumer-group reader of one or more topics.
 pub struct Consumer {
     pub redis: Redis,
     pub group: String,
-    /// Unique per process (a replica), e.g. `<hostname>-<pid>`.
+    /// Per replica and stable across its restarts: [`consumer_name`].
     pub name: String,
     pub topics: Vec<String>,
     /// Start a new group at the beginning of the stream (`0`) rather than at new entries (`$`).
@@ -235,7 +251,7 @@ pub struct Consumer {
 impl Consumer {
     /// Delivers events to `handle` until `shutdown`. An event is acknowledged only when `handle`
     /// returns `Ok`; otherwise it stays pending and is retried (also by another replica) after
-    /// 30 s. `handle` must be idempotent, e.g. with [`begin_once`].
+    /// 15 s. `handle` must be idempotent, e.g. with [`begin_once`].
     pub async fn run<F, Fut>(self, shutdown: CancellationToken, handle: F)
     where
         F: Fn(Event) -> Fut,
@@ -307,7 +323,7 @@ impl Consumer {
             if pending_first && got == 0 {
                 pending_first = false;
             }
-            if last_claim.elapsed() > Duration::from_secs(15) {
+            if last_claim.elapsed() > Duration::from_secs(5) {
                 last_claim = tokio::time::Instant::now();
                 for key in &keys {
                     let claimed: redis::RedisResult<redis::streams::StreamAutoClaimReply> = conn
@@ -315,7 +331,7 @@ impl Consumer {
                             key,
                             &self.group,
                             &self.name,
-                            30_000,
+                            15_000,
                             "0",
                             StreamAutoClaimOptions::default().count(100),
                         )

@@ -31,9 +31,7 @@ pub async fn consume(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
     let consumer = Consumer {
         redis,
         group: GROUP.to_string(),
-        // `<hostname>-<pid>`: stable across a container's restarts, so the entries this replica
-        // read but never acknowledged (a crash mid-way) are read again first thing.
-        name: format!("{}-{}", hostname(), std::process::id()),
+        name: yiwang_kit::outbox::consumer_name("supervision"),
         topics: vec![CASE_DECIDED.to_string(), CASE_OVERDUE.to_string()],
         from_beginning: true,
     };
@@ -43,15 +41,6 @@ pub async fn consume(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
             async move { handle(&pool, &event).await }
         })
         .await;
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "supervision".to_string())
 }
 
 pub async fn handle(pool: &PgPool, event: &Event) -> Result<()> {
