@@ -288,3 +288,453 @@ async fn two_routings_of_one_case_at_once_exactly_one_wins() {
     }
     s.stop().await;
 }
+
+/// Two items at two departments, published, and a bundle of both (2 working days combined).
+async fn bundle_of_two(s: &Stack) -> (String, String, String) {
+    let item_a = create_published(s, 1, "食品经营许可证核发").await;
+    org_unit(
+        s,
+        DEPT_B,
+        "含山县卫生健康委员会",
+        "department",
+        "11340522MB0000002",
+    )
+    .await;
+    let cat = s.token("cat-admin", &["catalog_admin"], None);
+    let body = item_body(DEPT_B, &uscc("11340522MB0000002"), 2, "公共场所卫生许可");
+    let item_b = body["code"].as_str().unwrap().to_string();
+    let (st, v) = send(s, "POST", "/v1/items", Some(&cat), Some(body)).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = send(
+        s,
+        "POST",
+        &format!("/v1/items/{item_b}/publish"),
+        Some(&cat),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, b) = send(
+        s,
+        "POST",
+        "/v1/bundles",
+        Some(&cat),
+        Some(json!({"name": "我要开餐馆", "applicant_kind": "legal_person", "items": [item_a, item_b],
+            "promised_limit": {"value": 2, "unit": "working_days"}})),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    (b["id"].as_str().unwrap().to_string(), item_a, item_b)
+}
+
+fn application_body(bundle: &str) -> Value {
+    json!({"bundle_id": bundle, "channel": "online", "materials": ["营业执照"],
+        "applicant": {"kind": "legal_person", "name": "含山县好味餐饮有限公司",
+                      "uscc": uscc("91340522MA2000001"), "phone": "13812345678"}})
+}
+
+async fn post_ok(s: &Stack, path: &str, token: &str, body: Value) -> Value {
+    let (st, v) = send(s, "POST", path, Some(token), Some(body)).await;
+    assert_eq!(st, 200, "{path}: {v}");
+    v
+}
+
+#[tokio::test]
+async fn a_bundle_is_filed_once_worked_by_each_department_and_delivered_together() {
+    let s = Stack::start().await;
+    let (bundle, item_a, item_b) = bundle_of_two(&s).await;
+    let enterprise = s.token("enterprise-1", &["enterprise"], None);
+    let officer_a = s.token("officer-a", &["officer"], Some(DEPT_A));
+    let officer_b = s.token("officer-b", &["officer"], Some(DEPT_B));
+
+    // Bad input is named field by field.
+    for (patch, field) in [
+        (
+            json!({"bundle_id": "4f6f0e0e-0000-4000-8000-000000000000"}),
+            "bundle_id",
+        ),
+        (json!({"bundle_id": ""}), "bundle_id"),
+        (json!({"materials": ["营业执照", "户口本"]}), "materials[1]"),
+        (
+            json!({"applicant": {"kind": "person", "name": "张三", "id_number": "11010519491231002X", "phone": "13812345678"}}),
+            "applicant.kind",
+        ),
+    ] {
+        let mut body = application_body(&bundle);
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let citizen = s.token("citizen-1", &["citizen", "enterprise"], None);
+        let (st, v) = send(&s, "POST", "/v1/applications", Some(&citizen), Some(body)).await;
+        assert_eq!((st, violation_field(&v)), (400, field.to_string()), "{v}");
+    }
+
+    // Filed once (a retry with the same key is the same application), one member per item at
+    // the item's department.
+    let file = || async {
+        s.http
+            .post(s.url("/v1/applications"))
+            .bearer_auth(&enterprise)
+            .header("Idempotency-Key", "restaurant-1")
+            .json(&application_body(&bundle))
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = file().await;
+    assert_eq!(r.status(), 201);
+    let app: Value = r.json().await.unwrap();
+    let again: Value = file().await.json().await.unwrap();
+    assert_eq!(again["id"], app["id"]);
+    let id = app["id"].as_str().unwrap().to_string();
+    assert_eq!(app["state"], "received");
+    assert_eq!(app["bundle_name"], "我要开餐馆");
+    assert_eq!(
+        (app["limit_value"].as_u64(), app["limit_unit"].as_str()),
+        (Some(2), Some("working_days"))
+    );
+    let members = app["members"].as_array().unwrap().clone();
+    assert_eq!(members.len(), 2, "{app}");
+    let member = |item: &str| -> Value {
+        members
+            .iter()
+            .find(|m| m["item_code"] == item)
+            .unwrap()
+            .clone()
+    };
+    let (ma, mb) = (member(&item_a), member(&item_b));
+    assert_eq!(
+        (ma["department"].as_str(), mb["department"].as_str()),
+        (Some(DEPT_A), Some(DEPT_B))
+    );
+    assert_eq!(ma["item_version"], 1);
+    let (case_a, case_b) = (
+        ma["case_id"].as_str().unwrap().to_string(),
+        mb["case_id"].as_str().unwrap().to_string(),
+    );
+    // Members are ordinary cases in their departments' queues.
+    let (st, c) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{case_a}"),
+        Some(&officer_a),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, c["application_id"].as_str()),
+        (200, Some(id.as_str())),
+        "{c}"
+    );
+    let (st, _) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{case_b}"),
+        Some(&officer_a),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404, "B's member is not A's business");
+
+    // Accepted when the last member is accepted; the combined limit counts from then.
+    post_ok(
+        &s,
+        &format!("/v1/cases/{case_a}/accept"),
+        &officer_a,
+        json!({}),
+    )
+    .await;
+    let (_, app) = send(
+        &s,
+        "GET",
+        &format!("/v1/applications/{id}"),
+        Some(&enterprise),
+        None,
+    )
+    .await;
+    assert_eq!(app["state"], "received");
+    assert!(app["deadline"].as_str().unwrap().is_empty());
+    let b = post_ok(
+        &s,
+        &format!("/v1/cases/{case_b}/accept"),
+        &officer_b,
+        json!({}),
+    )
+    .await;
+    let (_, app) = send(
+        &s,
+        "GET",
+        &format!("/v1/applications/{id}"),
+        Some(&enterprise),
+        None,
+    )
+    .await;
+    assert_eq!(app["state"], "accepted", "{app}");
+    assert_eq!(app["accepted_at"], b["accepted_at"]);
+    assert!(
+        app["deadline"].as_str().unwrap().ends_with("+08:00"),
+        "{app}"
+    );
+
+    // A correction from one member reaches the applicant in the one list.
+    post_ok(
+        &s,
+        &format!("/v1/cases/{case_a}/request-correction"),
+        &officer_a,
+        json!({"reason": "请补充食品安全管理制度"}),
+    )
+    .await;
+    let (_, app) = send(
+        &s,
+        "GET",
+        &format!("/v1/applications/{id}"),
+        Some(&enterprise),
+        None,
+    )
+    .await;
+    assert_eq!(app["state"], "in_progress");
+    let corrections = app["corrections"].as_array().unwrap();
+    assert_eq!(corrections.len(), 1, "{app}");
+    assert_eq!(corrections[0]["case_id"], json!(case_a));
+    assert_eq!(corrections[0]["reason"], "请补充食品安全管理制度");
+    assert_eq!(
+        corrections[0]["missing_materials"],
+        json!(["食品安全管理制度"])
+    );
+    post_ok(
+        &s,
+        &format!("/v1/cases/{case_a}/submit-correction"),
+        &enterprise,
+        json!({"materials": ["食品安全管理制度"]}),
+    )
+    .await;
+
+    // Not delivered while a member is open; one denied member makes it partially approved.
+    post_ok(
+        &s,
+        &format!("/v1/cases/{case_a}/decide"),
+        &officer_a,
+        json!({"outcome": "approved"}),
+    )
+    .await;
+    let (st, v) = send(
+        &s,
+        "POST",
+        &format!("/v1/applications/{id}/deliver"),
+        Some(&officer_a),
+        Some(json!({"method": "window"})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["details"][0]["reason"].as_str()),
+        (400, Some("APPLICATION_STATE")),
+        "{v}"
+    );
+    post_ok(
+        &s,
+        &format!("/v1/cases/{case_b}/decide"),
+        &officer_b,
+        json!({"outcome": "denied", "reason": "经营场所不符合卫生要求"}),
+    )
+    .await;
+    let (_, app) = send(
+        &s,
+        "GET",
+        &format!("/v1/applications/{id}"),
+        Some(&enterprise),
+        None,
+    )
+    .await;
+    assert_eq!(app["state"], "partially_approved", "{app}");
+    let denied = app["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["case_id"] == json!(case_b))
+        .unwrap()
+        .clone();
+    assert_eq!(denied["outcome_reason"], "经营场所不符合卫生要求");
+
+    // 综合出件: once, by staff, every result together.
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/applications/{id}/deliver"),
+        Some(&enterprise),
+        Some(json!({"method": "window"})),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let app = post_ok(
+        &s,
+        &format!("/v1/applications/{id}/deliver"),
+        &officer_a,
+        json!({"method": "window"}),
+    )
+    .await;
+    assert_eq!(app["state"], "delivered");
+    assert!(
+        app["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["state"] == "delivered"),
+        "{app}"
+    );
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/applications/{id}/deliver"),
+        Some(&officer_b),
+        Some(json!({"method": "window"})),
+    )
+    .await;
+    assert_eq!(st, 400, "delivered once");
+
+    // Who sees it: the applicant and the departments in full, oversight masked, others nothing.
+    let stranger = s.token("enterprise-2", &["enterprise"], None);
+    let (st, _) = send(
+        &s,
+        "GET",
+        &format!("/v1/applications/{id}"),
+        Some(&stranger),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let supervisor = s.token("supervisor-1", &["supervisor"], None);
+    let (st, v) = send(
+        &s,
+        "GET",
+        &format!("/v1/applications/{id}"),
+        Some(&supervisor),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["applicant"]["phone"], "138****5678");
+    let (_, v) = send(
+        &s,
+        "GET",
+        &format!("/v1/applications/{id}"),
+        Some(&officer_b),
+        None,
+    )
+    .await;
+    assert_eq!(v["applicant"]["phone"], "13812345678");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn withdrawing_an_application_withdraws_every_open_member_even_against_a_decision() {
+    let s = Stack::start().await;
+    let (bundle, item_a, _) = bundle_of_two(&s).await;
+    let enterprise = s.token("enterprise-1", &["enterprise"], None);
+    let officer_a = s.token("officer-a", &["officer"], Some(DEPT_A));
+    let officer_b = s.token("officer-b", &["officer"], Some(DEPT_B));
+    for round in 0..4 {
+        let mut body = application_body(&bundle);
+        body["applicant"]["uscc"] = json!(uscc(&format!("91340522MA200010{round}")));
+        let (st, app) = send(
+            &s,
+            "POST",
+            "/v1/applications",
+            Some(&enterprise),
+            Some(body),
+        )
+        .await;
+        assert_eq!(st, 201, "{app}");
+        let id = app["id"].as_str().unwrap().to_string();
+        let ids: Vec<(String, String)> = app["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["item_code"].as_str().unwrap().to_string(),
+                    m["case_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let case_a = &ids.iter().find(|(i, _)| *i == item_a).unwrap().1;
+        let case_b = &ids.iter().find(|(i, _)| *i != item_a).unwrap().1;
+        post_ok(
+            &s,
+            &format!("/v1/cases/{case_a}/accept"),
+            &officer_a,
+            json!({}),
+        )
+        .await;
+        post_ok(
+            &s,
+            &format!("/v1/cases/{case_b}/accept"),
+            &officer_b,
+            json!({}),
+        )
+        .await;
+        // The department decides a member while the applicant withdraws the application.
+        let (decide, withdraw) = (
+            format!("/v1/cases/{case_a}/decide"),
+            format!("/v1/applications/{id}/withdraw"),
+        );
+        let ((dst, dv), (wst, wv)) = tokio::join!(
+            send(
+                &s,
+                "POST",
+                &decide,
+                Some(&officer_a),
+                Some(json!({"outcome": "approved"}))
+            ),
+            send(
+                &s,
+                "POST",
+                &withdraw,
+                Some(&enterprise),
+                Some(json!({"reason": "不开了"}))
+            ),
+        );
+        assert_eq!(wst, 200, "{wv}");
+        let (_, app) = send(
+            &s,
+            "GET",
+            &format!("/v1/applications/{id}"),
+            Some(&enterprise),
+            None,
+        )
+        .await;
+        let state_of = |case: &str| {
+            app["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["case_id"] == json!(case))
+                .unwrap()["state"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(state_of(case_b), "withdrawn");
+        if dst == 200 {
+            assert_eq!(state_of(case_a), "approved", "decided first: {app}");
+            assert_eq!(app["state"], "approved");
+        } else {
+            assert_eq!(
+                (dst, dv["error"]["details"][0]["reason"].as_str()),
+                (400, Some("CASE_STATE")),
+                "{dv}"
+            );
+            assert_eq!(state_of(case_a), "withdrawn");
+            assert_eq!(app["state"], "withdrawn");
+        }
+        let (st, _) = send(
+            &s,
+            "POST",
+            &format!("/v1/applications/{id}/withdraw"),
+            Some(&enterprise),
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(st, 400, "nothing left to withdraw");
+    }
+    s.stop().await;
+}

@@ -46,23 +46,23 @@ pub struct CasesApi {
 /// Roles that apply for themselves.
 const APPLICANT_ROLES: &[&str] = &[roles::CITIZEN, roles::ENTERPRISE];
 /// Staff of a handling department.
-const STAFF_ROLES: &[&str] = &[roles::CLERK, roles::OFFICER];
+pub(crate) const STAFF_ROLES: &[&str] = &[roles::CLERK, roles::OFFICER];
 /// Oversight and integration: may read every case, with personal numbers masked.
-const OVERSIGHT_ROLES: &[&str] = &[roles::SUPERVISOR, roles::SYSTEM];
+pub(crate) const OVERSIGHT_ROLES: &[&str] = &[roles::SUPERVISOR, roles::SYSTEM];
 
 const AAD_ID: &[u8] = b"cases.applicant_id";
 const AAD_PHONE: &[u8] = b"cases.applicant_phone";
 
 /// How a caller relates to a case.
 #[derive(PartialEq, Eq, Clone, Copy)]
-enum View {
+pub(crate) enum View {
     /// The applicant or the handling department: personal numbers in full.
     Full,
     /// Oversight: personal numbers masked.
     Masked,
 }
 
-fn is_staff_of(caller: &Caller, department: &str) -> bool {
+pub(crate) fn is_staff_of(caller: &Caller, department: &str) -> bool {
     caller
         .roles
         .iter()
@@ -87,7 +87,63 @@ fn view_of(caller: &Caller, c: &case_store::CaseRow) -> Option<View> {
 type Reply<T> = Result<Response<T>, Status>;
 
 impl CasesApi {
-    fn case_to_pb(&self, c: &CaseRow, view: View) -> pb::Case {
+    /// What a filing stores for `item` (validated input): the item's limit and required
+    /// materials pinned, personal numbers sealed.
+    pub(crate) fn new_case(
+        &self,
+        caller: &Caller,
+        item: &catalog_pb::Item,
+        channel: &str,
+        a: &pb::Applicant,
+        materials: Vec<String>,
+    ) -> NewCase {
+        let limit = if item.handling_kind == "instant" {
+            Limit::SAME_DAY
+        } else {
+            let l = item
+                .promised_limit
+                .clone()
+                .or(item.legal_limit.clone())
+                .unwrap_or_default();
+            let unit = Unit::parse(&l.unit).unwrap_or(Unit::WorkingDays);
+            Limit::new(l.value, unit)
+        };
+        let staff = caller.has_any_role(STAFF_ROLES);
+        let owner = if caller.has_any_role(APPLICANT_ROLES) && !staff {
+            caller.sub.clone()
+        } else {
+            String::new()
+        };
+        let id_number = a.id_number.trim().to_ascii_uppercase();
+        NewCase {
+            item_code: item.code.clone(),
+            item_version: item.version as i32,
+            item_name: item.name.clone(),
+            department: item.department.clone(),
+            task_type: item.task_type.clone(),
+            channel: channel.to_string(),
+            applicant_kind: a.kind.clone(),
+            applicant_name: a.name.trim().to_string(),
+            applicant_id_sealed: (!id_number.is_empty()).then(|| self.key.seal(&id_number, AAD_ID)),
+            applicant_id_hash: (!id_number.is_empty())
+                .then(|| self.key.lookup_hash("id_number", &id_number).to_vec()),
+            applicant_uscc: a.uscc.trim().to_string(),
+            applicant_phone_sealed: self.key.seal(a.phone.trim(), AAD_PHONE),
+            applicant_phone_hash: self.key.lookup_hash("phone", a.phone.trim()).to_vec(),
+            owner_sub: owner,
+            filed_by: caller.sub.clone(),
+            materials,
+            required_materials: item
+                .materials
+                .iter()
+                .filter(|m| m.required)
+                .map(|m| m.name.clone())
+                .collect(),
+            limit,
+        }
+    }
+
+    pub(crate) fn case_to_pb(&self, c: &CaseRow, view: View) -> pb::Case {
         let calendar = self.calendar();
         let now = chrono::Utc::now();
         let open = |sealed: &[u8], aad: &[u8]| self.key.open(sealed, aad).unwrap_or_default();
@@ -173,11 +229,12 @@ impl CasesApi {
             filed_by: c.filed_by.clone(),
             helper: c.helper.clone(),
             helper_kind: c.helper_kind.clone(),
+            application_id: c.application_id.map(|a| a.to_string()).unwrap_or_default(),
         }
     }
 
     /// Reads the item a case is filed against: it must exist and be published.
-    async fn current_item(&self, code: &str) -> Result<catalog_pb::Item, Error> {
+    pub(crate) async fn current_item(&self, code: &str) -> Result<catalog_pb::Item, Error> {
         yiwang_kit::ids::check_code(code, 8, 64).map_err(|e| Error::invalid("item_code", e))?;
         let mut req = Request::new(catalog_pb::GetItemRequest {
             code: code.to_string(),
@@ -399,7 +456,7 @@ impl CasesApi {
     }
 
     /// A snapshot of the calendar (an `Arc`: cheap enough for every case answered).
-    fn calendar(&self) -> Arc<Calendar> {
+    pub(crate) fn calendar(&self) -> Arc<Calendar> {
         self.calendar
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -454,6 +511,45 @@ fn year_to_pb(year: i32, cal: &Calendar, meta: Option<store::YearMeta>) -> pb::C
 impl CasesService for CasesApi {
     type StreamProcessRecordsStream =
         tokio_stream::wrappers::ReceiverStream<Result<pb::ProcessRecord, Status>>;
+
+    async fn file_application(
+        &self,
+        req: Request<pb::FileApplicationRequest>,
+    ) -> Reply<pb::Application> {
+        let caller = Caller::of(&req);
+        let a = self.file_application(&caller, req.into_inner()).await?;
+        Ok(Response::new(a))
+    }
+
+    async fn get_application(
+        &self,
+        req: Request<pb::GetApplicationRequest>,
+    ) -> Reply<pb::Application> {
+        let caller = Caller::of(&req);
+        Ok(Response::new(
+            self.get_application(&caller, &req.get_ref().id).await?,
+        ))
+    }
+
+    async fn withdraw_application(
+        &self,
+        req: Request<pb::ApplicationActionRequest>,
+    ) -> Reply<pb::Application> {
+        let caller = Caller::of(&req);
+        Ok(Response::new(
+            self.withdraw_application(&caller, req.into_inner()).await?,
+        ))
+    }
+
+    async fn deliver_application(
+        &self,
+        req: Request<pb::ApplicationActionRequest>,
+    ) -> Reply<pb::Application> {
+        let caller = Caller::of(&req);
+        Ok(Response::new(
+            self.deliver_application(&caller, req.into_inner()).await?,
+        ))
+    }
 
     async fn route_case(&self, req: Request<pb::RouteCaseRequest>) -> Reply<pb::Case> {
         let caller = Caller::of(&req);
@@ -1196,41 +1292,7 @@ impl CasesService for CasesApi {
             v.add("request_id", "must be at most 255 characters");
         }
         let a = r.applicant.clone().unwrap_or_default();
-        match a.kind.as_str() {
-            "person" => {
-                v.check("applicant.id_number", ids::check_resident_id(&a.id_number));
-                if !a.uscc.is_empty() {
-                    v.add(
-                        "applicant.uscc",
-                        "is for legal persons; a person gives id_number",
-                    );
-                }
-                if caller.has_role(roles::ENTERPRISE) && !caller.has_any_role(STAFF_ROLES) {
-                    v.add(
-                        "applicant.kind",
-                        "an enterprise account files as legal_person",
-                    );
-                }
-            }
-            "legal_person" => {
-                v.check("applicant.uscc", ids::check_uscc(&a.uscc));
-                if !a.id_number.is_empty() {
-                    v.check("applicant.id_number", ids::check_resident_id(&a.id_number));
-                }
-                if caller.has_role(roles::CITIZEN)
-                    && !caller.has_any_role(STAFF_ROLES)
-                    && !caller.has_role(roles::ENTERPRISE)
-                {
-                    v.add("applicant.kind", "a citizen account files as person");
-                }
-            }
-            _ => v.add("applicant.kind", "must be person or legal_person"),
-        }
-        let name = a.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            v.add("applicant.name", "must be 1 to 100 characters");
-        }
-        v.check("applicant.phone", ids::check_mobile(&a.phone));
+        check_applicant(&caller, &a, &mut v);
         let materials = clean_materials(&r.materials, &mut v);
         v.into_result()?;
 
@@ -1272,49 +1334,7 @@ impl CasesService for CasesApi {
             )
             .into());
         }
-        let limit = if item.handling_kind == "instant" {
-            Limit::SAME_DAY
-        } else {
-            let l = item
-                .promised_limit
-                .clone()
-                .or(item.legal_limit.clone())
-                .unwrap_or_default();
-            let unit = Unit::parse(&l.unit).unwrap_or(Unit::WorkingDays);
-            Limit::new(l.value, unit)
-        };
-        let owner = if caller.has_any_role(APPLICANT_ROLES) && !staff {
-            caller.sub.clone()
-        } else {
-            String::new()
-        };
-        let id_number = a.id_number.trim().to_ascii_uppercase();
-        let new = NewCase {
-            item_code: item.code.clone(),
-            item_version: item.version as i32,
-            item_name: item.name.clone(),
-            department: item.department.clone(),
-            task_type: item.task_type.clone(),
-            channel: r.channel.clone(),
-            applicant_kind: a.kind.clone(),
-            applicant_name: name.to_string(),
-            applicant_id_sealed: (!id_number.is_empty()).then(|| self.key.seal(&id_number, AAD_ID)),
-            applicant_id_hash: (!id_number.is_empty())
-                .then(|| self.key.lookup_hash("id_number", &id_number).to_vec()),
-            applicant_uscc: a.uscc.trim().to_string(),
-            applicant_phone_sealed: self.key.seal(a.phone.trim(), AAD_PHONE),
-            applicant_phone_hash: self.key.lookup_hash("phone", a.phone.trim()).to_vec(),
-            owner_sub: owner,
-            filed_by: caller.sub.clone(),
-            materials,
-            required_materials: item
-                .materials
-                .iter()
-                .filter(|m| m.required)
-                .map(|m| m.name.clone())
-                .collect(),
-            limit,
-        };
+        let new = self.new_case(&caller, &item, &r.channel, &a, materials);
         let c =
             case_store::file(&self.pool, &self.numbers, &caller.sub, &r.request_id, new).await?;
         tracing::info!(case = %c.case_number, item = %c.item_code, channel = %c.channel, "case filed");
@@ -1511,7 +1531,7 @@ fn parse_id(id: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id).map_err(|_| Error::invalid("id", "must be a case id (UUID)"))
 }
 
-fn clean_materials(given: &[String], v: &mut yiwang_kit::Violations) -> Vec<String> {
+pub(crate) fn clean_materials(given: &[String], v: &mut yiwang_kit::Violations) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     if given.len() > 200 {
         v.add("materials", "must list at most 200 materials");
@@ -1558,6 +1578,45 @@ fn may_act(caller: &Caller, c: &CaseRow, action: Action) -> Result<(), Error> {
     } else {
         Err(case_store::not_found(c.id))
     }
+}
+
+/// The applicant's rules, as every filing checks them (cases and bundle applications).
+pub(crate) fn check_applicant(caller: &Caller, a: &pb::Applicant, v: &mut yiwang_kit::Violations) {
+    match a.kind.as_str() {
+        "person" => {
+            v.check("applicant.id_number", ids::check_resident_id(&a.id_number));
+            if !a.uscc.is_empty() {
+                v.add(
+                    "applicant.uscc",
+                    "is for legal persons; a person gives id_number",
+                );
+            }
+            if caller.has_role(roles::ENTERPRISE) && !caller.has_any_role(STAFF_ROLES) {
+                v.add(
+                    "applicant.kind",
+                    "an enterprise account files as legal_person",
+                );
+            }
+        }
+        "legal_person" => {
+            v.check("applicant.uscc", ids::check_uscc(&a.uscc));
+            if !a.id_number.is_empty() {
+                v.check("applicant.id_number", ids::check_resident_id(&a.id_number));
+            }
+            if caller.has_role(roles::CITIZEN)
+                && !caller.has_any_role(STAFF_ROLES)
+                && !caller.has_role(roles::ENTERPRISE)
+            {
+                v.add("applicant.kind", "a citizen account files as person");
+            }
+        }
+        _ => v.add("applicant.kind", "must be person or legal_person"),
+    }
+    let name = a.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        v.add("applicant.name", "must be 1 to 100 characters");
+    }
+    v.check("applicant.phone", ids::check_mobile(&a.phone));
 }
 
 /// The provincial platform (a `system` account) and administrators read the exchange feed.

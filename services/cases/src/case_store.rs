@@ -1,7 +1,7 @@
 //! The SQL of cases: filing with a daily case number, reading, listing by who may see what, and
 //! transitions under a row lock (of two clerks acting at once, exactly one wins).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 use yiwang_kit::{Error, Result, outbox, page};
@@ -50,13 +50,15 @@ pub struct CaseRow {
     pub decided_at: Option<DateTime<Utc>>,
     pub helper: String,
     pub helper_kind: String,
+    /// The bundle application (一件事) this case is a member of.
+    pub application_id: Option<Uuid>,
 }
 
 const COLUMNS: &str = "id, case_number, item_code, item_version, item_name, department, task_type, channel, \
     applicant_kind, applicant_name, applicant_id_sealed, applicant_uscc, applicant_phone_sealed, owner_sub, filed_by, \
     materials, required_materials, state, resume_state, limit_value, limit_unit, deadline, clock, clock_stopped_at, \
     calendar_complete, outcome_reason, delivery_method, tracking_number, created_at, updated_at, accepted_at, decided_at, \
-    helper, helper_kind";
+    helper, helper_kind, application_id";
 
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
     Ok(CaseRow {
@@ -94,6 +96,7 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
         decided_at: r.try_get("decided_at")?,
         helper: r.try_get("helper")?,
         helper_kind: r.try_get("helper_kind")?,
+        application_id: r.try_get("application_id")?,
     })
 }
 
@@ -204,12 +207,37 @@ pub async fn file(
             return get(pool, existing).await;
         }
     }
+    let filed = insert_case(&mut tx, id, &number, caller, &c, now, None).await?;
+    tx.commit().await?;
+    Ok(filed)
+}
+
+async fn find_request(pool: &PgPool, caller: &str, request_id: &str) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT case_id FROM case_requests WHERE caller = $1 AND request_id = $2",
+    )
+    .bind(caller)
+    .bind(request_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Inserts a new case (and its filing record and event) in the caller's transaction.
+pub async fn insert_case(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Uuid,
+    number: &str,
+    caller: &str,
+    c: &NewCase,
+    now: DateTime<Utc>,
+    application_id: Option<Uuid>,
+) -> Result<CaseRow> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type, channel,
             applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
             applicant_phone_sealed, applicant_phone_hash, owner_sub, filed_by, materials, required_materials,
-            state, limit_value, limit_unit, created_at, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22)
+            state, limit_value, limit_unit, created_at, updated_at, application_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22,$23)
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -234,12 +262,13 @@ pub async fn file(
     .bind(c.limit.value as i32)
     .bind(c.limit.unit.as_str())
     .bind(now)
-    .fetch_one(&mut *tx)
+    .bind(application_id)
+    .fetch_one(&mut **tx)
     .await?;
     let filed = from_row(&row)?;
-    record(&mut tx, id, caller, "file", "", "received", "").await?;
+    record(&mut *tx, id, caller, "file", "", "received", "").await?;
     outbox::enqueue(
-        &mut tx,
+        &mut *tx,
         CASE_FILED,
         &serde_json::json!({
             "case_id": id, "case_number": number, "item_code": c.item_code, "item_version": c.item_version,
@@ -247,18 +276,7 @@ pub async fn file(
         }),
     )
     .await?;
-    tx.commit().await?;
     Ok(filed)
-}
-
-async fn find_request(pool: &PgPool, caller: &str, request_id: &str) -> Result<Option<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT case_id FROM case_requests WHERE caller = $1 AND request_id = $2",
-    )
-    .bind(caller)
-    .bind(request_id)
-    .fetch_optional(pool)
-    .await?)
 }
 
 async fn record(
@@ -285,6 +303,23 @@ async fn record(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The member cases of a bundle application, in filing order; `lock` takes their row locks
+/// (in id order, the order every writer locks them in).
+pub async fn members_of(
+    conn: &mut sqlx::PgConnection,
+    application_id: Uuid,
+    lock: bool,
+) -> Result<Vec<CaseRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE application_id = $1 ORDER BY id{}",
+        if lock { " FOR UPDATE" } else { "" }
+    )))
+    .bind(application_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<CaseRow> {
@@ -409,11 +444,25 @@ pub async fn transition(
     may_act: impl FnOnce(&CaseRow) -> Result<()>,
 ) -> Result<CaseRow> {
     let mut tx = pool.begin().await?;
+    let c = transition_in(&mut tx, calendar, id, act, may_act).await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+/// [`transition`] in the caller's transaction (several cases changed together: a bundle
+/// application withdrawn or delivered as one).
+pub async fn transition_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    calendar: &Calendar,
+    id: Uuid,
+    act: Act<'_>,
+    may_act: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
     )))
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?
     .ok_or_else(|| not_found(id))?;
     let mut c = from_row(&row)?;
@@ -432,7 +481,8 @@ pub async fn transition(
         )
         .with_metadata("state", c.state.clone()));
     }
-    let now = act.as_of.unwrap_or_else(Utc::now);
+    // PostgreSQL keeps microseconds: the answer shows exactly what a later read will.
+    let now = act.as_of.unwrap_or_else(Utc::now).trunc_subsecs(6);
     let from_state = c.state.clone();
     let to_state = crate::lifecycle::next_state(action, &c.resume_state, act.outcome);
     let unit = Unit::parse(&c.limit_unit).unwrap_or(Unit::WorkingDays);
@@ -495,7 +545,7 @@ pub async fn transition(
         _ => {}
     }
     c.state = to_state.clone();
-    c.updated_at = Utc::now();
+    c.updated_at = Utc::now().trunc_subsecs(6);
     sqlx::query(
         "UPDATE cases SET state = $2, resume_state = $3, deadline = $4, clock = $5, clock_stopped_at = $6,
             calendar_complete = $7, outcome_reason = $8, delivery_method = $9, tracking_number = $10,
@@ -516,10 +566,10 @@ pub async fn transition(
     .bind(c.updated_at)
     .bind(c.accepted_at)
     .bind(c.decided_at)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     record(
-        &mut tx,
+        tx,
         id,
         act.actor,
         act.record_as.unwrap_or(action.name()),
@@ -535,7 +585,7 @@ pub async fn transition(
                 // at once; a case accepted at a comprehensive window or by law (Art. 32)
                 // begins when the department takes it.
                 record(
-                    &mut tx,
+                    tx,
                     id,
                     act.actor,
                     "start_handling",
@@ -546,7 +596,7 @@ pub async fn transition(
                 .await?;
             }
             outbox::enqueue(
-                &mut tx,
+                tx,
                 CASE_ACCEPTED,
                 &serde_json::json!({
                     "case_id": c.id, "case_number": c.case_number, "item_code": c.item_code,
@@ -558,7 +608,7 @@ pub async fn transition(
         Action::Decide => {
             // No personal numbers in events: the licensee is identified by USCC (public).
             outbox::enqueue(
-                &mut tx,
+                tx,
                 CASE_DECIDED,
                 &serde_json::json!({
                     "case_id": c.id, "case_number": c.case_number, "item_code": c.item_code,
@@ -572,7 +622,6 @@ pub async fn transition(
         }
         _ => {}
     }
-    tx.commit().await?;
     Ok(c)
 }
 

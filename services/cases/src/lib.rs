@@ -3,6 +3,7 @@
 //! ([`calendar`], stored per year and editable by administrators), served over gRPC ([`api`]).
 
 pub mod api;
+pub mod application;
 pub mod appointment;
 pub mod calendar;
 pub mod case_store;
