@@ -738,3 +738,231 @@ async fn withdrawing_an_application_withdraws_every_open_member_even_against_a_d
     }
     s.stop().await;
 }
+
+const HALL: &str = "340522-ZWFWZX";
+
+#[tokio::test]
+async fn a_comprehensive_window_receives_for_every_department_and_hands_over() {
+    let s = Stack::start().await;
+    let (bundle, item_a, item_b) = bundle_of_two(&s).await;
+    let cat = s.token("cat-admin", &["catalog_admin"], None);
+    // An item the hall does not receive.
+    let body = item_body(DEPT_A, &uscc("11340522MB0000001"), 3, "食品生产许可");
+    let item_c = body["code"].as_str().unwrap().to_string();
+    let (st, v) = send(&s, "POST", "/v1/items", Some(&cat), Some(body)).await;
+    assert_eq!(st, 201, "{v}");
+    send(
+        &s,
+        "POST",
+        &format!("/v1/items/{item_c}/publish"),
+        Some(&cat),
+        None,
+    )
+    .await;
+
+    // The hall, its windows, and what its comprehensive window receives (进驻事项).
+    let hall = json!({"code": HALL, "name": "含山县政务服务中心", "level": "county", "region_code": "340522",
+        "address": "环峰镇褒禅山路", "windows": [
+            {"number": "A01", "name": "综合受理一号窗", "kind": "comprehensive"},
+            {"number": "A02", "name": "综合受理二号窗", "kind": "comprehensive"},
+            {"number": "B01", "name": "市场监管窗口", "kind": "department", "department": DEPT_A}]});
+    let mut bad = hall.clone();
+    bad["windows"][0]["kind"] = json!("vip");
+    let (st, v) = send(&s, "POST", "/v1/halls", Some(&cat), Some(bad)).await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "windows[0].kind".to_string()),
+        "{v}"
+    );
+    let (st, v) = send(&s, "POST", "/v1/halls", Some(&cat), Some(hall)).await;
+    assert_eq!(st, 201, "{v}");
+    let items = format!("/v1/halls/{HALL}/items");
+    let (st, v) = send(
+        &s,
+        "PUT",
+        &items,
+        Some(&cat),
+        Some(json!({"item_codes": [item_a, "99999999NOSUCH"]})),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "item_codes[1]".to_string()),
+        "{v}"
+    );
+    let (st, v) = send(
+        &s,
+        "PUT",
+        &items,
+        Some(&cat),
+        Some(json!({"item_codes": [item_a, item_b]})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, h) = send(&s, "GET", &format!("/v1/halls/{HALL}"), None, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["items"].as_array().unwrap().len(), 2);
+    assert_eq!(h["windows"].as_array().unwrap().len(), 3);
+
+    let window = s.token("window-1", &["window_clerk"], Some(HALL));
+    let other_window = s.token("window-9", &["window_clerk"], Some("340522-OTHER"));
+    let officer_b = s.token("officer-b", &["officer"], Some(DEPT_B));
+    let filing = |item: &str| {
+        json!({"item_code": item, "channel": "window",
+        "applicant": {"kind": "legal_person", "name": "含山县好味餐饮有限公司",
+                      "uscc": uscc("91340522MA2000001"), "phone": "13812345678"}})
+    };
+    // Received for another department at the window; not for items the hall does not receive.
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&window),
+        Some(filing(&item_c)),
+    )
+    .await;
+    assert_eq!(st, 403, "{v}");
+    let (st, c) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&window),
+        Some(filing(&item_b)),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    assert_eq!(
+        (c["department"].as_str(), c["hall"].as_str()),
+        (Some(DEPT_B), Some(HALL))
+    );
+    let id = c["id"].as_str().unwrap().to_string();
+    let (st, _) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}"),
+        Some(&other_window),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404, "another hall's window sees nothing");
+
+    // 形式受理 at the window; the department's back office takes it up (部门开始办理), decides;
+    // the window delivers (综合出件).
+    post_ok(&s, &format!("/v1/cases/{id}/accept"), &window, json!({})).await;
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/decide"),
+        Some(&window),
+        Some(json!({"outcome": "approved"})),
+    )
+    .await;
+    assert_eq!(st, 403, "the window does not decide");
+    post_ok(&s, &format!("/v1/cases/{id}/start"), &officer_b, json!({})).await;
+    post_ok(&s, &format!("/v1/cases/{id}/start"), &officer_b, json!({})).await;
+    post_ok(
+        &s,
+        &format!("/v1/cases/{id}/decide"),
+        &officer_b,
+        json!({"outcome": "approved"}),
+    )
+    .await;
+    let done = post_ok(
+        &s,
+        &format!("/v1/cases/{id}/deliver"),
+        &window,
+        json!({"method": "window"}),
+    )
+    .await;
+    assert_eq!(done["state"], "delivered");
+    let (_, h) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}/history"),
+        Some(&officer_b),
+        None,
+    )
+    .await;
+    let steps: Vec<(String, String, String)> = h["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["action"].as_str().unwrap().into(),
+                t["actor"].as_str().unwrap().into(),
+                t["hall"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = [
+        ("file", "window-1", HALL),
+        ("accept", "window-1", HALL),
+        ("start_handling", "officer-b", ""),
+        ("decide", "officer-b", ""),
+        ("deliver", "window-1", HALL),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(steps, want, "every hand-over with actor and hall");
+    let province = s.token("province-exchange", &["system"], None);
+    // A record shows once every transaction begun before it has ended (any test's, on a shared
+    // server): wait for the last one.
+    let mut codes: Vec<u64> = Vec::new();
+    for _ in 0..100 {
+        let (_, feed) = send(
+            &s,
+            "GET",
+            "/v1/process-records?page_size=100",
+            Some(&province),
+            None,
+        )
+        .await;
+        codes = feed["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["case_id"] == json!(id))
+            .map(|r| r["code"].as_u64().unwrap())
+            .collect();
+        if codes.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(codes, vec![1, 3, 8, 11, 16]);
+
+    // A bundle received at the window; two clerks accept it at once: one does, for every member.
+    let window2 = s.token("window-2", &["window_clerk"], Some(HALL));
+    let (st, app) = send(
+        &s,
+        "POST",
+        "/v1/applications",
+        Some(&window),
+        Some(application_body(&bundle)),
+    )
+    .await;
+    assert_eq!(st, 201, "{app}");
+    let app_id = app["id"].as_str().unwrap().to_string();
+    let accept = format!("/v1/applications/{app_id}/accept");
+    let ((s1, v1), (s2, v2)) = tokio::join!(
+        send(&s, "POST", &accept, Some(&window), Some(json!({}))),
+        send(&s, "POST", &accept, Some(&window2), Some(json!({}))),
+    );
+    let mut statuses = [s1, s2];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{v1} {v2}");
+    let loser = if s1 == 400 { &v1 } else { &v2 };
+    assert_eq!(loser["error"]["details"][0]["reason"], "APPLICATION_STATE");
+    let (_, app) = send(
+        &s,
+        "GET",
+        &format!("/v1/applications/{app_id}"),
+        Some(&window),
+        None,
+    )
+    .await;
+    assert_eq!(app["state"], "accepted", "{app}");
+    s.stop().await;
+}

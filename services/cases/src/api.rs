@@ -70,11 +70,27 @@ pub(crate) fn is_staff_of(caller: &Caller, department: &str) -> bool {
         && caller.dept.as_deref() == Some(department)
 }
 
+/// The hall of a comprehensive-window clerk (`window_clerk` with the hall as `dept`).
+pub(crate) fn window_hall(caller: &Caller) -> Option<&str> {
+    caller
+        .has_role(roles::WINDOW_CLERK)
+        .then_some(caller.dept.as_deref())
+        .flatten()
+        .filter(|h| !h.is_empty())
+}
+
+/// Whether the caller is a clerk of the comprehensive window that received `c`.
+pub(crate) fn is_window_of(caller: &Caller, c: &case_store::CaseRow) -> bool {
+    !c.hall.is_empty() && window_hall(caller) == Some(c.hall.as_str())
+}
+
 fn view_of(caller: &Caller, c: &case_store::CaseRow) -> Option<View> {
     if !caller.is_authenticated() {
         return None;
     }
-    if (!c.owner_sub.is_empty() && c.owner_sub == caller.sub) || is_staff_of(caller, &c.department)
+    if (!c.owner_sub.is_empty() && c.owner_sub == caller.sub)
+        || is_staff_of(caller, &c.department)
+        || is_window_of(caller, c)
     {
         Some(View::Full)
     } else if caller.has_any_role(OVERSIGHT_ROLES) {
@@ -97,6 +113,7 @@ impl CasesApi {
         a: &pb::Applicant,
         materials: Vec<String>,
     ) -> NewCase {
+        let hall = window_hall(caller).unwrap_or_default().to_string();
         let limit = if item.handling_kind == "instant" {
             Limit::SAME_DAY
         } else {
@@ -108,7 +125,7 @@ impl CasesApi {
             let unit = Unit::parse(&l.unit).unwrap_or(Unit::WorkingDays);
             Limit::new(l.value, unit)
         };
-        let staff = caller.has_any_role(STAFF_ROLES);
+        let staff = caller.has_any_role(STAFF_ROLES) || !hall.is_empty();
         let owner = if caller.has_any_role(APPLICANT_ROLES) && !staff {
             caller.sub.clone()
         } else {
@@ -140,6 +157,26 @@ impl CasesApi {
                 .map(|m| m.name.clone())
                 .collect(),
             limit,
+            hall,
+        }
+    }
+
+    /// The items the comprehensive window of `hall` receives (进驻事项), from the catalogue.
+    pub(crate) async fn hall_items(
+        &self,
+        hall: &str,
+    ) -> Result<std::collections::HashSet<String>, Error> {
+        let mut req = Request::new(catalog_pb::GetHallRequest {
+            code: hall.to_string(),
+        });
+        yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
+        req.set_timeout(std::time::Duration::from_secs(5));
+        match self.catalog.clone().get_hall(req).await {
+            Ok(h) => Ok(h.into_inner().items.into_iter().collect()),
+            Err(s) if s.code() == tonic::Code::NotFound => Err(Error::permission_denied(format!(
+                "the hall {hall} of this window clerk is not in the catalogue"
+            ))),
+            Err(s) => Err(Error::dependency("catalogue", "hall", &s)),
         }
     }
 
@@ -230,6 +267,7 @@ impl CasesApi {
             helper: c.helper.clone(),
             helper_kind: c.helper_kind.clone(),
             application_id: c.application_id.map(|a| a.to_string()).unwrap_or_default(),
+            hall: c.hall.clone(),
         }
     }
 
@@ -378,6 +416,7 @@ impl CasesApi {
                 as_of: None,
                 record_as: (action == Action::Reject && r.out_of_scope)
                     .then_some("reject_out_of_scope"),
+                hall: window_hall(&caller).unwrap_or_default(),
             },
             |c| may_act(&caller, c, action),
         )
@@ -548,6 +587,27 @@ impl CasesService for CasesApi {
         let caller = Caller::of(&req);
         Ok(Response::new(
             self.deliver_application(&caller, req.into_inner()).await?,
+        ))
+    }
+
+    async fn start_handling(&self, req: Request<pb::CaseActionRequest>) -> Reply<pb::Case> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(STAFF_ROLES)?;
+        let id = parse_id(&req.get_ref().id)?;
+        let c = case_store::start_handling(&self.pool, id, &caller.sub, |c| {
+            may_act(&caller, c, Action::Decide)
+        })
+        .await?;
+        Ok(Response::new(self.case_to_pb(&c, View::Full)))
+    }
+
+    async fn accept_application(
+        &self,
+        req: Request<pb::ApplicationActionRequest>,
+    ) -> Reply<pb::Application> {
+        let caller = Caller::of(&req);
+        Ok(Response::new(
+            self.accept_application(&caller, req.into_inner()).await?,
         ))
     }
 
@@ -1271,6 +1331,7 @@ impl CasesService for CasesApi {
             roles::ENTERPRISE,
             roles::CLERK,
             roles::OFFICER,
+            roles::WINDOW_CLERK,
         ])?;
         let r = req.into_inner();
         let mut v = yiwang_kit::Violations::new();
@@ -1309,6 +1370,15 @@ impl CasesService for CasesApi {
             }
         }
         v.into_result()?;
+        if let Some(hall) = window_hall(&caller)
+            && !self.hall_items(hall).await?.contains(&item.code)
+        {
+            return Err(Error::permission_denied(format!(
+                "the comprehensive window of hall {hall} does not receive item {} (进驻事项)",
+                item.code
+            ))
+            .into());
+        }
         let staff = caller.has_any_role(STAFF_ROLES);
         if staff
             && !caller.has_any_role(APPLICANT_ROLES)
@@ -1366,6 +1436,7 @@ impl CasesService for CasesApi {
                 from_state: t.from_state,
                 to_state: t.to_state,
                 reason: t.reason,
+                hall: t.hall,
             })
             .collect();
         Ok(Response::new(pb::CaseHistory { transitions }))
@@ -1557,14 +1628,24 @@ pub(crate) fn clean_materials(given: &[String], v: &mut yiwang_kit::Violations) 
 fn may_act(caller: &Caller, c: &CaseRow, action: Action) -> Result<(), Error> {
     let staff = is_staff_of(caller, &c.department);
     let owner = !c.owner_sub.is_empty() && c.owner_sub == caller.sub;
+    // The comprehensive window that received the case examines it formally (accepts, refuses,
+    // or asks for corrections at receipt) and delivers the result (综合出件); the department's
+    // back office does the rest.
+    let window = is_window_of(caller, c);
+    let window_step = window
+        && match action {
+            Action::Accept | Action::Reject | Action::Deliver => true,
+            Action::RequestCorrection => c.state == "received",
+            _ => false,
+        };
     let allowed = match action.party() {
-        Party::Department => staff,
-        Party::Applicant => owner || (c.owner_sub.is_empty() && staff),
+        Party::Department => staff || window_step,
+        Party::Applicant => owner || (c.owner_sub.is_empty() && (staff || window)),
     };
     if allowed {
         return Ok(());
     }
-    if owner || staff || caller.has_any_role(OVERSIGHT_ROLES) {
+    if owner || staff || window || caller.has_any_role(OVERSIGHT_ROLES) {
         Err(Error::permission_denied(match action.party() {
             Party::Department => format!(
                 "only staff of the handling department ({}) may {}",

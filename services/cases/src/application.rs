@@ -266,10 +266,9 @@ fn view(caller: &Caller, app: &ApplicationRow, members: &[CaseRow]) -> Option<Vi
     if !app.owner_sub.is_empty() && app.owner_sub == caller.sub {
         return Some(View::Full);
     }
-    if members
-        .iter()
-        .any(|m| crate::api::is_staff_of(caller, &m.department))
-    {
+    if members.iter().any(|m| {
+        crate::api::is_staff_of(caller, &m.department) || crate::api::is_window_of(caller, m)
+    }) {
         return Some(View::Full);
     }
     caller
@@ -288,6 +287,7 @@ impl CasesApi {
             roles::ENTERPRISE,
             roles::CLERK,
             roles::OFFICER,
+            roles::WINDOW_CLERK,
         ])?;
         let mut v = yiwang_kit::Violations::new();
         let bundle_id = r.bundle_id.trim();
@@ -328,6 +328,16 @@ impl CasesApi {
             }
         }
         v.into_result()?;
+        // A comprehensive window receives the bundle only if it receives every item of it.
+        if let Some(hall) = crate::api::window_hall(caller) {
+            let received = self.hall_items(hall).await?;
+            if let Some(missing) = bundle.items.iter().find(|c| !received.contains(*c)) {
+                return Err(Error::permission_denied(format!(
+                    "the comprehensive window of hall {hall} does not receive item {missing} of bundle {}",
+                    bundle.id
+                )));
+            }
+        }
         // Every item at its current published version; the first that is not makes the whole
         // application wait (nothing is filed).
         let mut members = Vec::with_capacity(bundle.items.len());
@@ -369,7 +379,8 @@ impl CasesApi {
                 .max_by_key(|l| (l.unit.as_str() == "working_days", l.value))
                 .unwrap_or(Limit::new(0, Unit::WorkingDays)),
         };
-        let staff = caller.has_any_role(crate::api::STAFF_ROLES);
+        let staff = caller.has_any_role(crate::api::STAFF_ROLES)
+            || crate::api::window_hall(caller).is_some();
         let app = NewApplication {
             bundle_id: bundle.id.clone(),
             bundle_name: bundle.name.clone(),
@@ -427,9 +438,10 @@ impl CasesApi {
         let Loaded { app, members, .. } = load(&mut tx, id, true).await?;
         let owner = !app.owner_sub.is_empty() && app.owner_sub == caller.sub;
         let window_filed = app.owner_sub.is_empty()
-            && members
-                .iter()
-                .any(|m| crate::api::is_staff_of(caller, &m.department));
+            && members.iter().any(|m| {
+                crate::api::is_staff_of(caller, &m.department)
+                    || crate::api::is_window_of(caller, m)
+            });
         if !owner && !window_filed {
             return Err(match view(caller, &app, &members) {
                 Some(_) => {
@@ -478,7 +490,7 @@ impl CasesApi {
         caller: &Caller,
         r: pb::ApplicationActionRequest,
     ) -> Result<pb::Application> {
-        caller.require_any_role(crate::api::STAFF_ROLES)?;
+        caller.require_any_role(&[roles::CLERK, roles::OFFICER, roles::WINDOW_CLERK])?;
         let id = parse(&r.id)?;
         let mut v = yiwang_kit::Violations::new();
         if !lifecycle::DELIVERY_METHODS.contains(&r.delivery_method.as_str()) {
@@ -493,13 +505,12 @@ impl CasesApi {
         let calendar = self.calendar();
         let mut tx = self.pool.begin().await?;
         let Loaded { app, members, .. } = load(&mut tx, id, true).await?;
-        if !members
-            .iter()
-            .any(|m| crate::api::is_staff_of(caller, &m.department))
-        {
+        if !members.iter().any(|m| {
+            crate::api::is_staff_of(caller, &m.department) || crate::api::is_window_of(caller, m)
+        }) {
             return Err(match view(caller, &app, &members) {
                 Some(_) => Error::permission_denied(
-                    "only staff of a member's department deliver the application",
+                    "only staff of a member's department or the window that received it deliver the application",
                 ),
                 None => not_found(id),
             });
@@ -539,6 +550,7 @@ impl CasesApi {
                 add_materials: &[],
                 as_of: None,
                 record_as: None,
+                hall: crate::api::window_hall(caller).unwrap_or_default(),
             };
             case_store::transition_in(&mut tx, &calendar, m.id, act, |_| Ok(())).await?;
         }
@@ -559,6 +571,67 @@ impl CasesApi {
                 "method": method}),
         )
         .await?;
+        tx.commit().await?;
+        let mut conn = self.pool.acquire().await?;
+        let loaded = load(&mut conn, id, false).await?;
+        Ok(self.application_to_pb(&loaded, View::Full))
+    }
+
+    /// 形式受理 at the comprehensive window that received the application: every member
+    /// awaiting acceptance is accepted at once, in one transaction (of two windows trying at
+    /// once, one does it and the other is told there is nothing left to accept).
+    pub(crate) async fn accept_application(
+        &self,
+        caller: &Caller,
+        r: pb::ApplicationActionRequest,
+    ) -> Result<pb::Application> {
+        caller.require_any_role(&[roles::WINDOW_CLERK])?;
+        let hall = crate::api::window_hall(caller).ok_or_else(|| {
+            Error::permission_denied("a window clerk's token names its hall as dept")
+        })?;
+        let id = parse(&r.id)?;
+        let calendar = self.calendar();
+        let mut tx = self.pool.begin().await?;
+        let Loaded { app, members, .. } = load(&mut tx, id, true).await?;
+        if !members.iter().any(|m| crate::api::is_window_of(caller, m)) {
+            return Err(match view(caller, &app, &members) {
+                Some(_) => Error::permission_denied("another window received this application"),
+                None => not_found(id),
+            });
+        }
+        let waiting: Vec<Uuid> = members
+            .iter()
+            .filter(|m| m.state == "received")
+            .map(|m| m.id)
+            .collect();
+        if waiting.is_empty() {
+            return Err(Error::failed_precondition(
+                "APPLICATION_STATE",
+                format!(
+                    "application {} has no member awaiting acceptance",
+                    app.application_number
+                ),
+            ));
+        }
+        for member in waiting {
+            let act = Act {
+                action: Action::Accept,
+                actor: &caller.sub,
+                reason: "",
+                outcome: "",
+                delivery_method: "",
+                tracking_number: "",
+                add_materials: &[],
+                as_of: None,
+                record_as: None,
+                hall,
+            };
+            case_store::transition_in(&mut tx, &calendar, member, act, |_| Ok(())).await?;
+        }
+        sqlx::query("UPDATE applications SET updated_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         let mut conn = self.pool.acquire().await?;
         let loaded = load(&mut conn, id, false).await?;
@@ -664,6 +737,7 @@ fn withdraw_act<'a>(actor: &'a str, reason: &'a str) -> Act<'a> {
         add_materials: &[],
         as_of: None,
         record_as: None,
+        hall: "",
     }
 }
 

@@ -52,13 +52,15 @@ pub struct CaseRow {
     pub helper_kind: String,
     /// The bundle application (一件事) this case is a member of.
     pub application_id: Option<Uuid>,
+    /// The hall whose comprehensive window received it ('' otherwise).
+    pub hall: String,
 }
 
 const COLUMNS: &str = "id, case_number, item_code, item_version, item_name, department, task_type, channel, \
     applicant_kind, applicant_name, applicant_id_sealed, applicant_uscc, applicant_phone_sealed, owner_sub, filed_by, \
     materials, required_materials, state, resume_state, limit_value, limit_unit, deadline, clock, clock_stopped_at, \
     calendar_complete, outcome_reason, delivery_method, tracking_number, created_at, updated_at, accepted_at, decided_at, \
-    helper, helper_kind, application_id";
+    helper, helper_kind, application_id, hall";
 
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
     Ok(CaseRow {
@@ -97,6 +99,7 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
         helper: r.try_get("helper")?,
         helper_kind: r.try_get("helper_kind")?,
         application_id: r.try_get("application_id")?,
+        hall: r.try_get("hall")?,
     })
 }
 
@@ -120,6 +123,8 @@ pub struct NewCase {
     pub materials: Vec<String>,
     pub required_materials: Vec<String>,
     pub limit: Limit,
+    /// The hall whose comprehensive window receives it ('' otherwise).
+    pub hall: String,
 }
 
 /// Case numbers: `<region>-<yyyymmdd>-<daily sequence>`, e.g. `340522-20240208-000017`.
@@ -236,8 +241,8 @@ pub async fn insert_case(
         "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type, channel,
             applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
             applicant_phone_sealed, applicant_phone_hash, owner_sub, filed_by, materials, required_materials,
-            state, limit_value, limit_unit, created_at, updated_at, application_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22,$23)
+            state, limit_value, limit_unit, created_at, updated_at, application_id, hall)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22,$23,$24)
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -263,10 +268,11 @@ pub async fn insert_case(
     .bind(c.limit.unit.as_str())
     .bind(now)
     .bind(application_id)
+    .bind(&c.hall)
     .fetch_one(&mut **tx)
     .await?;
     let filed = from_row(&row)?;
-    record(&mut *tx, id, caller, "file", "", "received", "").await?;
+    record(&mut *tx, id, caller, &c.hall, "file", "", "received", "").await?;
     outbox::enqueue(
         &mut *tx,
         CASE_FILED,
@@ -279,10 +285,13 @@ pub async fn insert_case(
     Ok(filed)
 }
 
+/// One history entry: who, where (`hall`: a comprehensive window's hall, or ''), what.
+#[allow(clippy::too_many_arguments)]
 async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     id: Uuid,
     actor: &str,
+    hall: &str,
     action: &str,
     from: &str,
     to: &str,
@@ -290,8 +299,8 @@ async fn record(
 ) -> Result<()> {
     let (code, _) = crate::lifecycle::process_code(action, from, to);
     sqlx::query(
-        "INSERT INTO case_transitions (case_id, actor, action, from_state, to_state, reason, code)
-         VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        "INSERT INTO case_transitions (case_id, actor, action, from_state, to_state, reason, code, hall)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
     )
     .bind(id)
     .bind(actor)
@@ -300,6 +309,7 @@ async fn record(
     .bind(to)
     .bind(reason)
     .bind(code as i32)
+    .bind(hall)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -387,13 +397,14 @@ pub struct Transition {
     pub from_state: String,
     pub to_state: String,
     pub reason: String,
+    pub hall: String,
 }
 
 pub async fn history(pool: &PgPool, id: Uuid) -> Result<Vec<Transition>> {
     let rows = sqlx::query(
         // A department that accepts begins handling in the same breath: that record is for the
         // exchange (部门开始办理), not news in the case's own history.
-        "SELECT at, actor, action, from_state, to_state, reason FROM case_transitions t
+        "SELECT at, actor, action, from_state, to_state, reason, hall FROM case_transitions t
           WHERE case_id = $1
             AND NOT (action = 'start_handling' AND EXISTS (
                 SELECT 1 FROM case_transitions a
@@ -412,6 +423,7 @@ pub async fn history(pool: &PgPool, id: Uuid) -> Result<Vec<Transition>> {
                 from_state: r.try_get("from_state")?,
                 to_state: r.try_get("to_state")?,
                 reason: r.try_get("reason")?,
+                hall: r.try_get("hall")?,
             })
         })
         .collect()
@@ -432,6 +444,8 @@ pub struct Act<'a> {
     /// The history's name of the transition when it differs from the action's
     /// (`accept_on_receipt`, `reject_out_of_scope`): it chooses the exchange code.
     pub record_as: Option<&'static str>,
+    /// The hall of a comprehensive window acting ('' for the department or the applicant).
+    pub hall: &'a str,
 }
 
 /// Applies a transition under a row lock. `may_act` decides, on the locked row, whether the
@@ -572,6 +586,7 @@ pub async fn transition_in(
         tx,
         id,
         act.actor,
+        act.hall,
         act.record_as.unwrap_or(action.name()),
         &from_state,
         &to_state,
@@ -580,7 +595,7 @@ pub async fn transition_in(
     .await?;
     match action {
         Action::Accept => {
-            if act.record_as.is_none() {
+            if act.record_as.is_none() && act.hall.is_empty() {
                 // Accepted by the department itself, which begins handling it (部门开始办理)
                 // at once; a case accepted at a comprehensive window or by law (Art. 32)
                 // begins when the department takes it.
@@ -588,6 +603,7 @@ pub async fn transition_in(
                     tx,
                     id,
                     act.actor,
+                    "",
                     "start_handling",
                     &to_state,
                     &to_state,
@@ -621,6 +637,57 @@ pub async fn transition_in(
             .await?;
         }
         _ => {}
+    }
+    Ok(c)
+}
+
+/// 部门开始办理: the department takes up a case a comprehensive window accepted (its own
+/// acceptance includes it). Once per case: asking again answers the case as it is.
+pub async fn start_handling(
+    pool: &PgPool,
+    id: Uuid,
+    actor: &str,
+    may: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| not_found(id))?;
+    let c = from_row(&row)?;
+    may(&c)?;
+    if c.state != "accepted" {
+        return Err(Error::failed_precondition(
+            "CASE_STATE",
+            format!(
+                "case {} is {}; start needs it to be accepted",
+                c.case_number, c.state
+            ),
+        )
+        .with_metadata("state", c.state.clone()));
+    }
+    let started: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM case_transitions WHERE case_id = $1 AND action = 'start_handling')",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !started {
+        record(
+            &mut tx,
+            id,
+            actor,
+            "",
+            "start_handling",
+            &c.state,
+            &c.state,
+            "",
+        )
+        .await?;
+        tx.commit().await?;
     }
     Ok(c)
 }
@@ -685,6 +752,7 @@ pub async fn route(
         &mut tx,
         id,
         actor,
+        "",
         "route",
         &c.state,
         &c.state,
@@ -741,6 +809,7 @@ pub async fn accept_unanswered(pool: &PgPool, calendar: &Calendar) -> Result<usi
             add_materials: &[],
             as_of: Some(received),
             record_as: Some("accept_on_receipt"),
+            hall: "",
         };
         match transition(pool, calendar, id, act, |_| Ok(())).await {
             Ok(_) => accepted += 1,
@@ -829,6 +898,7 @@ pub async fn assign_helper(
         &mut tx,
         id,
         actor,
+        "",
         "assign_helper",
         &c.state,
         &c.state,

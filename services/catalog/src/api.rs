@@ -285,6 +285,46 @@ impl CatalogService for CatalogApi {
         Ok(Response::new(org_to_pb(&stored)))
     }
 
+    async fn create_hall(&self, req: Request<pb::CreateHallRequest>) -> Reply<pb::Hall> {
+        let caller = Caller::of(&req);
+        admin(&caller)?;
+        let h = req
+            .into_inner()
+            .hall
+            .ok_or_else(|| Error::invalid("hall", "is required"))?;
+        Ok(Response::new(
+            crate::hall::create(&self.pool, &caller, h).await?.to_pb(),
+        ))
+    }
+
+    async fn get_hall(&self, req: Request<pb::GetHallRequest>) -> Reply<pb::Hall> {
+        Ok(Response::new(
+            crate::hall::get(&self.pool, &req.get_ref().code)
+                .await?
+                .to_pb(),
+        ))
+    }
+
+    async fn list_halls(
+        &self,
+        _req: Request<pb::ListHallsRequest>,
+    ) -> Reply<pb::ListHallsResponse> {
+        let halls = crate::hall::list(&self.pool).await?;
+        Ok(Response::new(pb::ListHallsResponse {
+            halls: halls.iter().map(|h| h.to_pb()).collect(),
+        }))
+    }
+
+    async fn set_hall_items(&self, req: Request<pb::SetHallItemsRequest>) -> Reply<pb::Hall> {
+        admin(&Caller::of(&req))?;
+        let r = req.into_inner();
+        Ok(Response::new(
+            crate::hall::set_items(&self.pool, &r.code, &r.item_codes)
+                .await?
+                .to_pb(),
+        ))
+    }
+
     async fn get_org_unit(&self, req: Request<pb::GetOrgUnitRequest>) -> Reply<pb::OrgUnit> {
         let u = store::get_org_unit(&self.pool, &req.get_ref().code).await?;
         Ok(Response::new(org_to_pb(&u)))

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod demo;
+pub mod hall;
 pub mod model;
 pub mod seed;
 pub mod store;

@@ -15,6 +15,9 @@ pub mod roles {
     pub const CITIZEN: &str = "citizen";
     pub const ENTERPRISE: &str = "enterprise";
     pub const CLERK: &str = "clerk";
+    /// A clerk of a hall's comprehensive window (综合窗口): `dept` names the hall; receives and
+    /// formally accepts cases for the items the hall receives, for any department.
+    pub const WINDOW_CLERK: &str = "window_clerk";
     pub const OFFICER: &str = "officer";
     pub const CATALOG_ADMIN: &str = "catalog_admin";
     pub const SUPERVISOR: &str = "supervisor";
