@@ -966,3 +966,285 @@ async fn a_comprehensive_window_receives_for_every_department_and_hands_over() {
     assert_eq!(app["state"], "accepted", "{app}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn tickets_come_in_at_every_door_are_split_transferred_answered_and_supervised() {
+    let mut cfg = test_config(10_000).await;
+    cfg.overdue_sweep_secs = 1;
+    let s = Stack::start_with(cfg).await;
+    seed_department(&s).await;
+    org_unit(
+        &s,
+        DEPT_B,
+        "含山县卫生健康委员会",
+        "department",
+        "11340522MB0000002",
+    )
+    .await;
+    org_unit(
+        &s,
+        DEPT_C,
+        "含山县住房和城乡建设局",
+        "department",
+        "11340522MB0000003",
+    )
+    .await;
+    let window = s.token("window-1", &["window_clerk"], Some(HALL));
+    let website = s.token("website-system", &["system"], None);
+    let citizen = s.token("citizen-1", &["citizen"], None);
+    let supervisor = s.token("supervisor-1", &["supervisor"], None);
+    let officer_a = s.token("officer-a", &["officer"], Some(DEPT_A));
+    let officer_b = s.token("officer-b", &["officer"], Some(DEPT_B));
+    let officer_c = s.token("officer-c", &["officer"], Some(DEPT_C));
+    let ticket = |source: &str| {
+        json!({"kind": "complaint", "subject": "办不成事：餐馆开业", "body": "两个部门互相推诿",
+        "source": source, "contact_name": "王女士", "contact_phone": "13912345678"})
+    };
+
+    // Each door its own registrar; a ticket registered on a citizen's behalf names whom to answer.
+    for (token, body, field) in [
+        (&citizen, ticket("leader_mailbox"), "source"),
+        (&window, ticket("hotline_12345"), "source"),
+        (&website, ticket("window_complaint"), "source"),
+        (
+            &window,
+            json!({"kind": "complaint", "subject": "s", "body": "b", "source": "window_complaint"}),
+            "contact_name",
+        ),
+        (
+            &window,
+            json!({"kind": "complaint", "subject": "s", "body": "b", "source": "window_complaint",
+            "contact_name": "王女士", "contact_phone": "123"}),
+            "contact_phone",
+        ),
+    ] {
+        let (st, v) = send(&s, "POST", "/v1/tickets", Some(token), Some(body)).await;
+        assert_eq!((st, violation_field(&v)), (400, field.to_string()), "{v}");
+    }
+    let (st, mailbox) = send(
+        &s,
+        "POST",
+        "/v1/tickets",
+        Some(&website),
+        Some(ticket("leader_mailbox")),
+    )
+    .await;
+    assert_eq!(
+        (st, mailbox["source"].as_str()),
+        (201, Some("leader_mailbox")),
+        "{mailbox}"
+    );
+    let (st, t) = send(
+        &s,
+        "POST",
+        "/v1/tickets",
+        Some(&window),
+        Some(ticket("window_complaint")),
+    )
+    .await;
+    assert_eq!(st, 201, "{t}");
+    assert_eq!(
+        (t["registered_by"].as_str(), t["contact_phone"].as_str()),
+        (Some("window-1"), Some("13912345678"))
+    );
+    let id = t["id"].as_str().unwrap().to_string();
+
+    // 分办 to two departments, one reply each; one transfers its part (转办).
+    let (st, t) = send(
+        &s,
+        "POST",
+        &format!("/v1/tickets/{id}/dispatch"),
+        Some(&supervisor),
+        Some(json!({"departments": [DEPT_A, DEPT_B, DEPT_A], "reply_working_days": 3})),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&t)),
+        (400, "departments[2]".to_string()),
+        "{t}"
+    );
+    let t = post_ok(
+        &s,
+        &format!("/v1/tickets/{id}/dispatch"),
+        &supervisor,
+        json!({"departments": [DEPT_A, DEPT_B], "reply_working_days": 3}),
+    )
+    .await;
+    assert_eq!(t["assignments"].as_array().unwrap().len(), 2);
+    let (_, seen) = send(
+        &s,
+        "GET",
+        &format!("/v1/tickets/{id}"),
+        Some(&officer_a),
+        None,
+    )
+    .await;
+    assert_eq!(
+        seen["contact_phone"], "13912345678",
+        "the answering department calls back"
+    );
+    let (_, seen) = send(
+        &s,
+        "GET",
+        &format!("/v1/tickets/{id}"),
+        Some(&supervisor),
+        None,
+    )
+    .await;
+    assert_eq!(seen["contact_phone"], "139****5678");
+    let t = post_ok(
+        &s,
+        &format!("/v1/tickets/{id}/reply"),
+        &officer_a,
+        json!({"text": "市场监管局已受理开业登记"}),
+    )
+    .await;
+    assert_eq!(t["state"], "dispatched", "B has not answered yet");
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/tickets/{id}/reply"),
+        Some(&officer_a),
+        Some(json!({"text": "again"})),
+    )
+    .await;
+    assert_eq!(st, 400, "one reply per department");
+    let t = post_ok(
+        &s,
+        &format!("/v1/tickets/{id}/transfer"),
+        &officer_b,
+        json!({"to_department": DEPT_C, "text": "消防审验属住建局"}),
+    )
+    .await;
+    let part = t["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["department"] == DEPT_C)
+        .unwrap()
+        .clone();
+    assert_eq!(part["transferred_from"], DEPT_B);
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/tickets/{id}/reply"),
+        Some(&officer_b),
+        Some(json!({"text": "x"})),
+    )
+    .await;
+    assert_eq!(st, 404, "B holds no part any more");
+    let t = post_ok(
+        &s,
+        &format!("/v1/tickets/{id}/reply"),
+        &officer_c,
+        json!({"text": "住建局将于三日内完成消防验收"}),
+    )
+    .await;
+    assert_eq!(t["state"], "replied");
+    assert!(
+        t["reply"].as_str().unwrap().contains("消防验收")
+            && t["reply"].as_str().unwrap().contains("开业登记"),
+        "{t}"
+    );
+    post_ok(
+        &s,
+        &format!("/v1/tickets/{id}/callback"),
+        &supervisor,
+        json!({"text": "满意", "satisfied": true}),
+    )
+    .await;
+    post_ok(
+        &s,
+        &format!("/v1/tickets/{id}/close"),
+        &supervisor,
+        json!({"text": "办结"}),
+    )
+    .await;
+    let (_, mine) = send(&s, "GET", "/v1/tickets", Some(&window), None).await;
+    assert_eq!(
+        mine["tickets"].as_array().unwrap().len(),
+        1,
+        "the window follows what it registered"
+    );
+
+    // A part unanswered past its deadline opens one 督办 notice to that department.
+    post_ok(
+        &s,
+        &format!("/v1/tickets/{}/dispatch", mailbox["id"].as_str().unwrap()),
+        &supervisor,
+        json!({"departments": [DEPT_A, DEPT_B], "reply_working_days": 1}),
+    )
+    .await;
+    let db = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE ticket_assignments SET reply_deadline = now() - interval '1 minute'
+                  WHERE ticket_id = $1::uuid AND department = $2",
+    )
+    .bind(mailbox["id"].as_str().unwrap())
+    .bind(DEPT_B)
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    let mut notices = Value::Null;
+    for _ in 0..100 {
+        let (_, v) = send(
+            &s,
+            "GET",
+            "/v1/supervision/notices",
+            Some(&supervisor),
+            None,
+        )
+        .await;
+        if v["notices"].as_array().is_some_and(|n| !n.is_empty()) {
+            notices = v;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let list = notices["notices"].as_array().expect("a 督办 notice");
+    assert_eq!(list.len(), 1, "{notices}");
+    assert_eq!(
+        (list[0]["subject"].as_str(), list[0]["department"].as_str()),
+        (Some("ticket"), Some(DEPT_B))
+    );
+    assert_eq!(list[0]["case_id"], mailbox["id"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, v) = send(
+        &s,
+        "GET",
+        "/v1/supervision/notices",
+        Some(&supervisor),
+        None,
+    )
+    .await;
+    assert_eq!(v["notices"].as_array().unwrap().len(), 1, "once");
+
+    // Rates by door.
+    let period = format!(
+        "/v1/cases/stats?from={}&to={}",
+        (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+        (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let (_, stats) = send(&s, "GET", &period, Some(&supervisor), None).await;
+    let w = &stats["tickets_by_source"]["window_complaint"];
+    assert_eq!(
+        (
+            w["submitted"].as_u64(),
+            w["dispatch_rate"].as_f64(),
+            w["closure_rate"].as_f64(),
+            w["satisfaction_rate"].as_f64()
+        ),
+        (Some(1), Some(100.0), Some(100.0), Some(100.0)),
+        "{stats}"
+    );
+    let m = &stats["tickets_by_source"]["leader_mailbox"];
+    assert_eq!(
+        (m["submitted"].as_u64(), m["reply_rate"].as_f64()),
+        (Some(1), Some(0.0)),
+        "{stats}"
+    );
+    s.stop().await;
+}

@@ -229,6 +229,7 @@ async fn a_department_system_handles_a_ticket_over_grpc() {
         subject: "办不成事：营业执照变更".into(),
         body: "窗口称缺少材料，但清单上没有。".into(),
         request_id: request_id.into(),
+        ..Default::default()
     };
     let err = grpc
         .create_ticket(authed(&enterprise, create("gossip", "r-0")))

@@ -180,6 +180,65 @@ impl CasesApi {
         }
     }
 
+    fn ticket_to_pb(&self, caller: &Caller, t: &TicketRow) -> pb::Ticket {
+        let now = chrono::Utc::now();
+        let beijing = |d: chrono::DateTime<chrono::Utc>| {
+            d.with_timezone(&SHANGHAI)
+                .to_rfc3339_opts(SecondsFormat::Secs, false)
+        };
+        // The registrar and the answering departments call the citizen back; others see it
+        // masked.
+        let phone = t
+            .contact_phone_sealed
+            .as_deref()
+            .map(|s| self.key.open(s, AAD_TICKET_PHONE).unwrap_or_default())
+            .unwrap_or_default();
+        let full = t.registered_by == caller.sub
+            || t.assignments
+                .iter()
+                .any(|a| is_staff_of(caller, &a.department));
+        pb::Ticket {
+            id: t.id.to_string(),
+            kind: t.kind.clone(),
+            subject: t.subject.clone(),
+            body: t.body.clone(),
+            state: t.state.clone(),
+            submitted_by: t.submitted_by.clone(),
+            department: t.department.clone(),
+            reply_deadline_time: t.reply_deadline.map(to_timestamp),
+            reply_deadline: t.reply_deadline.map(beijing).unwrap_or_default(),
+            overdue: t.overdue(now),
+            reply: t.reply.clone(),
+            replied_at: t.replied_at.map(to_timestamp),
+            callback_note: t.callback_note.clone(),
+            callback_satisfied: t.callback_satisfied,
+            created_at: Some(to_timestamp(t.created_at)),
+            dispatched_at: t.dispatched_at.map(to_timestamp),
+            closed_at: t.closed_at.map(to_timestamp),
+            source: t.source.clone(),
+            registered_by: t.registered_by.clone(),
+            contact_name: t.contact_name.clone(),
+            contact_phone: if full || phone.is_empty() {
+                phone
+            } else {
+                crypto::mask_phone(&phone)
+            },
+            assignments: t
+                .assignments
+                .iter()
+                .map(|a| pb::TicketAssignment {
+                    department: a.department.clone(),
+                    reply_deadline: beijing(a.reply_deadline),
+                    reply_deadline_time: Some(to_timestamp(a.reply_deadline)),
+                    reply: a.reply.clone(),
+                    replied_at: a.replied_at.map(to_timestamp),
+                    overdue: a.overdue(now),
+                    transferred_from: a.transferred_from.clone(),
+                })
+                .collect(),
+        }
+    }
+
     pub(crate) fn case_to_pb(&self, c: &CaseRow, view: View) -> pb::Case {
         let calendar = self.calendar();
         let now = chrono::Utc::now();
@@ -1055,7 +1114,12 @@ impl CasesService for CasesApi {
 
     async fn create_ticket(&self, req: Request<pb::CreateTicketRequest>) -> Reply<pb::Ticket> {
         let caller = Caller::of(&req);
-        caller.require_any_role(APPLICANT_ROLES)?;
+        caller.require_any_role(&[
+            roles::CITIZEN,
+            roles::ENTERPRISE,
+            roles::WINDOW_CLERK,
+            roles::SYSTEM,
+        ])?;
         let r = req.into_inner();
         let mut v = yiwang_kit::Violations::new();
         if !ticket::KINDS.contains(&r.kind.as_str()) {
@@ -1074,17 +1138,65 @@ impl CasesService for CasesApi {
         if r.request_id.len() > 255 {
             v.add("request_id", "must be at most 255 characters");
         }
+        // Who may register from which door: the citizen in the app; a window clerk the hall's
+        // 办不成事 and 涉企 windows; a department system the website's and the hotline's.
+        let own = caller.has_any_role(APPLICANT_ROLES);
+        let source = if r.source.is_empty() && own {
+            "app"
+        } else {
+            r.source.as_str()
+        };
+        let door_ok = match source {
+            "app" => own,
+            "window_complaint" | "window_enterprise" => caller.has_role(roles::WINDOW_CLERK),
+            "leader_mailbox" | "citizen_forum" | "hotline_12345" => caller.has_role(roles::SYSTEM),
+            _ => false,
+        };
+        if !ticket::SOURCES.contains(&source) {
+            v.add(
+                "source",
+                format!("must be one of {}", ticket::SOURCES.join(", ")),
+            );
+        } else if !door_ok {
+            v.add(
+                "source",
+                "app is the citizen's own; window_* are registered by window clerks; leader_mailbox, citizen_forum and hotline_12345 by department systems",
+            );
+        }
+        let on_behalf = source != "app";
+        let contact_name = r.contact_name.trim();
+        if on_behalf {
+            if contact_name.is_empty() || contact_name.chars().count() > 100 {
+                v.add(
+                    "contact_name",
+                    "is required for a ticket registered on a citizen's behalf (1 to 100 characters)",
+                );
+            }
+            v.check("contact_phone", ids::check_mobile(r.contact_phone.trim()));
+        } else if !contact_name.is_empty() || !r.contact_phone.is_empty() {
+            v.add(
+                "contact_name",
+                "is only for tickets registered on a citizen's behalf",
+            );
+        }
         v.into_result()?;
         let t = ticket::create(
             &self.pool,
-            &r.kind,
-            subject,
-            body,
-            &caller.sub,
-            &r.request_id,
+            ticket::NewTicket {
+                kind: &r.kind,
+                source,
+                subject,
+                body,
+                submitted_by: &caller.sub,
+                registered_by: if on_behalf { &caller.sub } else { "" },
+                contact_name,
+                contact_phone_sealed: on_behalf
+                    .then(|| self.key.seal(r.contact_phone.trim(), AAD_TICKET_PHONE)),
+                request_id: &r.request_id,
+            },
         )
         .await?;
-        Ok(Response::new(ticket_to_pb(&t)))
+        Ok(Response::new(self.ticket_to_pb(&caller, &t)))
     }
 
     async fn get_ticket(&self, req: Request<pb::GetTicketRequest>) -> Reply<pb::Ticket> {
@@ -1096,7 +1208,7 @@ impl CasesService for CasesApi {
         if !may_see_ticket(&caller, &t) {
             return Err(ticket::not_found(id).into());
         }
-        Ok(Response::new(ticket_to_pb(&t)))
+        Ok(Response::new(self.ticket_to_pb(&caller, &t)))
     }
 
     async fn list_tickets(
@@ -1124,7 +1236,13 @@ impl CasesService for CasesApi {
             Scope::All
         } else if caller.has_any_role(STAFF_ROLES) && caller.dept.is_some() {
             Scope::Department(caller.dept.clone().unwrap_or_default())
-        } else if caller.has_any_role(APPLICANT_ROLES) {
+        } else if caller.has_any_role(&[
+            roles::CITIZEN,
+            roles::ENTERPRISE,
+            roles::WINDOW_CLERK,
+            roles::SYSTEM,
+        ]) {
+            // Their own, and what they registered on citizens' behalf.
             Scope::Owner(caller.sub.clone())
         } else {
             return Err(Error::permission_denied(
@@ -1142,7 +1260,7 @@ impl CasesService for CasesApi {
         )
         .await?;
         Ok(Response::new(pb::ListTicketsResponse {
-            tickets: list.iter().map(ticket_to_pb).collect(),
+            tickets: list.iter().map(|t| self.ticket_to_pb(&caller, t)).collect(),
             next_page_token: next,
         }))
     }
@@ -1153,12 +1271,34 @@ impl CasesService for CasesApi {
         let r = req.into_inner();
         let id = parse_ticket_id(&r.id)?;
         let mut v = yiwang_kit::Violations::new();
-        let department = r.department.trim();
-        if department.is_empty() || department.chars().count() > 64 {
+        // One department (`department`) or several (`departments`, 分办).
+        let mut departments: Vec<String> =
+            r.departments.iter().map(|d| d.trim().to_string()).collect();
+        if departments.is_empty() {
+            departments.push(r.department.trim().to_string());
+        } else if !r.department.trim().is_empty() {
+            v.add("department", "give department or departments, not both");
+        }
+        if departments.len() > ticket::MAX_DEPARTMENTS {
             v.add(
-                "department",
-                "must be the org unit code of the department to answer",
+                "departments",
+                format!("at most {} departments", ticket::MAX_DEPARTMENTS),
             );
+        }
+        let field = if r.departments.is_empty() {
+            |_: usize| "department".to_string()
+        } else {
+            |i: usize| format!("departments[{i}]")
+        };
+        for (i, d) in departments.iter().enumerate() {
+            if d.is_empty() || d.chars().count() > 64 {
+                v.add(
+                    field(i),
+                    "must be the org unit code of the department to answer",
+                );
+            } else if departments[..i].contains(d) {
+                v.add(field(i), "is named twice");
+            }
         }
         if !(1..=60).contains(&r.reply_working_days) {
             v.add("reply_working_days", "must be 1 to 60");
@@ -1176,13 +1316,13 @@ impl CasesService for CasesApi {
             id,
             &caller.sub,
             Step::Dispatch {
-                department,
+                departments: &departments,
                 deadline: deadline.at.to_utc(),
             },
             |_| Ok(()),
         )
         .await?;
-        Ok(Response::new(ticket_to_pb(&t)))
+        Ok(Response::new(self.ticket_to_pb(&caller, &t)))
     }
 
     async fn reply_ticket(&self, req: Request<pb::TicketActionRequest>) -> Reply<pb::Ticket> {
@@ -1194,20 +1334,89 @@ impl CasesService for CasesApi {
         if text.is_empty() || text.chars().count() > 5000 {
             return Err(Error::invalid("text", "must be the reply, 1 to 5000 characters").into());
         }
-        let t = ticket::advance(&self.pool, id, &caller.sub, Step::Reply(text), |t| {
-            if is_staff_of(&caller, &t.department) {
-                Ok(())
-            } else if may_see_ticket(&caller, t) {
-                Err(Error::permission_denied(format!(
-                    "only staff of {} may reply",
-                    t.department
-                )))
-            } else {
-                Err(ticket::not_found(id))
-            }
-        })
+        let department = caller.dept.clone().unwrap_or_default();
+        let t = ticket::advance(
+            &self.pool,
+            id,
+            &caller.sub,
+            Step::Reply {
+                department: &department,
+                text,
+            },
+            |t| {
+                if t.assigned_to(&department) && is_staff_of(&caller, &department) {
+                    Ok(())
+                } else if may_see_ticket(&caller, t) {
+                    Err(Error::permission_denied(format!(
+                        "only staff of a department the ticket was dispatched to ({}) may reply",
+                        t.assignments
+                            .iter()
+                            .map(|a| a.department.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                } else {
+                    Err(ticket::not_found(id))
+                }
+            },
+        )
         .await?;
-        Ok(Response::new(ticket_to_pb(&t)))
+        Ok(Response::new(self.ticket_to_pb(&caller, &t)))
+    }
+
+    async fn transfer_ticket(&self, req: Request<pb::TicketActionRequest>) -> Reply<pb::Ticket> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[roles::CLERK, roles::OFFICER, roles::SUPERVISOR])?;
+        let r = req.into_inner();
+        let id = parse_ticket_id(&r.id)?;
+        let supervisor = caller.has_role(roles::SUPERVISOR);
+        let from = if r.department.trim().is_empty() && !supervisor {
+            caller.dept.clone().unwrap_or_default()
+        } else {
+            r.department.trim().to_string()
+        };
+        let to = r.to_department.trim();
+        let note = r.text.trim();
+        let mut v = yiwang_kit::Violations::new();
+        if from.is_empty() {
+            v.add("department", "is required: the department whose part moves");
+        }
+        if to.is_empty() || to.chars().count() > 64 {
+            v.add(
+                "to_department",
+                "must be the org unit code of the department to answer",
+            );
+        } else if to == from {
+            v.add("to_department", "is the part's department already");
+        }
+        if note.is_empty() || note.chars().count() > 2000 {
+            v.add("text", "must say why (1 to 2000 characters)");
+        }
+        v.into_result()?;
+        self.check_department(to).await?;
+        let t = ticket::advance(
+            &self.pool,
+            id,
+            &caller.sub,
+            Step::Transfer {
+                from: &from,
+                to,
+                note,
+            },
+            |t| {
+                if supervisor || (t.assigned_to(&from) && is_staff_of(&caller, &from)) {
+                    Ok(())
+                } else if may_see_ticket(&caller, t) {
+                    Err(Error::permission_denied(
+                        "only the department holding the part (or a supervisor) may transfer it",
+                    ))
+                } else {
+                    Err(ticket::not_found(id))
+                }
+            },
+        )
+        .await?;
+        Ok(Response::new(self.ticket_to_pb(&caller, &t)))
     }
 
     async fn callback_ticket(&self, req: Request<pb::TicketActionRequest>) -> Reply<pb::Ticket> {
@@ -1234,7 +1443,7 @@ impl CasesService for CasesApi {
             |_| Ok(()),
         )
         .await?;
-        Ok(Response::new(ticket_to_pb(&t)))
+        Ok(Response::new(self.ticket_to_pb(&caller, &t)))
     }
 
     async fn close_ticket(&self, req: Request<pb::TicketActionRequest>) -> Reply<pb::Ticket> {
@@ -1250,7 +1459,7 @@ impl CasesService for CasesApi {
             |_| Ok(()),
         )
         .await?;
-        Ok(Response::new(ticket_to_pb(&t)))
+        Ok(Response::new(self.ticket_to_pb(&caller, &t)))
     }
 
     async fn get_case_stats(&self, req: Request<pb::GetCaseStatsRequest>) -> Reply<pb::CaseStats> {
@@ -1318,6 +1527,23 @@ impl CasesService for CasesApi {
             on_time_reply_rate: st.on_time_reply_rate,
             closure_rate: st.closure_rate,
             routed: st.routed,
+            tickets_by_source: st
+                .tickets_by_source
+                .iter()
+                .map(|(k, t)| {
+                    (
+                        k.clone(),
+                        pb::TicketRates {
+                            submitted: t.submitted,
+                            dispatch_rate: t.dispatch_rate,
+                            reply_rate: t.reply_rate,
+                            closure_rate: t.closure_rate,
+                            callback_rate: t.callback_rate,
+                            satisfaction_rate: t.satisfaction_rate,
+                        },
+                    )
+                })
+                .collect(),
             department: dept,
             from: Some(to_timestamp(from)),
             to: Some(to_timestamp(to)),
@@ -1762,37 +1988,15 @@ fn parse_ticket_id(id: &str) -> Result<Uuid, Error> {
 
 fn may_see_ticket(caller: &Caller, t: &TicketRow) -> bool {
     t.submitted_by == caller.sub
-        || (!t.department.is_empty() && is_staff_of(caller, &t.department))
+        || (!t.registered_by.is_empty() && t.registered_by == caller.sub)
+        || t.assignments
+            .iter()
+            .any(|a| is_staff_of(caller, &a.department))
         || caller.has_any_role(&[roles::SUPERVISOR])
 }
 
-fn ticket_to_pb(t: &TicketRow) -> pb::Ticket {
-    pb::Ticket {
-        id: t.id.to_string(),
-        kind: t.kind.clone(),
-        subject: t.subject.clone(),
-        body: t.body.clone(),
-        state: t.state.clone(),
-        submitted_by: t.submitted_by.clone(),
-        department: t.department.clone(),
-        reply_deadline_time: t.reply_deadline.map(to_timestamp),
-        reply_deadline: t
-            .reply_deadline
-            .map(|d| {
-                d.with_timezone(&SHANGHAI)
-                    .to_rfc3339_opts(SecondsFormat::Secs, false)
-            })
-            .unwrap_or_default(),
-        overdue: t.overdue(chrono::Utc::now()),
-        reply: t.reply.clone(),
-        replied_at: t.replied_at.map(to_timestamp),
-        callback_note: t.callback_note.clone(),
-        callback_satisfied: t.callback_satisfied,
-        created_at: Some(to_timestamp(t.created_at)),
-        dispatched_at: t.dispatched_at.map(to_timestamp),
-        closed_at: t.closed_at.map(to_timestamp),
-    }
-}
+/// Seals the phone of a ticket registered on a citizen's behalf.
+const AAD_TICKET_PHONE: &[u8] = b"cases.ticket_contact_phone";
 
 fn check_helper(r: &pb::AssignHelperRequest) -> Result<(String, String, String), Error> {
     let mut v = yiwang_kit::Violations::new();

@@ -164,6 +164,11 @@ async fn sweep_overdue(pool: sqlx::PgPool, every: Duration, shutdown: Cancellati
             Ok(n) => tracing::info!(cases = n, "cases newly overdue"),
             Err(e) => tracing::warn!(error = %e, "overdue sweep failed"),
         }
+        match ticket::sweep_overdue(&pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(parts = n, "ticket parts newly overdue"),
+            Err(e) => tracing::warn!(error = %e, "ticket overdue sweep failed"),
+        }
     })
     .await
 }

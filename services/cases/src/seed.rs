@@ -342,13 +342,14 @@ pub async fn load_demo(
                     .deadline(at, Limit::new(3, Unit::WorkingDays))
                     .map(|d| d.at.to_utc())
                     .unwrap_or(at);
+                let ticket_id = Uuid::now_v7();
                 sqlx::query(
                     "INSERT INTO tickets (id, kind, subject, body, state, submitted_by, department, dispatched_by, dispatched_at,
                         reply_deadline, reply, replied_by, replied_at, callback_note, callback_satisfied, called_back_at,
                         close_note, closed_at, created_at)
                      VALUES ($1,$2,$3,$4,'closed','demo-citizen',$5,'demo-supervisor',$6,$7,'已答复','demo-officer',$8,'已回访',true,$9,'',$9,$10)",
                 )
-                .bind(Uuid::now_v7())
+                .bind(ticket_id)
                 .bind(kind)
                 .bind(format!("关于“{}”的咨询", item.name))
                 .bind("请问办理需要哪些材料，多久能办好？")
@@ -358,6 +359,18 @@ pub async fn load_demo(
                 .bind(at + Duration::hours(20))
                 .bind(at + Duration::days(2))
                 .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO ticket_assignments (ticket_id, department, reply_deadline, reply, replied_by,
+                        replied_at, overdue_notified, assigned_at)
+                     VALUES ($1, $2, $3, '已答复', 'demo-officer', $4, true, $5)",
+                )
+                .bind(ticket_id)
+                .bind(&item.department)
+                .bind(deadline)
+                .bind(at + Duration::hours(20))
+                .bind(at + Duration::hours(1))
                 .execute(&mut *tx)
                 .await?;
                 loaded.tickets += 1;

@@ -32,6 +32,17 @@ pub struct Stats {
     pub on_time_reply_rate: f64,
     pub closure_rate: f64,
     pub routed: u64,
+    pub tickets_by_source: std::collections::BTreeMap<String, TicketRates>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TicketRates {
+    pub submitted: u64,
+    pub dispatch_rate: f64,
+    pub reply_rate: f64,
+    pub closure_rate: f64,
+    pub callback_rate: f64,
+    pub satisfaction_rate: f64,
 }
 
 /// Rates are percentages rounded half up to two decimals (kit's shared rule).
@@ -182,6 +193,39 @@ pub async fn compute(
     s.reply_rate = rate(r.try_get("replied")?, dispatched);
     s.on_time_reply_rate = rate(r.try_get("on_time")?, dispatched);
     s.closure_rate = rate(r.try_get("closed")?, n);
+
+    let rows = sqlx::query(
+        "SELECT source, count(*) AS n,
+                count(*) FILTER (WHERE dispatched_at IS NOT NULL) AS dispatched,
+                count(*) FILTER (WHERE replied_at IS NOT NULL) AS replied,
+                count(*) FILTER (WHERE state = 'closed') AS closed,
+                count(*) FILTER (WHERE called_back_at IS NOT NULL) AS called,
+                count(*) FILTER (WHERE called_back_at IS NOT NULL AND callback_satisfied) AS satisfied
+           FROM tickets WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)
+          GROUP BY source",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let n: i64 = r.try_get("n")?;
+        let dispatched: i64 = r.try_get("dispatched")?;
+        let replied: i64 = r.try_get("replied")?;
+        let called: i64 = r.try_get("called")?;
+        s.tickets_by_source.insert(
+            r.try_get("source")?,
+            TicketRates {
+                submitted: n as u64,
+                dispatch_rate: rate(dispatched, n),
+                reply_rate: rate(replied, dispatched),
+                closure_rate: rate(r.try_get("closed")?, n),
+                callback_rate: rate(called, replied),
+                satisfaction_rate: rate(r.try_get("satisfied")?, called),
+            },
+        );
+    }
 
     s.routed = sqlx::query_scalar::<_, i64>(
         "SELECT count(*) FROM case_routes

@@ -22,6 +22,7 @@ use crate::util::{self, opt_ts, text, ts};
 
 pub const CASE_DECIDED: &str = "cases.case.decided";
 pub const CASE_OVERDUE: &str = "cases.case.overdue";
+pub const TICKET_OVERDUE: &str = "cases.ticket.overdue";
 pub const GROUP: &str = "supervision";
 pub const LICENCE_CONSUMER: &str = "supervision.licence-follow-up";
 pub const OVERSIGHT_CONSUMER: &str = "supervision.oversight";
@@ -32,7 +33,11 @@ pub async fn consume(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
         redis,
         group: GROUP.to_string(),
         name: yiwang_kit::outbox::consumer_name("supervision"),
-        topics: vec![CASE_DECIDED.to_string(), CASE_OVERDUE.to_string()],
+        topics: vec![
+            CASE_DECIDED.to_string(),
+            CASE_OVERDUE.to_string(),
+            TICKET_OVERDUE.to_string(),
+        ],
         from_beginning: true,
     };
     consumer
@@ -47,6 +52,7 @@ pub async fn handle(pool: &PgPool, event: &Event) -> Result<()> {
     match event.topic.as_str() {
         CASE_DECIDED => on_case_decided(pool, event).await.map(|_| ()),
         CASE_OVERDUE => on_case_overdue(pool, event).await.map(|_| ()),
+        TICKET_OVERDUE => on_ticket_overdue(pool, event).await.map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -128,6 +134,50 @@ pub async fn on_case_decided(pool: &PgPool, event: &Event) -> Result<Option<Uuid
 }
 
 /// 督办. Returns the notice created, if this delivery created one.
+/// 督办 of a ticket's part not answered by its deadline: one notice to that department.
+pub async fn on_ticket_overdue(pool: &PgPool, event: &Event) -> Result<Option<Uuid>> {
+    let p = &event.payload;
+    let Ok(ticket_id) = Uuid::parse_str(s(p, "ticket_id")) else {
+        tracing::warn!(event = %event.id, "cases.ticket.overdue without a ticket id; skipped");
+        return Ok(None);
+    };
+    let Some(mut tx) = outbox::begin_once(pool, OVERSIGHT_CONSUMER, event.id).await? else {
+        return Ok(None);
+    };
+    let deadline = DateTime::parse_from_rfc3339(s(p, "deadline"))
+        .ok()
+        .map(|d| d.to_utc());
+    let id = Uuid::now_v7();
+    let created = sqlx::query(
+        "INSERT INTO notices (id, case_id, case_number, item_code, item_name, department, deadline,
+                              event_id, subject)
+         VALUES ($1, $2, '', '', $3, $4, $5, $6, 'ticket') ON CONFLICT (case_id, department) DO NOTHING",
+    )
+    .bind(id)
+    .bind(ticket_id)
+    .bind(s(p, "subject"))
+    .bind(s(p, "department"))
+    .bind(deadline)
+    .bind(event.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if created {
+        util::audit::<(), _>(
+            &mut tx,
+            "system:cases.ticket.overdue",
+            "open_notice",
+            &format!("notice:{id}"),
+            None,
+            Some(&serde_json::json!({"ticket_id": ticket_id, "department": s(p, "department")})),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(created.then_some(id))
+}
+
 pub async fn on_case_overdue(pool: &PgPool, event: &Event) -> Result<Option<Uuid>> {
     let p = &event.payload;
     let Ok(case_id) = Uuid::parse_str(s(p, "case_id")) else {
@@ -143,7 +193,7 @@ pub async fn on_case_overdue(pool: &PgPool, event: &Event) -> Result<Option<Uuid
     let id = Uuid::now_v7();
     let created = sqlx::query(
         "INSERT INTO notices (id, case_id, case_number, item_code, item_name, department, deadline, event_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (case_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (case_id, department) DO NOTHING",
     )
     .bind(id)
     .bind(case_id)
@@ -206,7 +256,7 @@ fn task_from(r: &sqlx::postgres::PgRow) -> Result<(pb::Task, DateTime<Utc>, Uuid
 
 const NOTICE_COLUMNS: &str =
     "id, case_id, case_number, item_code, item_name, department, deadline, state,
-    acknowledge_note, close_note, created_at, acknowledged_at, closed_at";
+    acknowledge_note, close_note, created_at, acknowledged_at, closed_at, subject";
 
 fn notice_from(r: &sqlx::postgres::PgRow) -> Result<(pb::Notice, DateTime<Utc>, Uuid)> {
     let id: Uuid = r.try_get("id")?;
@@ -226,6 +276,7 @@ fn notice_from(r: &sqlx::postgres::PgRow) -> Result<(pb::Notice, DateTime<Utc>, 
             created_at: ts(created),
             acknowledged_at: opt_ts(r.try_get("acknowledged_at")?),
             closed_at: opt_ts(r.try_get("closed_at")?),
+            subject: r.try_get("subject")?,
         },
         created,
         id,
