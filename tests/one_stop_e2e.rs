@@ -1248,3 +1248,107 @@ async fn tickets_come_in_at_every_door_are_split_transferred_answered_and_superv
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn cross_province_cases_name_a_partner_region_and_the_direction() {
+    let s = Stack::start().await;
+    let cat = s.token("cat-admin", &["catalog_admin"], None);
+    seed_department(&s).await;
+    let mut body = item_body(DEPT_A, &uscc("11340522MB0000001"), 1, "食品经营许可证核发");
+    body["channels"] = json!(["online", "window", "cross_province"]);
+    let item = body["code"].as_str().unwrap().to_string();
+    let (st, v) = send(&s, "POST", "/v1/items", Some(&cat), Some(body)).await;
+    assert_eq!(st, 201, "{v}");
+    send(
+        &s,
+        "POST",
+        &format!("/v1/items/{item}/publish"),
+        Some(&cat),
+        None,
+    )
+    .await;
+    // The agreements are data an administrator keeps; anyone may read them.
+    let (st, _) = send(
+        &s,
+        "PUT",
+        "/v1/partner-regions/320114",
+        Some(&cat),
+        Some(json!({"name": "江苏省南京市雨花台区"})),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, v) = send(
+        &s,
+        "PUT",
+        "/v1/partner-regions/32011",
+        Some(&s.admin()),
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "region_code".to_string()),
+        "{v}"
+    );
+    let (st, v) = send(&s, "PUT", "/v1/partner-regions/320114", Some(&s.admin()),
+        Some(json!({"name": "江苏省南京市雨花台区", "agreement": "长三角跨省通办合作协议", "since": "2021-06-01"}))).await;
+    assert_eq!(st, 200, "{v}");
+    let (_, list) = send(&s, "GET", "/v1/partner-regions", None, None).await;
+    assert_eq!(list["regions"][0]["since"], "2021-06-01");
+
+    let enterprise = s.token("enterprise-1", &["enterprise"], None);
+    let filing = |cp: Value| {
+        json!({"item_code": item, "channel": "cross_province", "cross_province": cp,
+        "applicant": {"kind": "legal_person", "name": "南京好味餐饮有限公司", "uscc": uscc("91320114MA2000001"),
+                      "phone": "13812345678"}})
+    };
+    for (cp, field) in [
+        (Value::Null, "cross_province"),
+        (
+            json!({"partner_region": "371326", "direction": "here_for_there"}),
+            "cross_province.partner_region",
+        ),
+        (
+            json!({"partner_region": "320114", "direction": "sideways"}),
+            "cross_province.direction",
+        ),
+    ] {
+        let (st, v) = send(&s, "POST", "/v1/cases", Some(&enterprise), Some(filing(cp))).await;
+        assert_eq!((st, violation_field(&v)), (400, field.to_string()), "{v}");
+    }
+    let (st, c) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&enterprise),
+        Some(filing(
+            json!({"partner_region": "320114", "direction": "there_for_here"}),
+        )),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    assert_eq!(
+        c["cross_province"],
+        json!({"partner_region": "320114", "direction": "there_for_here"})
+    );
+    let mut online = filing(json!({"partner_region": "320114", "direction": "there_for_here"}));
+    online["channel"] = json!("online");
+    let (st, v) = send(&s, "POST", "/v1/cases", Some(&enterprise), Some(online)).await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "cross_province".to_string()),
+        "{v}"
+    );
+    let supervisor = s.token("supervisor-1", &["supervisor"], None);
+    let period = format!(
+        "/v1/cases/stats?from={}&to={}",
+        (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+        (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let (_, stats) = send(&s, "GET", &period, Some(&supervisor), None).await;
+    assert_eq!(
+        stats["cross_province"]["320114:there_for_here"], 1,
+        "{stats}"
+    );
+    s.stop().await;
+}

@@ -158,6 +158,8 @@ impl CasesApi {
                 .collect(),
             limit,
             hall,
+            partner_region: String::new(),
+            cross_direction: String::new(),
         }
     }
 
@@ -327,6 +329,10 @@ impl CasesApi {
             helper_kind: c.helper_kind.clone(),
             application_id: c.application_id.map(|a| a.to_string()).unwrap_or_default(),
             hall: c.hall.clone(),
+            cross_province: (!c.partner_region.is_empty()).then(|| pb::CrossProvince {
+                partner_region: c.partner_region.clone(),
+                direction: c.cross_direction.clone(),
+            }),
         }
     }
 
@@ -667,6 +673,30 @@ impl CasesService for CasesApi {
         let caller = Caller::of(&req);
         Ok(Response::new(
             self.accept_application(&caller, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_partner_regions(
+        &self,
+        _req: Request<pb::ListPartnerRegionsRequest>,
+    ) -> Reply<pb::ListPartnerRegionsResponse> {
+        Ok(Response::new(pb::ListPartnerRegionsResponse {
+            regions: crate::partner::list(&self.pool).await?,
+        }))
+    }
+
+    async fn set_partner_region(
+        &self,
+        req: Request<pb::SetPartnerRegionRequest>,
+    ) -> Reply<pb::PartnerRegion> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[roles::ADMIN])?;
+        let r = req.into_inner();
+        let region = r
+            .region
+            .ok_or_else(|| Error::invalid("region", "is required"))?;
+        Ok(Response::new(
+            crate::partner::set(&self.pool, &caller.sub, &r.region_code, &region).await?,
         ))
     }
 
@@ -1527,6 +1557,7 @@ impl CasesService for CasesApi {
             on_time_reply_rate: st.on_time_reply_rate,
             closure_rate: st.closure_rate,
             routed: st.routed,
+            cross_province: st.cross_province.clone(),
             tickets_by_source: st
                 .tickets_by_source
                 .iter()
@@ -1580,8 +1611,21 @@ impl CasesService for CasesApi {
         }
         let a = r.applicant.clone().unwrap_or_default();
         check_applicant(&caller, &a, &mut v);
+        crate::partner::check(&r.channel, r.cross_province.as_ref(), &mut v);
         let materials = clean_materials(&r.materials, &mut v);
         v.into_result()?;
+        if let Some(cp) = r
+            .cross_province
+            .as_ref()
+            .filter(|_| r.channel == "cross_province")
+            && !crate::partner::exists(&self.pool, &cp.partner_region).await?
+        {
+            return Err(Error::invalid(
+                "cross_province.partner_region",
+                "is not a partner region of this county (GET /v1/partner-regions)",
+            )
+            .into());
+        }
 
         let item = self.current_item(r.item_code.trim()).await?;
         // Materials are named as the item lists them (the apps show that list), so completeness
@@ -1630,7 +1674,15 @@ impl CasesService for CasesApi {
             )
             .into());
         }
-        let new = self.new_case(&caller, &item, &r.channel, &a, materials);
+        let mut new = self.new_case(&caller, &item, &r.channel, &a, materials);
+        if let Some(cp) = r
+            .cross_province
+            .as_ref()
+            .filter(|_| r.channel == "cross_province")
+        {
+            new.partner_region = cp.partner_region.clone();
+            new.cross_direction = cp.direction.clone();
+        }
         let c =
             case_store::file(&self.pool, &self.numbers, &caller.sub, &r.request_id, new).await?;
         tracing::info!(case = %c.case_number, item = %c.item_code, channel = %c.channel, "case filed");

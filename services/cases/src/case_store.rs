@@ -54,13 +54,16 @@ pub struct CaseRow {
     pub application_id: Option<Uuid>,
     /// The hall whose comprehensive window received it ('' otherwise).
     pub hall: String,
+    /// 跨省通办: the partner region and direction ('' otherwise).
+    pub partner_region: String,
+    pub cross_direction: String,
 }
 
 const COLUMNS: &str = "id, case_number, item_code, item_version, item_name, department, task_type, channel, \
     applicant_kind, applicant_name, applicant_id_sealed, applicant_uscc, applicant_phone_sealed, owner_sub, filed_by, \
     materials, required_materials, state, resume_state, limit_value, limit_unit, deadline, clock, clock_stopped_at, \
     calendar_complete, outcome_reason, delivery_method, tracking_number, created_at, updated_at, accepted_at, decided_at, \
-    helper, helper_kind, application_id, hall";
+    helper, helper_kind, application_id, hall, partner_region, cross_direction";
 
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
     Ok(CaseRow {
@@ -100,6 +103,8 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
         helper_kind: r.try_get("helper_kind")?,
         application_id: r.try_get("application_id")?,
         hall: r.try_get("hall")?,
+        partner_region: r.try_get("partner_region")?,
+        cross_direction: r.try_get("cross_direction")?,
     })
 }
 
@@ -125,6 +130,8 @@ pub struct NewCase {
     pub limit: Limit,
     /// The hall whose comprehensive window receives it ('' otherwise).
     pub hall: String,
+    pub partner_region: String,
+    pub cross_direction: String,
 }
 
 /// Case numbers: `<region>-<yyyymmdd>-<daily sequence>`, e.g. `340522-20240208-000017`.
@@ -241,8 +248,10 @@ pub async fn insert_case(
         "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type, channel,
             applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
             applicant_phone_sealed, applicant_phone_hash, owner_sub, filed_by, materials, required_materials,
-            state, limit_value, limit_unit, created_at, updated_at, application_id, hall)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22,$23,$24)
+            state, limit_value, limit_unit, created_at, updated_at, application_id, hall, partner_region,
+            cross_direction)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22,$23,$24,
+                 $25,$26)
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -269,6 +278,8 @@ pub async fn insert_case(
     .bind(now)
     .bind(application_id)
     .bind(&c.hall)
+    .bind(&c.partner_region)
+    .bind(&c.cross_direction)
     .fetch_one(&mut **tx)
     .await?;
     let filed = from_row(&row)?;

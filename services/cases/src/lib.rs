@@ -10,6 +10,7 @@ pub mod case_store;
 pub mod evaluation;
 pub mod exchange;
 pub mod lifecycle;
+pub mod partner;
 pub mod seed;
 pub mod stats;
 pub mod store;

@@ -92,6 +92,17 @@ pub async fn load_demo(
     if existing > 0 || items.is_empty() {
         return Ok(None);
     }
+    for (code, name, agreement) in crate::partner::DEMO {
+        sqlx::query(
+            "INSERT INTO partner_regions (region_code, name, agreement, since, updated_by)
+             VALUES ($1, $2, $3, DATE '2021-06-01', 'demo') ON CONFLICT DO NOTHING",
+        )
+        .bind(code)
+        .bind(name)
+        .bind(agreement)
+        .execute(pool)
+        .await?;
+    }
     let mut rng = Rng(340_522);
     // A few dozen high-frequency items take most filings, as in a real county.
     let hot: Vec<&DemoItem> = items.iter().filter(|i| i.high_frequency).collect();
@@ -226,9 +237,10 @@ pub async fn load_demo(
                     applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
                     applicant_phone_sealed, applicant_phone_hash, owner_sub, filed_by, materials, required_materials,
                     state, limit_value, limit_unit, deadline, clock, clock_stopped_at, outcome_reason, delivery_method,
-                    tracking_number, overdue_notified, created_at, updated_at, accepted_at, decided_at)
+                    tracking_number, overdue_notified, created_at, updated_at, accepted_at, decided_at,
+                    partner_region, cross_direction)
                  VALUES ($1,$2,$3,1,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,
-                         $27,$28,$29,$30,$31,$32)",
+                         $27,$28,$29,$30,$31,$32,$33,$34)",
             )
             .bind(id)
             .bind(&number)
@@ -262,6 +274,17 @@ pub async fn load_demo(
             .bind(decided_at.or(accepted_at).unwrap_or(filed))
             .bind(accepted_at)
             .bind(decided_at)
+            .bind(if channel == "cross_province" {
+                // From the sequence, not the generator: the rest of the demo stays as it was.
+                crate::partner::DEMO[(seq % 3) as usize].0
+            } else {
+                ""
+            })
+            .bind(if channel == "cross_province" {
+                crate::partner::DIRECTIONS[(seq / 3 % 2) as usize]
+            } else {
+                ""
+            })
             .execute(&mut *tx)
             .await?;
             sqlx::query(

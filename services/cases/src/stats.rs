@@ -33,6 +33,7 @@ pub struct Stats {
     pub closure_rate: f64,
     pub routed: u64,
     pub tickets_by_source: std::collections::BTreeMap<String, TicketRates>,
+    pub cross_province: std::collections::HashMap<String, u64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -225,6 +226,22 @@ pub async fn compute(
                 satisfaction_rate: rate(r.try_get("satisfied")?, called),
             },
         );
+    }
+
+    let rows = sqlx::query(
+        "SELECT partner_region || ':' || cross_direction AS k, count(*) AS n FROM cases
+          WHERE partner_region <> '' AND created_at >= $1 AND created_at < $2
+            AND ($3 = '' OR department = $3)
+          GROUP BY 1",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        s.cross_province
+            .insert(r.try_get("k")?, r.try_get::<i64, _>("n")? as u64);
     }
 
     s.routed = sqlx::query_scalar::<_, i64>(
