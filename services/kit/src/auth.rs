@@ -293,6 +293,47 @@ mod tests {
         );
     }
 
+    /// A production identity provider signs with Ed25519; the platform holds only the public
+    /// key (a test key pair, made with `openssl genpkey -algorithm ed25519`).
+    #[test]
+    fn verifies_tokens_signed_by_an_ed25519_identity_provider() {
+        const PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIO4YeGTh9W7LedP+xSq69snvUtrtX54nMcH3Nx32DFai
+-----END PRIVATE KEY-----
+";
+        const PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAFX+wPEwxnbftQazO+UhPqWeNfmLq5r0irH9XI3u+JbQ=
+-----END PUBLIC KEY-----
+";
+        let verifier = JwtVerifier::from_config(&JwtConfig {
+            secret: None,
+            public_key_pem: Some(PUBLIC.into()),
+            issuer: None,
+        })
+        .unwrap();
+        let claims = Claims {
+            sub: "idp-user".into(),
+            name: String::new(),
+            roles: vec!["officer".into()],
+            dept: Some("340522-SCJGJ".into()),
+            exp: chrono::Utc::now().timestamp() + 60,
+            iat: None,
+            iss: None,
+        };
+        let key = jsonwebtoken::EncodingKey::from_ed_pem(PRIVATE.as_bytes()).unwrap();
+        let token =
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::EdDSA), &claims, &key)
+                .unwrap();
+        let c = verifier.verify(&token).unwrap();
+        assert_eq!(
+            (c.sub.as_str(), c.dept.as_deref()),
+            ("idp-user", Some("340522-SCJGJ"))
+        );
+        // An HS256 token (anyone holding a shared secret) is refused by an Ed25519 verifier.
+        let forged = mint_token("guess", "idp-user", "", &["admin".into()], None, 60).unwrap();
+        assert!(verifier.verify(&forged).is_err());
+    }
+
     #[test]
     fn roles_are_enforced() {
         let anon = Caller::anonymous();
