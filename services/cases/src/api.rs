@@ -70,6 +70,15 @@ pub(crate) fn is_staff_of(caller: &Caller, department: &str) -> bool {
         && caller.dept.as_deref() == Some(department)
 }
 
+/// A call to the catalogue: traced as part of the caller's request, and bounded (a filing
+/// waits at most 5 s for it).
+pub(crate) fn catalog_request<T>(message: T) -> Request<T> {
+    let mut req = Request::new(message);
+    yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
+    req.set_timeout(std::time::Duration::from_secs(5));
+    req
+}
+
 /// The hall of a comprehensive-window clerk (`window_clerk` with the hall as `dept`).
 pub(crate) fn window_hall(caller: &Caller) -> Option<&str> {
     caller
@@ -168,11 +177,9 @@ impl CasesApi {
         &self,
         hall: &str,
     ) -> Result<std::collections::HashSet<String>, Error> {
-        let mut req = Request::new(catalog_pb::GetHallRequest {
+        let req = crate::api::catalog_request(catalog_pb::GetHallRequest {
             code: hall.to_string(),
         });
-        yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
-        req.set_timeout(std::time::Duration::from_secs(5));
         match self.catalog.clone().get_hall(req).await {
             Ok(h) => Ok(h.into_inner().items.into_iter().collect()),
             Err(s) if s.code() == tonic::Code::NotFound => Err(Error::permission_denied(format!(
@@ -339,11 +346,9 @@ impl CasesApi {
     /// Reads the item a case is filed against: it must exist and be published.
     pub(crate) async fn current_item(&self, code: &str) -> Result<catalog_pb::Item, Error> {
         yiwang_kit::ids::check_code(code, 8, 64).map_err(|e| Error::invalid("item_code", e))?;
-        let mut req = Request::new(catalog_pb::GetItemRequest {
+        let req = crate::api::catalog_request(catalog_pb::GetItemRequest {
             code: code.to_string(),
         });
-        yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
-        req.set_timeout(std::time::Duration::from_secs(5));
         match self.catalog.clone().get_item(req).await {
             Ok(r) => {
                 let item = r.into_inner();
@@ -368,11 +373,9 @@ impl CasesApi {
 
     /// `code` names a department of the catalogue (not a town or village).
     async fn check_department(&self, code: &str) -> Result<(), Error> {
-        let mut req = Request::new(catalog_pb::GetOrgUnitRequest {
+        let req = crate::api::catalog_request(catalog_pb::GetOrgUnitRequest {
             code: code.to_string(),
         });
-        yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
-        req.set_timeout(std::time::Duration::from_secs(5));
         match self.catalog.clone().get_org_unit(req).await {
             Ok(u) if u.get_ref().kind == "department" => Ok(()),
             Ok(_) => Err(Error::invalid(
@@ -398,12 +401,10 @@ impl CasesApi {
     ) -> Result<(), Error> {
         let c = case_store::get(&self.pool, id).await?;
         may_act(caller, &c, Action::SubmitCorrection)?;
-        let mut req = Request::new(catalog_pb::GetItemVersionRequest {
+        let req = crate::api::catalog_request(catalog_pb::GetItemVersionRequest {
             code: c.item_code.clone(),
             version: c.item_version as u32,
         });
-        yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
-        req.set_timeout(std::time::Duration::from_secs(5));
         let item = self
             .catalog
             .clone()

@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::{PgPool, Row};
-use tonic::Request;
 use uuid::Uuid;
 use yiwang_kit::auth::roles;
 use yiwang_kit::{Caller, Error, Result, outbox, to_timestamp};
@@ -479,9 +478,7 @@ impl CasesApi {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        let mut conn = self.pool.acquire().await?;
-        let loaded = load(&mut conn, id, false).await?;
-        Ok(self.application_to_pb(&loaded, View::Full))
+        self.answer(id).await
     }
 
     /// 综合出件: every decided member delivered together, once.
@@ -572,9 +569,7 @@ impl CasesApi {
         )
         .await?;
         tx.commit().await?;
-        let mut conn = self.pool.acquire().await?;
-        let loaded = load(&mut conn, id, false).await?;
-        Ok(self.application_to_pb(&loaded, View::Full))
+        self.answer(id).await
     }
 
     /// 形式受理 at the comprehensive window that received the application: every member
@@ -633,15 +628,18 @@ impl CasesApi {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.answer(id).await
+    }
+
+    /// The application as it now is, for the caller who just changed it.
+    async fn answer(&self, id: Uuid) -> Result<pb::Application> {
         let mut conn = self.pool.acquire().await?;
         let loaded = load(&mut conn, id, false).await?;
         Ok(self.application_to_pb(&loaded, View::Full))
     }
 
     async fn bundle(&self, id: &str) -> Result<catalog_pb::Bundle> {
-        let mut req = Request::new(catalog_pb::GetBundleRequest { id: id.to_string() });
-        yiwang_kit::telemetry::inject_trace_context(req.metadata_mut());
-        req.set_timeout(std::time::Duration::from_secs(5));
+        let req = crate::api::catalog_request(catalog_pb::GetBundleRequest { id: id.to_string() });
         match self.catalog.clone().get_bundle(req).await {
             Ok(b) => Ok(b.into_inner()),
             Err(s)

@@ -343,6 +343,26 @@ pub async fn members_of(
     rows.iter().map(from_row).collect()
 }
 
+/// The case under its row lock, once `may` (which sees the locked row) lets the caller act:
+/// every change to a case starts here, so of two callers at once the second sees the first's
+/// result.
+async fn lock(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Uuid,
+    may: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| not_found(id))?;
+    let c = from_row(&row)?;
+    may(&c)?;
+    Ok(c)
+}
+
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<CaseRow> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM cases WHERE id = $1"
@@ -483,15 +503,7 @@ pub async fn transition_in(
     act: Act<'_>,
     may_act: impl FnOnce(&CaseRow) -> Result<()>,
 ) -> Result<CaseRow> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
-    )))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| not_found(id))?;
-    let mut c = from_row(&row)?;
-    may_act(&c)?;
+    let mut c = lock(tx, id, may_act).await?;
     let action = act.action;
     if !action.from_states().contains(&c.state.as_str()) {
         return Err(Error::failed_precondition(
@@ -661,15 +673,7 @@ pub async fn start_handling(
     may: impl FnOnce(&CaseRow) -> Result<()>,
 ) -> Result<CaseRow> {
     let mut tx = pool.begin().await?;
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| not_found(id))?;
-    let c = from_row(&row)?;
-    may(&c)?;
+    let c = lock(&mut tx, id, may).await?;
     if c.state != "accepted" {
         return Err(Error::failed_precondition(
             "CASE_STATE",
@@ -717,15 +721,7 @@ pub async fn route(
     may: impl FnOnce(&CaseRow) -> Result<()>,
 ) -> Result<CaseRow> {
     let mut tx = pool.begin().await?;
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| not_found(id))?;
-    let c = from_row(&row)?;
-    may(&c)?;
+    let c = lock(&mut tx, id, may).await?;
     const OPEN: &[&str] = &["received", "accepted", "correction", "special_procedure"];
     if !OPEN.contains(&c.state.as_str()) {
         return Err(Error::failed_precondition(
@@ -882,15 +878,7 @@ pub async fn assign_helper(
     may: impl FnOnce(&CaseRow) -> Result<()>,
 ) -> Result<CaseRow> {
     let mut tx = pool.begin().await?;
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| not_found(id))?;
-    let c = from_row(&row)?;
-    may(&c)?;
+    let c = lock(&mut tx, id, may).await?;
     sqlx::query("UPDATE cases SET helper = $2, helper_kind = $3, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(helper)

@@ -133,12 +133,44 @@ pub async fn on_case_decided(pool: &PgPool, event: &Event) -> Result<Option<Uuid
     Ok(created.then_some(task_id))
 }
 
-/// 督办. Returns the notice created, if this delivery created one.
+/// 督办 of a case past its deadline. Returns the notice created, if this delivery created one.
+pub async fn on_case_overdue(pool: &PgPool, event: &Event) -> Result<Option<Uuid>> {
+    let p = &event.payload;
+    open_notice(
+        pool,
+        event,
+        "case",
+        Uuid::parse_str(s(p, "case_id")).ok(),
+        [s(p, "case_number"), s(p, "item_code"), s(p, "item_name")],
+    )
+    .await
+}
+
 /// 督办 of a ticket's part not answered by its deadline: one notice to that department.
 pub async fn on_ticket_overdue(pool: &PgPool, event: &Event) -> Result<Option<Uuid>> {
     let p = &event.payload;
-    let Ok(ticket_id) = Uuid::parse_str(s(p, "ticket_id")) else {
-        tracing::warn!(event = %event.id, "cases.ticket.overdue without a ticket id; skipped");
+    open_notice(
+        pool,
+        event,
+        "ticket",
+        Uuid::parse_str(s(p, "ticket_id")).ok(),
+        ["", "", s(p, "subject")],
+    )
+    .await
+}
+
+/// Opens one notice per (case or ticket, department) for an overdue event, exactly once
+/// however often the event is delivered. `[number, item_code, name]` describe the subject.
+async fn open_notice(
+    pool: &PgPool,
+    event: &Event,
+    subject: &str,
+    subject_id: Option<Uuid>,
+    [number, item_code, name]: [&str; 3],
+) -> Result<Option<Uuid>> {
+    let p = &event.payload;
+    let Some(subject_id) = subject_id else {
+        tracing::warn!(event = %event.id, topic = %event.topic, "overdue event without its subject's id; skipped");
         return Ok(None);
     };
     let Some(mut tx) = outbox::begin_once(pool, OVERSIGHT_CONSUMER, event.id).await? else {
@@ -151,14 +183,17 @@ pub async fn on_ticket_overdue(pool: &PgPool, event: &Event) -> Result<Option<Uu
     let created = sqlx::query(
         "INSERT INTO notices (id, case_id, case_number, item_code, item_name, department, deadline,
                               event_id, subject)
-         VALUES ($1, $2, '', '', $3, $4, $5, $6, 'ticket') ON CONFLICT (case_id, department) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (case_id, department) DO NOTHING",
     )
     .bind(id)
-    .bind(ticket_id)
-    .bind(s(p, "subject"))
+    .bind(subject_id)
+    .bind(number)
+    .bind(item_code)
+    .bind(name)
     .bind(s(p, "department"))
     .bind(deadline)
     .bind(event.id)
+    .bind(subject)
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -166,55 +201,11 @@ pub async fn on_ticket_overdue(pool: &PgPool, event: &Event) -> Result<Option<Uu
     if created {
         util::audit::<(), _>(
             &mut tx,
-            "system:cases.ticket.overdue",
+            &format!("system:{}", event.topic),
             "open_notice",
             &format!("notice:{id}"),
             None,
-            Some(&serde_json::json!({"ticket_id": ticket_id, "department": s(p, "department")})),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(created.then_some(id))
-}
-
-pub async fn on_case_overdue(pool: &PgPool, event: &Event) -> Result<Option<Uuid>> {
-    let p = &event.payload;
-    let Ok(case_id) = Uuid::parse_str(s(p, "case_id")) else {
-        tracing::warn!(event = %event.id, "cases.case.overdue without a case id; skipped");
-        return Ok(None);
-    };
-    let Some(mut tx) = outbox::begin_once(pool, OVERSIGHT_CONSUMER, event.id).await? else {
-        return Ok(None);
-    };
-    let deadline = DateTime::parse_from_rfc3339(s(p, "deadline"))
-        .ok()
-        .map(|d| d.to_utc());
-    let id = Uuid::now_v7();
-    let created = sqlx::query(
-        "INSERT INTO notices (id, case_id, case_number, item_code, item_name, department, deadline, event_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (case_id, department) DO NOTHING",
-    )
-    .bind(id)
-    .bind(case_id)
-    .bind(s(p, "case_number"))
-    .bind(s(p, "item_code"))
-    .bind(s(p, "item_name"))
-    .bind(s(p, "department"))
-    .bind(deadline)
-    .bind(event.id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if created {
-        util::audit::<(), _>(
-            &mut tx,
-            "system:cases.case.overdue",
-            "open_notice",
-            &format!("notice:{id}"),
-            None,
-            Some(&serde_json::json!({"case_id": case_id})),
+            Some(&serde_json::json!({(format!("{subject}_id")): subject_id, "department": s(p, "department")})),
         )
         .await?;
     }
