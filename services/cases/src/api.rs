@@ -52,6 +52,7 @@ pub(crate) const OVERSIGHT_ROLES: &[&str] = &[roles::SUPERVISOR, roles::SYSTEM];
 
 const AAD_ID: &[u8] = b"cases.applicant_id";
 const AAD_PHONE: &[u8] = b"cases.applicant_phone";
+const AAD_QUERY_CODE: &[u8] = b"cases.query_code";
 
 /// How a caller relates to a case.
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -169,6 +170,7 @@ impl CasesApi {
             hall,
             partner_region: String::new(),
             cross_direction: String::new(),
+            query_code_sealed: self.key.seal(&crypto::random_code(10), AAD_QUERY_CODE),
         }
     }
 
@@ -340,6 +342,12 @@ impl CasesApi {
                 partner_region: c.partner_region.clone(),
                 direction: c.cross_direction.clone(),
             }),
+            query_code: match (view, &c.query_code_sealed) {
+                (View::Full, Some(sealed)) => {
+                    self.key.open(sealed, AAD_QUERY_CODE).unwrap_or_default()
+                }
+                _ => String::new(),
+            },
         }
     }
 
@@ -675,6 +683,140 @@ impl CasesService for CasesApi {
         Ok(Response::new(
             self.accept_application(&caller, req.into_inner()).await?,
         ))
+    }
+
+    async fn list_my_cases(
+        &self,
+        req: Request<pb::ListCasesRequest>,
+    ) -> Reply<pb::ListCasesResponse> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(APPLICANT_ROLES)?;
+        let r = req.into_inner();
+        if !r.state.is_empty() && !lifecycle::STATES.contains(&r.state.as_str()) {
+            return Err(Error::invalid(
+                "state",
+                format!("must be one of {}", lifecycle::STATES.join(", ")),
+            )
+            .into());
+        }
+        let (cases, next) = case_store::list(
+            &self.pool,
+            &Scope::Owner(caller.sub.clone()),
+            &r.state,
+            r.page_size,
+            &r.page_token,
+        )
+        .await?;
+        Ok(Response::new(pb::ListCasesResponse {
+            cases: cases
+                .iter()
+                .map(|c| self.case_to_pb(c, View::Full))
+                .collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn list_my_applications(
+        &self,
+        req: Request<pb::ListMyApplicationsRequest>,
+    ) -> Reply<pb::ListMyApplicationsResponse> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(APPLICANT_ROLES)?;
+        Ok(Response::new(pb::ListMyApplicationsResponse {
+            applications: self.my_applications(&caller).await?,
+        }))
+    }
+
+    async fn list_my_appointments(
+        &self,
+        req: Request<pb::ListMyAppointmentsRequest>,
+    ) -> Reply<pb::ListMyAppointmentsResponse> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(APPLICANT_ROLES)?;
+        let list = appointment::list_booked_by(&self.pool, &caller.sub).await?;
+        Ok(Response::new(pb::ListMyAppointmentsResponse {
+            appointments: list.iter().map(appointment_to_pb).collect(),
+        }))
+    }
+
+    async fn list_my_tickets(
+        &self,
+        req: Request<pb::ListTicketsRequest>,
+    ) -> Reply<pb::ListTicketsResponse> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(APPLICANT_ROLES)?;
+        let r = req.into_inner();
+        if !r.state.is_empty() && !ticket::STATES.contains(&r.state.as_str()) {
+            return Err(Error::invalid(
+                "state",
+                format!("must be one of {}", ticket::STATES.join(", ")),
+            )
+            .into());
+        }
+        let (list, next) = ticket::list(
+            &self.pool,
+            &Scope::Owner(caller.sub.clone()),
+            &r.state,
+            &r.kind,
+            r.page_size,
+            &r.page_token,
+        )
+        .await?;
+        Ok(Response::new(pb::ListTicketsResponse {
+            tickets: list.iter().map(|t| self.ticket_to_pb(&caller, t)).collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn get_public_progress(
+        &self,
+        req: Request<pb::GetPublicProgressRequest>,
+    ) -> Reply<pb::PublicProgress> {
+        let r = req.into_inner();
+        // One answer for an unknown case and a wrong code, so a guesser learns nothing; the
+        // code is compared in constant time.
+        let unknown =
+            || Error::not_found("CASE_NOT_FOUND", "no case has this number and query code");
+        let number = r.case_number.trim();
+        let code = r.query_code.trim().to_ascii_uppercase();
+        if number.len() > 40 || code.is_empty() || code.len() > 32 {
+            return Err(unknown().into());
+        }
+        let found = case_store::by_number(&self.pool, number).await?;
+        let stored = found
+            .as_ref()
+            .and_then(|c| c.query_code_sealed.as_deref())
+            .and_then(|s| self.key.open(s, AAD_QUERY_CODE).ok())
+            .unwrap_or_default();
+        let matches = crypto::equal_secrets(stored.as_bytes(), code.as_bytes());
+        let (Some(c), true) = (found, matches && !stored.is_empty()) else {
+            return Err(unknown().into());
+        };
+        let steps = case_store::process_steps(&self.pool, c.id)
+            .await?
+            .into_iter()
+            .filter_map(|t| {
+                let (code, name) = lifecycle::process_code(&t.action, &t.from_state, &t.to_state);
+                (code > 0).then(|| pb::PublicStep {
+                    time: Some(to_timestamp(t.time)),
+                    code,
+                    name: name.to_string(),
+                    state: t.to_state,
+                })
+            })
+            .collect();
+        let case = self.case_to_pb(&c, View::Masked);
+        Ok(Response::new(pb::PublicProgress {
+            case_number: case.case_number,
+            item_name: case.item_name,
+            department: case.department,
+            state: case.state,
+            state_code: case.state_code,
+            deadline: case.deadline,
+            deadline_time: case.deadline_time,
+            filed_at: case.created_at,
+            steps,
+        }))
     }
 
     async fn list_partner_regions(

@@ -631,6 +631,23 @@ impl CasesApi {
         self.answer(id).await
     }
 
+    /// The caller's own applications, newest first (at most 100).
+    pub(crate) async fn my_applications(&self, caller: &Caller) -> Result<Vec<pb::Application>> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM applications WHERE owner_sub = $1 ORDER BY created_at DESC, id DESC LIMIT 100",
+        )
+        .bind(&caller.sub)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        let mut conn = self.pool.acquire().await?;
+        for id in ids {
+            let loaded = load(&mut conn, id, false).await?;
+            out.push(self.application_to_pb(&loaded, View::Full));
+        }
+        Ok(out)
+    }
+
     /// The application as it now is, for the caller who just changed it.
     async fn answer(&self, id: Uuid) -> Result<pb::Application> {
         let mut conn = self.pool.acquire().await?;

@@ -133,6 +133,27 @@ pub async fn get_appointment(pool: &PgPool, id: Uuid) -> Result<AppointmentRow> 
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| appointment_not_found(id))?;
+    appointment_from_row(&row)
+}
+
+/// The caller's appointments, the coming ones first (then the past, newest first); at most 200.
+pub async fn list_booked_by(pool: &PgPool, booked_by: &str) -> Result<Vec<AppointmentRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT a.id AS appointment_id, a.state, a.booked_by, a.created_at, a.cancelled_at, a.helper, a.helper_kind, {SLOT_COLUMNS}
+         FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id
+         WHERE a.booked_by = $1
+         ORDER BY (s.date < (now() AT TIME ZONE 'Asia/Shanghai')::date), 
+                  CASE WHEN s.date >= (now() AT TIME ZONE 'Asia/Shanghai')::date THEN s.date END,
+                  s.date DESC, s.start_time
+         LIMIT 200"
+    )))
+    .bind(booked_by)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(appointment_from_row).collect()
+}
+
+fn appointment_from_row(row: &sqlx::postgres::PgRow) -> Result<AppointmentRow> {
     Ok(AppointmentRow {
         id: row.try_get("appointment_id")?,
         slot: slot_from_row(&row)?,

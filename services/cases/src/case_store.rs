@@ -57,13 +57,15 @@ pub struct CaseRow {
     /// 跨省通办: the partner region and direction ('' otherwise).
     pub partner_region: String,
     pub cross_direction: String,
+    /// 办件查询 code, sealed.
+    pub query_code_sealed: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str = "id, case_number, item_code, item_version, item_name, department, task_type, channel, \
     applicant_kind, applicant_name, applicant_id_sealed, applicant_uscc, applicant_phone_sealed, owner_sub, filed_by, \
     materials, required_materials, state, resume_state, limit_value, limit_unit, deadline, clock, clock_stopped_at, \
     calendar_complete, outcome_reason, delivery_method, tracking_number, created_at, updated_at, accepted_at, decided_at, \
-    helper, helper_kind, application_id, hall, partner_region, cross_direction";
+    helper, helper_kind, application_id, hall, partner_region, cross_direction, query_code_sealed";
 
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
     Ok(CaseRow {
@@ -105,6 +107,7 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
         hall: r.try_get("hall")?,
         partner_region: r.try_get("partner_region")?,
         cross_direction: r.try_get("cross_direction")?,
+        query_code_sealed: r.try_get("query_code_sealed")?,
     })
 }
 
@@ -132,6 +135,7 @@ pub struct NewCase {
     pub hall: String,
     pub partner_region: String,
     pub cross_direction: String,
+    pub query_code_sealed: Vec<u8>,
 }
 
 /// Case numbers: `<region>-<yyyymmdd>-<daily sequence>`, e.g. `340522-20240208-000017`.
@@ -249,9 +253,9 @@ pub async fn insert_case(
             applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
             applicant_phone_sealed, applicant_phone_hash, owner_sub, filed_by, materials, required_materials,
             state, limit_value, limit_unit, created_at, updated_at, application_id, hall, partner_region,
-            cross_direction)
+            cross_direction, query_code_sealed)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,'received',$20,$21,$22,$22,$23,$24,
-                 $25,$26)
+                 $25,$26,$27)
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -280,6 +284,7 @@ pub async fn insert_case(
     .bind(&c.hall)
     .bind(&c.partner_region)
     .bind(&c.cross_direction)
+    .bind(&c.query_code_sealed)
     .fetch_one(&mut **tx)
     .await?;
     let filed = from_row(&row)?;
@@ -363,6 +368,17 @@ async fn lock(
     Ok(c)
 }
 
+/// A case by its number (办件查询).
+pub async fn by_number(pool: &PgPool, number: &str) -> Result<Option<CaseRow>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE case_number = $1"
+    )))
+    .bind(number)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<CaseRow> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM cases WHERE id = $1"
@@ -431,6 +447,30 @@ pub struct Transition {
     pub hall: String,
 }
 
+/// The case's process records (transitions with a national code, 部门开始办理 included), in order.
+pub async fn process_steps(pool: &PgPool, id: Uuid) -> Result<Vec<Transition>> {
+    let rows = sqlx::query(
+        "SELECT at, actor, action, from_state, to_state, reason, hall FROM case_transitions
+          WHERE case_id = $1 AND code > 0 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(transition_from_row).collect()
+}
+
+fn transition_from_row(r: &sqlx::postgres::PgRow) -> Result<Transition> {
+    Ok(Transition {
+        time: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        from_state: r.try_get("from_state")?,
+        to_state: r.try_get("to_state")?,
+        reason: r.try_get("reason")?,
+        hall: r.try_get("hall")?,
+    })
+}
+
 pub async fn history(pool: &PgPool, id: Uuid) -> Result<Vec<Transition>> {
     let rows = sqlx::query(
         // A department that accepts begins handling in the same breath: that record is for the
@@ -445,19 +485,7 @@ pub async fn history(pool: &PgPool, id: Uuid) -> Result<Vec<Transition>> {
     .bind(id)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Transition {
-                time: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                from_state: r.try_get("from_state")?,
-                to_state: r.try_get("to_state")?,
-                reason: r.try_get("reason")?,
-                hall: r.try_get("hall")?,
-            })
-        })
-        .collect()
+    rows.iter().map(transition_from_row).collect()
 }
 
 /// The parameters of one transition, validated by the API layer.

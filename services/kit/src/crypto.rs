@@ -212,6 +212,25 @@ fn full_aad(aad: &[u8]) -> Vec<u8> {
 
 /// Masks an ID number for responses: an 18-character resident ID keeps its first 4 and last 4
 /// characters (`1101**********002X`); any other length follows [`mask_generic`].
+/// Characters no one misreads on a receipt or a phone screen (no 0/O, 1/I/L).
+const UNAMBIGUOUS: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// A random code of `len` unambiguous characters (31 symbols: ~4.95 bits each), from the
+/// operating system's generator.
+pub fn random_code(len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| UNAMBIGUOUS[rng.random_range(0..UNAMBIGUOUS.len())] as char)
+        .collect()
+}
+
+/// Equality of two secrets in time that does not depend on where they differ.
+pub fn equal_secrets(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 pub fn mask_id_number(s: &str) -> String {
     let chars: Vec<char> = s.trim().chars().collect();
     if chars.len() == 18 {

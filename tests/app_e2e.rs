@@ -1,0 +1,228 @@
+//! What the app needs around a citizen's own affairs (issue 14): the query code a filing
+//! answers and the public progress anyone holding it may follow (办件查询), and the "my" views.
+
+mod common;
+
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use common::*;
+use serde_json::{Value, json};
+
+const DEPT: &str = "340522-SCJGJ";
+
+async fn file(s: &Stack, item: &str, token: &str) -> Value {
+    let (st, c) = send(
+        s,
+        "POST",
+        "/v1/cases",
+        Some(token),
+        Some(json!({"item_code": item, "channel": "mobile",
+            "applicant": {"kind": "legal_person", "name": "含山县好味餐饮有限公司",
+                          "uscc": uscc("91340522MA2000001"), "phone": "13812345678"}})),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    c
+}
+
+#[tokio::test]
+async fn anyone_with_the_case_number_and_query_code_follows_progress_without_personal_data() {
+    let s = Stack::start().await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let enterprise = s.token("enterprise-1", &["enterprise"], None);
+    let officer = s.token("officer-a", &["officer"], Some(DEPT));
+    let c = file(&s, &item, &enterprise).await;
+    let code = c["query_code"].as_str().unwrap().to_string();
+    assert_eq!(code.len(), 10, "{c}");
+    assert!(
+        code.chars()
+            .all(|ch| "23456789ABCDEFGHJKMNPQRSTUVWXYZ".contains(ch)),
+        "{code}: no 0/O/1/I/L to misread"
+    );
+    let (id, number) = (
+        c["id"].as_str().unwrap().to_string(),
+        c["case_number"].as_str().unwrap().to_string(),
+    );
+    // The applicant and the department see the code again (a receipt reprinted); oversight not.
+    let (_, mine) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}"),
+        Some(&enterprise),
+        None,
+    )
+    .await;
+    assert_eq!(mine["query_code"], json!(code));
+    let supervisor = s.token("supervisor-1", &["supervisor"], None);
+    let (_, seen) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{id}"),
+        Some(&supervisor),
+        None,
+    )
+    .await;
+    assert_eq!(seen["query_code"], "");
+
+    // No account needed; any case of letters; no personal data in the answer.
+    let public = format!(
+        "/v1/public/cases/{number}?query_code={}",
+        code.to_lowercase()
+    );
+    let (st, p) = send(&s, "GET", &public, None, None).await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(
+        (p["item_name"].as_str(), p["state"].as_str()),
+        (Some("食品经营许可证核发"), Some("received"))
+    );
+    let text = p.to_string();
+    for personal in [
+        "13812345678",
+        "好味餐饮",
+        "91340522MA2000001",
+        "enterprise-1",
+    ] {
+        assert!(!text.contains(personal), "{personal} in {text}");
+    }
+    let (st, v) = send(
+        &s,
+        "POST",
+        &format!("/v1/cases/{id}/accept"),
+        Some(&officer),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, p) = send(&s, "GET", &public, None, None).await;
+    let steps: Vec<(u64, &str)> = p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["code"].as_u64().unwrap(), x["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![(1, "已接件"), (3, "已受理"), (8, "部门开始办理")]
+    );
+    assert!(p["deadline"].as_str().unwrap().ends_with("+08:00"));
+
+    // A wrong code is exactly an unknown case.
+    let wrong = if code.starts_with('A') { "B" } else { "A" };
+    let (st1, v1) = send(
+        &s,
+        "GET",
+        &format!("/v1/public/cases/{number}?query_code={wrong}{}", &code[1..]),
+        None,
+        None,
+    )
+    .await;
+    let (st2, v2) = send(
+        &s,
+        "GET",
+        &format!("/v1/public/cases/340522-20000101-000001?query_code={code}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((st1, st2), (404, 404));
+    assert_eq!(
+        v1, v2,
+        "the same answer for a wrong code and an unknown case"
+    );
+    let (st, _) = send(&s, "GET", &format!("/v1/public/cases/{number}"), None, None).await;
+    assert_eq!(st, 404);
+    s.stop().await;
+}
+
+async fn ordinary_wednesday(s: &Stack) -> NaiveDate {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .date_naive();
+    let mut d = today + Duration::days(14);
+    loop {
+        if d.weekday() == Weekday::Wed {
+            let (_, year) = send(s, "GET", &format!("/v1/calendar/{}", d.year()), None, None).await;
+            if !year["days"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["date"] == d.to_string())
+            {
+                return d;
+            }
+        }
+        d += Duration::days(1);
+    }
+}
+
+#[tokio::test]
+async fn my_views_show_the_signed_in_applicant_their_own_and_nothing_else() {
+    let s = Stack::start().await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let me = s.token("enterprise-1", &["enterprise"], None);
+    let other = s.token("enterprise-2", &["enterprise"], None);
+    let officer = s.token("officer-a", &["officer"], Some(DEPT));
+    let case = file(&s, &item, &me).await;
+    file(&s, &item, &other).await;
+    let (st, t) = send(
+        &s,
+        "POST",
+        "/v1/tickets",
+        Some(&me),
+        Some(
+            json!({"kind": "enterprise_request", "subject": "开业咨询", "body": "需要哪些材料？"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{t}");
+    let day = ordinary_wednesday(&s).await;
+    let (st, slot) = send(
+        &s,
+        "POST",
+        "/v1/appointment-slots",
+        Some(&officer),
+        Some(json!({"item_code": item, "hall": "县政务服务中心 A 区 3 号窗口", "date": day.to_string(),
+            "start_time": "09:00", "end_time": "09:30", "capacity": 5})),
+    )
+    .await;
+    assert_eq!(st, 201, "{slot}");
+    for token in [&me, &other] {
+        let (st, v) = send(
+            &s,
+            "POST",
+            "/v1/appointments",
+            Some(token),
+            Some(json!({"slot_id": slot["id"]})),
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+    }
+
+    let (st, cases) = send(&s, "GET", "/v1/me/cases", Some(&me), None).await;
+    assert_eq!(st, 200, "{cases}");
+    let ids: Vec<&Value> = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(ids, vec![&case["id"]]);
+    let (_, tickets) = send(&s, "GET", "/v1/me/tickets", Some(&me), None).await;
+    assert_eq!(tickets["tickets"].as_array().unwrap().len(), 1);
+    let (_, tickets) = send(&s, "GET", "/v1/me/tickets", Some(&other), None).await;
+    assert_eq!(tickets["tickets"].as_array().unwrap().len(), 0);
+    let (_, appts) = send(&s, "GET", "/v1/me/appointments", Some(&me), None).await;
+    let appts = appts["appointments"].as_array().unwrap();
+    assert_eq!(appts.len(), 1);
+    assert_eq!(appts[0]["slot"]["date"], day.to_string());
+    let (st, apps) = send(&s, "GET", "/v1/me/applications", Some(&me), None).await;
+    assert_eq!(
+        (st, apps["applications"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    // Staff have queues, not "my" views.
+    let (st, _) = send(&s, "GET", "/v1/me/cases", Some(&officer), None).await;
+    assert_eq!(st, 403);
+    let (st, _) = send(&s, "GET", "/v1/me/cases", None, None).await;
+    assert_eq!(st, 401);
+    s.stop().await;
+}
