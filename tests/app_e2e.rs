@@ -226,3 +226,22 @@ async fn my_views_show_the_signed_in_applicant_their_own_and_nothing_else() {
     assert_eq!(st, 401);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn public_look_ups_have_a_tight_limit_per_client_of_their_own() {
+    let mut cfg = test_config(10_000).await;
+    cfg.gateway.lookup_rate_limit = 5;
+    let s = Stack::start_with(cfg).await;
+    let guess = |n: u32| format!("/v1/public/cases/340522-20261201-000001?query_code=GUESS{n:05}");
+    for n in 0..5 {
+        let (st, _) = send(&s, "GET", &guess(n), None, None).await;
+        assert_eq!(st, 404);
+    }
+    let r = s.http.get(s.url(&guess(5))).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // Everything else keeps the general limit.
+    let (st, _) = send(&s, "GET", "/v1/partner-regions", None, None).await;
+    assert_eq!(st, 200);
+    s.stop().await;
+}

@@ -55,6 +55,8 @@ pub struct Shared {
     pub redis: Arc<tokio::sync::OnceCell<Redis>>,
     pub cfg: Arc<GatewayConfig>,
     pub limiter: Arc<ratelimit::Limiter>,
+    /// The tighter limit of public look-ups by number and code (`/v1/public/…`).
+    pub lookup_limiter: Arc<ratelimit::Limiter>,
     /// In-process copy of hot item JSON in front of the Redis cache (see [`cache`]).
     pub items: Arc<NearCache<bytes::Bytes>>,
     catalog_channel: Channel,
@@ -258,12 +260,14 @@ pub async fn serve(
             cfg.gateway.rate_limit,
             cfg.gateway.rate_window_secs,
         )),
+        lookup_limiter: Arc::new(ratelimit::Limiter::new(cfg.gateway.lookup_rate_limit, 60)),
         items: Arc::new(NearCache::new(
             cfg.near_cache_bytes,
             Duration::from_secs(cfg.gateway.cache_ttl_secs.clamp(1, 60)),
         )),
     }));
     let limiter = state.limiter.clone();
+    let lookup_limiter = state.lookup_limiter.clone();
     let items = state.items.clone();
     let redis_cell = state.redis.clone();
     let background = shutdown.clone();
@@ -273,6 +277,7 @@ pub async fn serve(
                 Ok(r) => {
                     let _ = redis_cell.set(r.clone());
                     tokio::spawn(limiter.run_flusher(r.clone(), background.clone()));
+                    tokio::spawn(lookup_limiter.run_flusher(r.clone(), background.clone()));
                     tokio::spawn(cache::follow_changes(r.clone(), items, background.clone()));
                     tokio::spawn(cache::run_invalidator(r, background));
                     return;

@@ -56,30 +56,20 @@ fn client_of(req: &Request, trust_forwarded: bool) -> String {
 /// Per-client fixed-window limit (see [`crate::ratelimit`]). Over the limit: 429 with
 /// `Retry-After`.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // Look-ups by number and code have a limit of their own, as well as the general one.
+    if req.uri().path().starts_with("/v1/public/") && state.lookup_limiter.limit() > 0 {
+        let key = format!("lookup:{}", client_of(&req, state.cfg.trust_forwarded));
+        if let Decision::Deny { retry_after_secs } = state.lookup_limiter.check(&key) {
+            return limited(&state.lookup_limiter, retry_after_secs);
+        }
+    }
     let limiter = &state.limiter;
     if limiter.limit() == 0 {
         return next.run(req).await;
     }
     let limit = limiter.limit();
     match limiter.check(&client_of(&req, state.cfg.trust_forwarded)) {
-        Decision::Deny { retry_after_secs } => {
-            metrics::counter!("yiwang_rate_limited_total").increment(1);
-            let window = limiter.window_secs();
-            let mut resp = Error::new(
-                Code::ResourceExhausted,
-                "RATE_LIMITED",
-                format!(
-                    "too many requests: at most {limit} per {window} s; retry after {retry_after_secs} s"
-                ),
-            )
-            .with_metadata("retry_after_seconds", retry_after_secs.to_string())
-            .into_response();
-            let h = resp.headers_mut();
-            h.insert(http::header::RETRY_AFTER, retry_after_secs.into());
-            h.insert("x-ratelimit-limit", limit.into());
-            h.insert("x-ratelimit-remaining", 0.into());
-            resp
-        }
+        Decision::Deny { retry_after_secs } => limited(limiter, retry_after_secs),
         Decision::Allow { remaining } => {
             let mut resp = next.run(req).await;
             resp.headers_mut().insert("x-ratelimit-limit", limit.into());
@@ -88,6 +78,26 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
             resp
         }
     }
+}
+
+/// 429 with `Retry-After` and the limit's headers.
+fn limited(limiter: &crate::ratelimit::Limiter, retry_after_secs: u64) -> Response {
+    metrics::counter!("yiwang_rate_limited_total").increment(1);
+    let (limit, window) = (limiter.limit(), limiter.window_secs());
+    let mut resp = Error::new(
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+        format!(
+            "too many requests: at most {limit} per {window} s; retry after {retry_after_secs} s"
+        ),
+    )
+    .with_metadata("retry_after_seconds", retry_after_secs.to_string())
+    .into_response();
+    let h = resp.headers_mut();
+    h.insert(http::header::RETRY_AFTER, retry_after_secs.into());
+    h.insert("x-ratelimit-limit", limit.into());
+    h.insert("x-ratelimit-remaining", 0.into());
+    resp
 }
 
 /// What is remembered of a create, keyed by (caller, route, Idempotency-Key), for 24 hours.

@@ -165,6 +165,9 @@ pub struct GatewayConfig {
     pub rate_limit: u32,
     /// Window length in seconds (`YIWANG_RATE_WINDOW_SECS`, default 60).
     pub rate_window_secs: u32,
+    /// Public look-ups by number and code (办件查询, `/v1/public/…`) per client per minute
+    /// (`YIWANG_LOOKUP_RATE_LIMIT`, default 30; 0 disables): guessing codes stays hopeless.
+    pub lookup_rate_limit: u32,
     /// Largest accepted request body in bytes (`YIWANG_MAX_BODY_BYTES`, default 1 MiB).
     pub max_body_bytes: usize,
     /// Allowed CORS origins, comma separated (`YIWANG_CORS_ORIGINS`); `*` allows any; empty none.
@@ -230,6 +233,7 @@ impl Config {
             gateway: GatewayConfig {
                 rate_limit: num("YIWANG_RATE_LIMIT", 600)? as u32,
                 rate_window_secs: num("YIWANG_RATE_WINDOW_SECS", 60)?.max(1) as u32,
+                lookup_rate_limit: num("YIWANG_LOOKUP_RATE_LIMIT", 30)? as u32,
                 max_body_bytes: num("YIWANG_MAX_BODY_BYTES", 1024 * 1024)? as usize,
                 cors_origins: var("YIWANG_CORS_ORIGINS")
                     .map(|v| {
