@@ -245,3 +245,111 @@ async fn public_look_ups_have_a_tight_limit_per_client_of_their_own() {
     assert_eq!(st, 200);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_self_service_terminal_files_for_its_items_and_prints_a_receipt() {
+    let s = Stack::start().await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let other_item = create_published(&s, 2, "食品生产许可").await;
+    let cat = s.token("cat-admin", &["catalog_admin"], None);
+    let hall = "340522-ZZFW24";
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/halls",
+        Some(&cat),
+        Some(json!({"code": hall,
+        "name": "7×24小时自助服务厅", "level": "county", "region_code": "340522", "windows": []})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = send(&s, "POST", "/v1/terminals", Some(&cat),
+        Some(json!({"code": "T01", "hall": hall, "name": "一号自助终端", "items": [item, "99999999NOSUCH"]}))).await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "items[1]".to_string()),
+        "{v}"
+    );
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/terminals",
+        Some(&cat),
+        Some(json!({"code": "T01", "hall": hall, "name": "一号自助终端", "items": [item]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let terminal = s.token("T01", &["terminal"], Some(hall));
+    let citizen = |item: &str, channel: &str, kind: &str| {
+        json!({"item_code": item, "channel": channel,
+        "applicant": {"kind": kind, "name": "张三丰", "id_number": "11010519491231002X", "phone": "13812345678"}})
+    };
+    for (body, want, field) in [
+        (citizen(&item, "online", "person"), 400, "channel"),
+        (
+            citizen(&item, "self_service", "legal_person"),
+            400,
+            "applicant.kind",
+        ),
+        (citizen(&other_item, "self_service", "person"), 403, ""),
+    ] {
+        let (st, v) = send(&s, "POST", "/v1/cases", Some(&terminal), Some(body)).await;
+        assert_eq!(st, want, "{v}");
+        if !field.is_empty() {
+            assert_eq!(violation_field(&v), field, "{v}");
+        }
+    }
+    // A token naming another hall, or an unregistered terminal, files nothing.
+    for token in [
+        s.token("T01", &["terminal"], Some("340522-OTHER")),
+        s.token("T99", &["terminal"], Some(hall)),
+    ] {
+        let (st, _) = send(
+            &s,
+            "POST",
+            "/v1/cases",
+            Some(&token),
+            Some(citizen(&item, "self_service", "person")),
+        )
+        .await;
+        assert_eq!(st, 403);
+    }
+    let (st, receipt) = send(
+        &s,
+        "POST",
+        "/v1/cases",
+        Some(&terminal),
+        Some(citizen(&item, "self_service", "person")),
+    )
+    .await;
+    assert_eq!(st, 201, "{receipt}");
+    assert_eq!(
+        (receipt["channel"].as_str(), receipt["hall"].as_str()),
+        (Some("self_service"), Some(hall))
+    );
+    let (number, code) = (
+        receipt["case_number"].as_str().unwrap(),
+        receipt["query_code"].as_str().unwrap(),
+    );
+    assert_eq!(code.len(), 10);
+    // The receipt is the citizen's way back in; the terminal itself keeps no view of the case.
+    let (st, _) = send(
+        &s,
+        "GET",
+        &format!("/v1/public/cases/{number}?query_code={code}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, _) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{}", receipt["id"].as_str().unwrap()),
+        Some(&terminal),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    s.stop().await;
+}

@@ -174,6 +174,35 @@ impl CasesApi {
         }
     }
 
+    /// A terminal's token names a registered terminal and its hall, and the terminal offers
+    /// the item.
+    async fn check_terminal(&self, caller: &Caller, item_code: &str) -> Result<(), Error> {
+        let req = catalog_request(catalog_pb::GetTerminalRequest {
+            code: caller.sub.clone(),
+        });
+        let t = match self.catalog.clone().get_terminal(req).await {
+            Ok(t) => t.into_inner(),
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                return Err(Error::permission_denied(
+                    "this terminal is not registered in the catalogue",
+                ));
+            }
+            Err(s) => return Err(Error::dependency("catalogue", "item_code", &s)),
+        };
+        if caller.dept.as_deref() != Some(t.hall.as_str()) {
+            return Err(Error::permission_denied(
+                "the terminal's token names another hall than its registration",
+            ));
+        }
+        if !t.items.iter().any(|i| i == item_code) {
+            return Err(Error::permission_denied(format!(
+                "terminal {} does not offer item {item_code}",
+                t.code
+            )));
+        }
+        Ok(())
+    }
+
     /// The items the comprehensive window of `hall` receives (进驻事项), from the catalogue.
     pub(crate) async fn hall_items(
         &self,
@@ -1732,9 +1761,26 @@ impl CasesService for CasesApi {
             roles::CLERK,
             roles::OFFICER,
             roles::WINDOW_CLERK,
+            roles::TERMINAL,
         ])?;
         let r = req.into_inner();
         let mut v = yiwang_kit::Violations::new();
+        let terminal = caller.has_role(roles::TERMINAL);
+        if terminal {
+            if r.channel != "self_service" {
+                v.add(
+                    "channel",
+                    "a self-service terminal files on the self_service channel",
+                );
+            }
+            let a = r.applicant.as_ref();
+            if a.is_none_or(|a| a.kind != "person") {
+                v.add(
+                    "applicant.kind",
+                    "a terminal files for a citizen identified at it (person, with id_number)",
+                );
+            }
+        }
         if r.item_code.trim().is_empty() {
             v.add("item_code", "is required");
         } else {
@@ -1783,6 +1829,9 @@ impl CasesService for CasesApi {
             }
         }
         v.into_result()?;
+        if terminal {
+            self.check_terminal(&caller, &item.code).await?;
+        }
         if let Some(hall) = window_hall(&caller)
             && !self.hall_items(hall).await?.contains(&item.code)
         {
@@ -1818,6 +1867,10 @@ impl CasesService for CasesApi {
             .into());
         }
         let mut new = self.new_case(&caller, &item, &r.channel, &a, materials);
+        if terminal {
+            // Received in the terminal's hall: its windows deliver the result.
+            new.hall = caller.dept.clone().unwrap_or_default();
+        }
         if let Some(cp) = r
             .cross_province
             .as_ref()

@@ -297,6 +297,27 @@ impl CatalogService for CatalogApi {
         ))
     }
 
+    async fn create_terminal(
+        &self,
+        req: Request<pb::CreateTerminalRequest>,
+    ) -> Reply<pb::Terminal> {
+        let caller = Caller::of(&req);
+        admin(&caller)?;
+        let t = req
+            .into_inner()
+            .terminal
+            .ok_or_else(|| Error::invalid("terminal", "is required"))?;
+        Ok(Response::new(
+            crate::hall::create_terminal(&self.pool, &caller, t).await?,
+        ))
+    }
+
+    async fn get_terminal(&self, req: Request<pb::GetTerminalRequest>) -> Reply<pb::Terminal> {
+        Ok(Response::new(
+            crate::hall::get_terminal(&self.pool, &req.get_ref().code).await?,
+        ))
+    }
+
     async fn get_hall(&self, req: Request<pb::GetHallRequest>) -> Reply<pb::Hall> {
         Ok(Response::new(
             crate::hall::get(&self.pool, &req.get_ref().code)

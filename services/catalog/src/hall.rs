@@ -260,3 +260,90 @@ pub async fn set_items(pool: &PgPool, code: &str, item_codes: &[String]) -> Resu
     tx.commit().await?;
     get(pool, code).await
 }
+
+/// Registers a self-service terminal in a hall with the items it offers (each an item of the
+/// catalogue).
+pub async fn create_terminal(
+    pool: &PgPool,
+    caller: &Caller,
+    t: pb::Terminal,
+) -> Result<pb::Terminal> {
+    let mut v = Violations::new();
+    v.check("code", validate::org_code(&t.code));
+    let name = t.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        v.add("name", "must be 1 to 100 characters");
+    }
+    if t.items.len() > 1000 {
+        v.add("items", "at most 1000 items");
+    }
+    for (i, c) in t.items.iter().enumerate() {
+        v.check(&format!("items[{i}]"), ids::check_code(c, 8, 64));
+    }
+    v.into_result()?;
+    let hall: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM halls WHERE code = $1)")
+        .bind(&t.hall)
+        .fetch_one(pool)
+        .await?;
+    let known: Vec<String> = sqlx::query_scalar("SELECT code FROM items WHERE code = ANY($1)")
+        .bind(&t.items)
+        .fetch_all(pool)
+        .await?;
+    let mut v = Violations::new();
+    if !hall {
+        v.add("hall", "is not a hall of the catalogue");
+    }
+    for (i, c) in t.items.iter().enumerate() {
+        if !known.contains(c) {
+            v.add(format!("items[{i}]"), "is not an item of the catalogue");
+        }
+    }
+    v.into_result()?;
+    let mut items = t.items.clone();
+    items.sort();
+    items.dedup();
+    let row = sqlx::query(
+        "INSERT INTO terminals (code, hall_code, name, items, created_by) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (code) DO NOTHING RETURNING code, hall_code, name, items, created_at",
+    )
+    .bind(&t.code)
+    .bind(&t.hall)
+    .bind(name)
+    .bind(&items)
+    .bind(&caller.sub)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| {
+        Error::already_exists(
+            "TERMINAL_EXISTS",
+            format!("terminal {} already exists", t.code),
+        )
+    })?;
+    terminal_from_row(&row)
+}
+
+pub async fn get_terminal(pool: &PgPool, code: &str) -> Result<pb::Terminal> {
+    let row = sqlx::query(
+        "SELECT code, hall_code, name, items, created_at FROM terminals WHERE code = $1",
+    )
+    .bind(code)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| {
+        Error::not_found(
+            "TERMINAL_NOT_FOUND",
+            format!("no terminal has code {}", yiwang_kit::error::clip(code)),
+        )
+    })?;
+    terminal_from_row(&row)
+}
+
+fn terminal_from_row(r: &sqlx::postgres::PgRow) -> Result<pb::Terminal> {
+    Ok(pb::Terminal {
+        code: r.try_get("code")?,
+        hall: r.try_get("hall_code")?,
+        name: r.try_get("name")?,
+        items: r.try_get("items")?,
+        created_at: Some(to_timestamp(r.try_get("created_at")?)),
+    })
+}

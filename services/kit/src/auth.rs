@@ -18,6 +18,9 @@ pub mod roles {
     /// A clerk of a hall's comprehensive window (综合窗口): `dept` names the hall; receives and
     /// formally accepts cases for the items the hall receives, for any department.
     pub const WINDOW_CLERK: &str = "window_clerk";
+    /// A self-service terminal (自助终端): `sub` is its code, `dept` its hall; files cases on the
+    /// self_service channel for the items it offers, for a citizen identified at it.
+    pub const TERMINAL: &str = "terminal";
     pub const OFFICER: &str = "officer";
     pub const CATALOG_ADMIN: &str = "catalog_admin";
     pub const SUPERVISOR: &str = "supervisor";
