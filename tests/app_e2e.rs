@@ -353,3 +353,184 @@ async fn a_self_service_terminal_files_for_its_items_and_prints_a_receipt() {
     assert_eq!(st, 404);
     s.stop().await;
 }
+
+async fn decided(s: &Stack, item: &str, applicant: &str, officer: &str) -> String {
+    let c = file(s, item, applicant).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    for (action, body) in [
+        ("accept", json!({})),
+        ("decide", json!({"outcome": "approved"})),
+    ] {
+        let (st, v) = send(
+            s,
+            "POST",
+            &format!("/v1/cases/{id}/{action}"),
+            Some(officer),
+            Some(body),
+        )
+        .await;
+        assert_eq!(st, 200, "{action}: {v}");
+    }
+    id
+}
+
+#[tokio::test]
+async fn results_go_by_ems_to_a_sealed_address_or_are_picked_up_with_a_code() {
+    let s = Stack::start().await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let me = s.token("enterprise-1", &["enterprise"], None);
+    let officer = s.token("officer-a", &["officer"], Some(DEPT));
+    let supervisor = s.token("supervisor-1", &["supervisor"], None);
+    let post = s.token("ems-integration", &["system"], None);
+
+    // EMS: the address is sealed; only the applicant and the department read it.
+    let mailed = decided(&s, &item, &me, &officer).await;
+    let deliver = format!("/v1/cases/{mailed}/deliver");
+    for (body, field) in [
+        (
+            json!({"method": "ems", "tracking_number": "EA123456789CN", "address": "含山"}),
+            "address",
+        ),
+        (
+            json!({"method": "window", "free_mailing": true}),
+            "free_mailing",
+        ),
+    ] {
+        let (st, v) = send(&s, "POST", &deliver, Some(&officer), Some(body)).await;
+        assert_eq!((st, violation_field(&v)), (400, field.to_string()), "{v}");
+    }
+    let address = "安徽省马鞍山市含山县环峰镇褒禅山路88号";
+    let (st, c) = send(
+        &s,
+        "POST",
+        &deliver,
+        Some(&officer),
+        Some(json!({"method": "ems",
+        "tracking_number": "EA123456789CN", "address": address, "free_mailing": true})),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(
+        (c["mail_status"].as_str(), c["free_mailing"].as_bool()),
+        (Some("posted"), Some(true))
+    );
+    let (_, mine) = send(&s, "GET", &format!("/v1/cases/{mailed}"), Some(&me), None).await;
+    assert_eq!(mine["delivery_address"], address);
+    let (_, seen) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{mailed}"),
+        Some(&supervisor),
+        None,
+    )
+    .await;
+    assert_ne!(seen["delivery_address"], address);
+    assert!(
+        seen["delivery_address"].as_str().unwrap().contains('*'),
+        "{seen}"
+    );
+    // The post reports; states move posted → delivered (or returned).
+    let status = format!("/v1/cases/{mailed}/mail-status");
+    let (st, v) = send(
+        &s,
+        "POST",
+        &status,
+        Some(&post),
+        Some(json!({"status": "lost"})),
+    )
+    .await;
+    assert_eq!((st, violation_field(&v)), (400, "status".to_string()));
+    let (st, v) = send(
+        &s,
+        "POST",
+        &status,
+        Some(&post),
+        Some(json!({"status": "delivered"})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["mail_status"].as_str()),
+        (200, Some("delivered")),
+        "{v}"
+    );
+    let (st, v) = send(
+        &s,
+        "POST",
+        &status,
+        Some(&post),
+        Some(json!({"status": "returned"})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["details"][0]["reason"].as_str()),
+        (400, Some("MAIL_STATUS")),
+        "{v}"
+    );
+
+    // Window pickup: a code for the applicant; the wrong code picks nothing up; once only.
+    let picked = decided(&s, &item, &me, &officer).await;
+    let c = post_ok(
+        &s,
+        &format!("/v1/cases/{picked}/deliver"),
+        &officer,
+        json!({"method": "window"}),
+    )
+    .await;
+    let code = c["pickup_code"].as_str().unwrap().to_string();
+    assert_eq!(code.len(), 6);
+    let (_, seen) = send(
+        &s,
+        "GET",
+        &format!("/v1/cases/{picked}"),
+        Some(&supervisor),
+        None,
+    )
+    .await;
+    assert_eq!(seen["pickup_code"], "");
+    let pickup = format!("/v1/cases/{picked}/pickup");
+    let (st, v) = send(
+        &s,
+        "POST",
+        &pickup,
+        Some(&officer),
+        Some(json!({"pickup_code": "AAAAAA"})),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "pickup_code".to_string()),
+        "{v}"
+    );
+    let c = post_ok(
+        &s,
+        &pickup,
+        &officer,
+        json!({"pickup_code": code.to_lowercase()}),
+    )
+    .await;
+    assert!(c["picked_up_at"].is_string(), "{c}");
+    let (st, _) = send(
+        &s,
+        "POST",
+        &pickup,
+        Some(&officer),
+        Some(json!({"pickup_code": code})),
+    )
+    .await;
+    assert_eq!(st, 400, "once");
+
+    let period = format!(
+        "/v1/cases/stats?from={}&to={}",
+        (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+        (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let (_, stats) = send(&s, "GET", &period, Some(&supervisor), None).await;
+    assert_eq!(stats["free_mailings"], 1, "{stats}");
+    s.stop().await;
+}
+
+async fn post_ok(s: &Stack, path: &str, token: &str, body: Value) -> Value {
+    let (st, v) = send(s, "POST", path, Some(token), Some(body)).await;
+    assert_eq!(st, 200, "{path}: {v}");
+    v
+}

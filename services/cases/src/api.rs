@@ -53,6 +53,8 @@ pub(crate) const OVERSIGHT_ROLES: &[&str] = &[roles::SUPERVISOR, roles::SYSTEM];
 const AAD_ID: &[u8] = b"cases.applicant_id";
 const AAD_PHONE: &[u8] = b"cases.applicant_phone";
 const AAD_QUERY_CODE: &[u8] = b"cases.query_code";
+const AAD_ADDRESS: &[u8] = b"cases.delivery_address";
+const AAD_PICKUP: &[u8] = b"cases.pickup_code";
 
 /// How a caller relates to a case.
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -371,6 +373,25 @@ impl CasesApi {
                 partner_region: c.partner_region.clone(),
                 direction: c.cross_direction.clone(),
             }),
+            delivery_address: c
+                .delivery_address_sealed
+                .as_deref()
+                .map(|s| {
+                    let a = self.key.open(s, AAD_ADDRESS).unwrap_or_default();
+                    match view {
+                        View::Full => a,
+                        View::Masked => crypto::mask_generic(&a),
+                    }
+                })
+                .unwrap_or_default(),
+            free_mailing: c.free_mailing,
+            mail_status: c.mail_status.clone(),
+            mail_status_at: c.mail_status_at.map(to_timestamp),
+            pickup_code: match (view, &c.pickup_code_sealed) {
+                (View::Full, Some(sealed)) => self.key.open(sealed, AAD_PICKUP).unwrap_or_default(),
+                _ => String::new(),
+            },
+            picked_up_at: c.picked_up_at.map(to_timestamp),
             query_code: match (view, &c.query_code_sealed) {
                 (View::Full, Some(sealed)) => {
                     self.key.open(sealed, AAD_QUERY_CODE).unwrap_or_default()
@@ -493,8 +514,29 @@ impl CasesApi {
         if action == Action::Deliver {
             if !lifecycle::DELIVERY_METHODS.contains(&r.delivery_method.as_str()) {
                 v.add("delivery_method", "must be window, ems or electronic");
-            } else if r.delivery_method == "ems" && r.tracking_number.trim().is_empty() {
-                v.add("tracking_number", "is required for EMS delivery");
+            } else if r.delivery_method == "ems" {
+                if r.tracking_number.trim().is_empty() {
+                    v.add("tracking_number", "is required for EMS delivery");
+                }
+                // Optional (clients of the first API deliver with the tracking number alone),
+                // but a real address when given.
+                let address = r.address.trim().chars().count();
+                if address > 0 && !(5..=200).contains(&address) {
+                    v.add(
+                        "address",
+                        "must be a mailing address of 5 to 200 characters",
+                    );
+                }
+            } else {
+                if !r.address.trim().is_empty() {
+                    v.add("address", "is only for EMS delivery");
+                }
+                if r.free_mailing {
+                    v.add("free_mailing", "is only for EMS delivery");
+                }
+            }
+            if r.tracking_number.chars().count() > 64 {
+                v.add("tracking_number", "must be at most 64 characters");
             }
         }
         let materials = clean_materials(&r.materials, &mut v);
@@ -504,26 +546,39 @@ impl CasesApi {
                 .await?;
         }
         let calendar = self.calendar();
-        let c = case_store::transition(
-            &self.pool,
-            &calendar,
-            id,
-            Act {
-                action,
-                actor: &caller.sub,
-                reason,
-                outcome: &r.outcome,
-                delivery_method: &r.delivery_method,
-                tracking_number: r.tracking_number.trim(),
-                add_materials: &materials,
-                as_of: None,
-                record_as: (action == Action::Reject && r.out_of_scope)
-                    .then_some("reject_out_of_scope"),
-                hall: window_hall(&caller).unwrap_or_default(),
-            },
-            |c| may_act(&caller, c, action),
-        )
-        .await?;
+        let act = Act {
+            action,
+            actor: &caller.sub,
+            reason,
+            outcome: &r.outcome,
+            delivery_method: &r.delivery_method,
+            tracking_number: r.tracking_number.trim(),
+            add_materials: &materials,
+            as_of: None,
+            record_as: (action == Action::Reject && r.out_of_scope)
+                .then_some("reject_out_of_scope"),
+            hall: window_hall(&caller).unwrap_or_default(),
+        };
+        let c = if action == Action::Deliver {
+            // How it goes out is sealed like the applicant's other data; a window pickup gets
+            // a code to show.
+            let how = case_store::Delivery {
+                address_sealed: (r.delivery_method == "ems" && !r.address.trim().is_empty())
+                    .then(|| self.key.seal(r.address.trim(), AAD_ADDRESS)),
+                free_mailing: r.free_mailing && r.delivery_method == "ems",
+                pickup_code_sealed: (r.delivery_method == "window")
+                    .then(|| self.key.seal(&crypto::random_code(6), AAD_PICKUP)),
+            };
+            case_store::deliver(&self.pool, &calendar, id, act, how, |c| {
+                may_act(&caller, c, action)
+            })
+            .await?
+        } else {
+            case_store::transition(&self.pool, &calendar, id, act, |c| {
+                may_act(&caller, c, action)
+            })
+            .await?
+        };
         tracing::info!(case = %c.case_number, action = action.name(), state = %c.state, actor = %caller.sub, "case transition");
         Ok(Response::new(self.case_to_pb(&c, View::Full)))
     }
@@ -712,6 +767,74 @@ impl CasesService for CasesApi {
         Ok(Response::new(
             self.accept_application(&caller, req.into_inner()).await?,
         ))
+    }
+
+    async fn update_mail_status(&self, req: Request<pb::MailStatusRequest>) -> Reply<pb::Case> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[
+            roles::CLERK,
+            roles::OFFICER,
+            roles::WINDOW_CLERK,
+            roles::SYSTEM,
+        ])?;
+        let r = req.into_inner();
+        let id = parse_id(&r.id)?;
+        if !["posted", "delivered", "returned"].contains(&r.status.as_str()) {
+            return Err(Error::invalid("status", "must be posted, delivered or returned").into());
+        }
+        let system = caller.has_role(roles::SYSTEM);
+        let c = case_store::set_mail_status(&self.pool, id, &caller.sub, &r.status, |c| {
+            if system || is_staff_of(&caller, &c.department) || is_window_of(&caller, c) {
+                Ok(())
+            } else {
+                Err(case_store::not_found(id))
+            }
+        })
+        .await?;
+        Ok(Response::new(self.case_to_pb(
+            &c,
+            if system { View::Masked } else { View::Full },
+        )))
+    }
+
+    async fn confirm_pickup(&self, req: Request<pb::ConfirmPickupRequest>) -> Reply<pb::Case> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[roles::CLERK, roles::OFFICER, roles::WINDOW_CLERK])?;
+        let r = req.into_inner();
+        let id = parse_id(&r.id)?;
+        let given = r.pickup_code.trim().to_ascii_uppercase();
+        let key = &self.key;
+        let c = case_store::confirm_pickup(
+            &self.pool,
+            id,
+            &caller.sub,
+            window_hall(&caller).unwrap_or_default(),
+            |c| {
+                if !(is_staff_of(&caller, &c.department) || is_window_of(&caller, c)) {
+                    return Err(case_store::not_found(id));
+                }
+                if c.state != "delivered" || c.delivery_method != "window" {
+                    return Err(Error::failed_precondition(
+                        "CASE_STATE",
+                        format!("case {} awaits no pickup at a window", c.case_number),
+                    ));
+                }
+                let code = c
+                    .pickup_code_sealed
+                    .as_deref()
+                    .and_then(|s| key.open(s, AAD_PICKUP).ok())
+                    .unwrap_or_default();
+                if code.is_empty() || !crypto::equal_secrets(code.as_bytes(), given.as_bytes()) {
+                    return Err(Error::invalid(
+                        "pickup_code",
+                        "does not match the case's code",
+                    ));
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Response::new(self.case_to_pb(&c, View::Full)))
     }
 
     async fn list_my_cases(
@@ -1730,6 +1853,7 @@ impl CasesService for CasesApi {
             closure_rate: st.closure_rate,
             routed: st.routed,
             cross_province: st.cross_province.clone(),
+            free_mailings: st.free_mailings,
             tickets_by_source: st
                 .tickets_by_source
                 .iter()

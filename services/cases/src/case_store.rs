@@ -59,13 +59,20 @@ pub struct CaseRow {
     pub cross_direction: String,
     /// 办件查询 code, sealed.
     pub query_code_sealed: Option<Vec<u8>>,
+    pub delivery_address_sealed: Option<Vec<u8>>,
+    pub free_mailing: bool,
+    pub mail_status: String,
+    pub mail_status_at: Option<DateTime<Utc>>,
+    pub pickup_code_sealed: Option<Vec<u8>>,
+    pub picked_up_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, case_number, item_code, item_version, item_name, department, task_type, channel, \
     applicant_kind, applicant_name, applicant_id_sealed, applicant_uscc, applicant_phone_sealed, owner_sub, filed_by, \
     materials, required_materials, state, resume_state, limit_value, limit_unit, deadline, clock, clock_stopped_at, \
     calendar_complete, outcome_reason, delivery_method, tracking_number, created_at, updated_at, accepted_at, decided_at, \
-    helper, helper_kind, application_id, hall, partner_region, cross_direction, query_code_sealed";
+    helper, helper_kind, application_id, hall, partner_region, cross_direction, query_code_sealed, \
+    delivery_address_sealed, free_mailing, mail_status, mail_status_at, pickup_code_sealed, picked_up_at";
 
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
     Ok(CaseRow {
@@ -108,6 +115,12 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
         partner_region: r.try_get("partner_region")?,
         cross_direction: r.try_get("cross_direction")?,
         query_code_sealed: r.try_get("query_code_sealed")?,
+        delivery_address_sealed: r.try_get("delivery_address_sealed")?,
+        free_mailing: r.try_get("free_mailing")?,
+        mail_status: r.try_get("mail_status")?,
+        mail_status_at: r.try_get("mail_status_at")?,
+        pickup_code_sealed: r.try_get("pickup_code_sealed")?,
+        picked_up_at: r.try_get("picked_up_at")?,
     })
 }
 
@@ -690,6 +703,116 @@ pub async fn transition_in(
         _ => {}
     }
     Ok(c)
+}
+
+/// How a result goes out, beyond the method (sealed by the API layer).
+pub struct Delivery {
+    pub address_sealed: Option<Vec<u8>>,
+    pub free_mailing: bool,
+    pub pickup_code_sealed: Option<Vec<u8>>,
+}
+
+/// Delivers (the transition) and records how, in one transaction.
+pub async fn deliver(
+    pool: &PgPool,
+    calendar: &Calendar,
+    id: Uuid,
+    act: Act<'_>,
+    how: Delivery,
+    may_act: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
+    let mut tx = pool.begin().await?;
+    transition_in(&mut tx, calendar, id, act, may_act).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE cases SET delivery_address_sealed = $2, free_mailing = $3, pickup_code_sealed = $4,
+                mail_status = CASE WHEN delivery_method = 'ems' THEN 'posted' ELSE '' END,
+                mail_status_at = CASE WHEN delivery_method = 'ems' THEN now() END
+          WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(&how.address_sealed)
+    .bind(how.free_mailing)
+    .bind(&how.pickup_code_sealed)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    from_row(&row)
+}
+
+/// The post's report on an EMS delivery: posted → delivered | returned (a returned result may
+/// be posted again).
+pub async fn set_mail_status(
+    pool: &PgPool,
+    id: Uuid,
+    actor: &str,
+    status: &str,
+    may: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
+    let mut tx = pool.begin().await?;
+    let c = lock(&mut tx, id, may).await?;
+    if c.delivery_method != "ems" || c.state != "delivered" {
+        return Err(Error::failed_precondition(
+            "CASE_STATE",
+            format!("case {} was not delivered by EMS", c.case_number),
+        ));
+    }
+    let allowed = match status {
+        "delivered" | "returned" => c.mail_status == "posted",
+        "posted" => c.mail_status == "returned",
+        _ => false,
+    };
+    if !allowed {
+        return Err(Error::failed_precondition(
+            "MAIL_STATUS",
+            format!(
+                "the mail of case {} is {}; it cannot become {status}",
+                c.case_number, c.mail_status
+            ),
+        ));
+    }
+    sqlx::query("UPDATE cases SET mail_status = $2, mail_status_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .execute(&mut *tx)
+        .await?;
+    record(
+        &mut tx,
+        id,
+        actor,
+        "",
+        "mail_status",
+        &c.state,
+        &c.state,
+        status,
+    )
+    .await?;
+    tx.commit().await?;
+    get(pool, id).await
+}
+
+/// The result picked up at the window: `matches` checks the code on the locked row.
+pub async fn confirm_pickup(
+    pool: &PgPool,
+    id: Uuid,
+    actor: &str,
+    hall: &str,
+    may: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
+    let mut tx = pool.begin().await?;
+    let c = lock(&mut tx, id, may).await?;
+    if c.picked_up_at.is_some() {
+        return Err(Error::failed_precondition(
+            "PICKED_UP",
+            format!("the result of case {} was picked up already", c.case_number),
+        ));
+    }
+    sqlx::query("UPDATE cases SET picked_up_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    record(&mut tx, id, actor, hall, "pickup", &c.state, &c.state, "").await?;
+    tx.commit().await?;
+    get(pool, id).await
 }
 
 /// 部门开始办理: the department takes up a case a comprehensive window accepted (its own

@@ -34,6 +34,7 @@ pub struct Stats {
     pub routed: u64,
     pub tickets_by_source: std::collections::BTreeMap<String, TicketRates>,
     pub cross_province: std::collections::HashMap<String, u64>,
+    pub free_mailings: u64,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -243,6 +244,16 @@ pub async fn compute(
         s.cross_province
             .insert(r.try_get("k")?, r.try_get::<i64, _>("n")? as u64);
     }
+
+    s.free_mailings = sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM cases c JOIN case_transitions t ON t.case_id = c.id AND t.action = 'deliver'
+          WHERE c.free_mailing AND t.at >= $1 AND t.at < $2 AND ($3 = '' OR c.department = $3)",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_one(pool)
+    .await? as u64;
 
     s.routed = sqlx::query_scalar::<_, i64>(
         "SELECT count(*) FROM case_routes
