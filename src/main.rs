@@ -473,6 +473,11 @@ fn warn_dev_secret(cfg: &Config) {
             "YIWANG_JWT_SECRET is not set: using the built-in development secret. Never do this in production."
         );
     }
+    if cfg.licence_key.is_none() {
+        tracing::warn!(
+            "YIWANG_LICENCE_KEY is not set: e-licences are signed with the built-in development key and prove nothing. Never do this in production."
+        );
+    }
 }
 
 /// A minimal HTTP/1.1 GET (no TLS): enough for `/healthz` and `/readyz` on localhost.

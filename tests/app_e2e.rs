@@ -534,3 +534,125 @@ async fn post_ok(s: &Stack, path: &str, token: &str, body: Value) -> Value {
     assert_eq!(st, 200, "{path}: {v}");
     v
 }
+
+#[tokio::test]
+async fn approving_a_licence_issues_a_signed_e_licence_anyone_can_verify_until_revoked() {
+    let s = Stack::start().await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let me = s.token("enterprise-1", &["enterprise"], None);
+    let officer = s.token("officer-a", &["officer"], Some(DEPT));
+    let id = decided(&s, &item, &me, &officer).await;
+    let (st, mine) = send(&s, "GET", "/v1/me/licences", Some(&me), None).await;
+    assert_eq!(st, 200, "{mine}");
+    let list = mine["licences"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{mine}");
+    let number = list[0]["number"].as_str().unwrap().to_string();
+    assert!(number.starts_with("340522-"), "{number}");
+
+    // Public and masked: no full USCC, no full name.
+    let (st, lic) = send(&s, "GET", &format!("/v1/licences/{number}"), None, None).await;
+    assert_eq!(st, 200, "{lic}");
+    assert_eq!(
+        (lic["status"].as_str(), lic["item_name"].as_str()),
+        (Some("valid"), Some("食品经营许可证核发"))
+    );
+    assert!(!lic.to_string().contains("91340522MA2000001"), "{lic}");
+    assert_eq!(lic["department"], DEPT);
+    let (document, signature) = (
+        lic["document"].as_str().unwrap().to_string(),
+        lic["signature"].as_str().unwrap().to_string(),
+    );
+
+    let verify = |document: String, signature: String| {
+        let s = &s;
+        async move {
+            let (st, v) = send(
+                s,
+                "POST",
+                "/v1/licences/verify",
+                None,
+                Some(json!({"document": document, "signature": signature})),
+            )
+            .await;
+            assert_eq!(st, 200, "{v}");
+            v["status"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(verify(document.clone(), signature.clone()).await, "valid");
+    assert_eq!(
+        verify(document.replace("食品经营", "食品生产"), signature.clone()).await,
+        "forged"
+    );
+    let other = if signature.starts_with('A') { "B" } else { "A" };
+    assert_eq!(
+        verify(document.clone(), format!("{other}{}", &signature[1..])).await,
+        "forged"
+    );
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/licences/verify",
+        None,
+        Some(json!({"document": "", "signature": ""})),
+    )
+    .await;
+    assert_eq!((st, violation_field(&v)), (400, "document".to_string()));
+
+    // Revoking the case revokes the licence.
+    post_ok(
+        &s,
+        &format!("/v1/cases/{id}/revoke"),
+        &officer,
+        json!({"reason": "以欺骗手段取得许可"}),
+    )
+    .await;
+    assert_eq!(verify(document.clone(), signature.clone()).await, "revoked");
+    let (_, lic) = send(&s, "GET", &format!("/v1/licences/{number}"), None, None).await;
+    assert_eq!(lic["status"], "revoked");
+
+    // An expired one says so; a denied application has no licence.
+    let second = decided(&s, &item, &me, &officer).await;
+    let db = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE licences SET valid_until = now() - interval '1 day' WHERE case_id = $1::uuid",
+    )
+    .bind(&second)
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    let (_, mine) = send(&s, "GET", "/v1/me/licences", Some(&me), None).await;
+    let expired = mine["licences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["case_id"] == json!(second))
+        .unwrap()
+        .clone();
+    assert_eq!(expired["status"], "expired");
+    assert_eq!(
+        verify(
+            expired["document"].as_str().unwrap().into(),
+            expired["signature"].as_str().unwrap().into()
+        )
+        .await,
+        "expired"
+    );
+    let c = file(&s, &item, &me).await;
+    let cid = c["id"].as_str().unwrap();
+    post_ok(&s, &format!("/v1/cases/{cid}/accept"), &officer, json!({})).await;
+    post_ok(
+        &s,
+        &format!("/v1/cases/{cid}/decide"),
+        &officer,
+        json!({"outcome": "denied", "reason": "条件不符"}),
+    )
+    .await;
+    let (_, mine) = send(&s, "GET", "/v1/me/licences", Some(&me), None).await;
+    assert_eq!(mine["licences"].as_array().unwrap().len(), 2);
+    let (st, _) = send(&s, "GET", "/v1/licences/340522-1999-000001", None, None).await;
+    assert_eq!(st, 404);
+    s.stop().await;
+}

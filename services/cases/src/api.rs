@@ -41,6 +41,11 @@ pub struct CasesApi {
     pub numbers: case_store::Numbers,
     /// Working days a department has to put a 差评 right.
     pub rectify_working_days: u32,
+    /// Signs e-licences.
+    pub licences: Arc<crate::licence::Signer>,
+    pub licence_valid_years: u32,
+    /// The county's region code (licence numbers).
+    pub region: String,
 }
 
 /// Roles that apply for themselves.
@@ -573,6 +578,36 @@ impl CasesApi {
                 may_act(&caller, c, action)
             })
             .await?
+        } else if matches!(action, Action::Decide | Action::Revoke) {
+            // A licence is issued with the approval of a licence item and revoked with the
+            // case, in the same transaction.
+            let mut tx = self.pool.begin().await.map_err(Error::from)?;
+            let c = case_store::transition_in(&mut tx, &calendar, id, act, |c| {
+                may_act(&caller, c, action)
+            })
+            .await?;
+            if action == Action::Revoke {
+                crate::licence::revoke(&mut tx, c.id, reason).await?;
+            } else if c.task_type == "01"
+                && matches!(c.state.as_str(), "approved" | "approved_with_tolerance")
+            {
+                let id_number = c
+                    .applicant_id_sealed
+                    .as_deref()
+                    .map(|s| self.key.open(s, AAD_ID).unwrap_or_default())
+                    .unwrap_or_default();
+                crate::licence::issue(
+                    &mut tx,
+                    &self.licences,
+                    &c,
+                    &id_number,
+                    self.licence_valid_years,
+                    &self.region,
+                )
+                .await?;
+            }
+            tx.commit().await.map_err(Error::from)?;
+            c
         } else {
             case_store::transition(&self.pool, &calendar, id, act, |c| {
                 may_act(&caller, c, action)
@@ -835,6 +870,49 @@ impl CasesService for CasesApi {
         )
         .await?;
         Ok(Response::new(self.case_to_pb(&c, View::Full)))
+    }
+
+    async fn get_licence(&self, req: Request<pb::GetLicenceRequest>) -> Reply<pb::Licence> {
+        Ok(Response::new(
+            crate::licence::get(&self.pool, &self.licences, req.get_ref().number.trim()).await?,
+        ))
+    }
+
+    async fn verify_licence(
+        &self,
+        req: Request<pb::VerifyLicenceRequest>,
+    ) -> Reply<pb::VerifyLicenceResponse> {
+        let r = req.into_inner();
+        let mut v = yiwang_kit::Violations::new();
+        if r.document.is_empty() || r.document.len() > 4096 {
+            v.add(
+                "document",
+                "must be the licence document as presented (at most 4 KiB)",
+            );
+        }
+        if r.signature.is_empty() || r.signature.len() > 200 {
+            v.add(
+                "signature",
+                "must be the base64 signature presented with it",
+            );
+        }
+        v.into_result()?;
+        let status =
+            crate::licence::verify(&self.pool, &self.licences, &r.document, &r.signature).await?;
+        Ok(Response::new(pb::VerifyLicenceResponse {
+            status: status.to_string(),
+        }))
+    }
+
+    async fn list_my_licences(
+        &self,
+        req: Request<pb::ListMyLicencesRequest>,
+    ) -> Reply<pb::ListMyLicencesResponse> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(APPLICANT_ROLES)?;
+        Ok(Response::new(pb::ListMyLicencesResponse {
+            licences: crate::licence::of_owner(&self.pool, &self.licences, &caller.sub).await?,
+        }))
     }
 
     async fn list_my_cases(

@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod case_store;
 pub mod evaluation;
 pub mod exchange;
+pub mod licence;
 pub mod lifecycle;
 pub mod partner;
 pub mod seed;
@@ -71,6 +72,9 @@ pub async fn serve(
             key,
             numbers: case_store::Numbers::new(&cfg.region_code),
             rectify_working_days: cfg.rectify_working_days,
+            licences: Arc::new(licence::Signer::from_config(&cfg)?),
+            licence_valid_years: cfg.licence_valid_years,
+            region: cfg.region_code.clone(),
         }),
     );
     let readiness = server.readiness();

@@ -44,6 +44,11 @@ pub struct Config {
     /// Base64 of the 32-byte key sealing personal data at rest (`YIWANG_DATA_KEY`); without it a
     /// built-in development key is used, with a warning.
     pub data_key: Option<String>,
+    /// Base64 of the 32-byte Ed25519 seed e-licences are signed with (`YIWANG_LICENCE_KEY`);
+    /// without it a built-in development key is used, with a warning.
+    pub licence_key: Option<String>,
+    /// Years an e-licence is valid (`YIWANG_LICENCE_VALID_YEARS`, 1–30, default 5).
+    pub licence_valid_years: u32,
     /// The county's region code (`YIWANG_REGION_CODE`, default 340522), first part of case numbers.
     pub region_code: String,
     /// Working days a department has to put a 差评 right (`YIWANG_RECTIFY_WORKING_DAYS`, 1–30, default 5).
@@ -249,6 +254,11 @@ impl Config {
             },
             near_cache_bytes: num("YIWANG_NEAR_CACHE_MB", 16)? * 1024 * 1024,
             data_key: var("YIWANG_DATA_KEY"),
+            licence_key: var("YIWANG_LICENCE_KEY"),
+            licence_valid_years: match num("YIWANG_LICENCE_VALID_YEARS", 5)? {
+                n @ 1..=30 => n as u32,
+                n => anyhow::bail!("YIWANG_LICENCE_VALID_YEARS={n} must be 1 to 30"),
+            },
             rectify_working_days: match num("YIWANG_RECTIFY_WORKING_DAYS", 5)? {
                 n @ 1..=30 => n as u32,
                 n => anyhow::bail!("YIWANG_RECTIFY_WORKING_DAYS={n} must be 1 to 30"),
