@@ -598,6 +598,36 @@ async fn approving_a_licence_issues_a_signed_e_licence_anyone_can_verify_until_r
     .await;
     assert_eq!((st, violation_field(&v)), (400, "document".to_string()));
 
+    // The supervision register learns of it (and, below, of its revocation) through events.
+    let supervisor = s.token("supervisor-1", &["supervisor"], None);
+    let holder = uscc("91340522MA2000001");
+    let register = |revoked: bool| {
+        let (s, supervisor, holder, number) = (&s, &supervisor, &holder, &number);
+        async move {
+            for _ in 0..100 {
+                let (st, v) = send(
+                    s,
+                    "GET",
+                    &format!("/v1/supervision/licences?uscc={holder}"),
+                    Some(supervisor),
+                    None,
+                )
+                .await;
+                assert_eq!(st, 200, "{v}");
+                if let Some(l) = v["licences"]
+                    .as_array()
+                    .and_then(|l| l.iter().find(|l| l["number"] == json!(number)))
+                    && l["revoked_at"].is_string() == revoked
+                {
+                    return l.clone();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("the register never learned (revoked: {revoked})");
+        }
+    };
+    assert_eq!(register(false).await["department"], DEPT);
+
     // Revoking the case revokes the licence.
     post_ok(
         &s,
@@ -609,6 +639,7 @@ async fn approving_a_licence_issues_a_signed_e_licence_anyone_can_verify_until_r
     assert_eq!(verify(document.clone(), signature.clone()).await, "revoked");
     let (_, lic) = send(&s, "GET", &format!("/v1/licences/{number}"), None, None).await;
     assert_eq!(lic["status"], "revoked");
+    assert_eq!(register(true).await["revoke_reason"], "以欺骗手段取得许可");
 
     // An expired one says so; a denied application has no licence.
     let second = decided(&s, &item, &me, &officer).await;

@@ -4,8 +4,8 @@
 
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
-use yiwang_kit::Caller;
 use yiwang_kit::crypto::DataKey;
+use yiwang_kit::{Caller, Error};
 use yiwang_proto::supervision::v1 as pb;
 use yiwang_proto::supervision::v1::supervision_service_server::SupervisionService;
 
@@ -67,6 +67,43 @@ impl SupervisionService for SupervisionApi {
         let c = Caller::of(&req);
         let r = req.into_inner();
         Ok(Response::new(self.get_entity(&c, r.id).await?))
+    }
+
+    async fn list_entity_licences(
+        &self,
+        req: Request<pb::ListEntityLicencesRequest>,
+    ) -> Reply<pb::ListEntityLicencesResponse> {
+        Caller::of(&req).require_authenticated()?;
+        let uscc = req.get_ref().uscc.trim().to_uppercase();
+        yiwang_kit::ids::check_uscc(&uscc).map_err(|e| Error::invalid("uscc", e))?;
+        let rows = sqlx::query(
+            "SELECT number, uscc, case_id, item_code, department, valid_until, issued_at, revoked_at,
+                    revoke_reason
+               FROM entity_licences WHERE uscc = $1 ORDER BY number",
+        )
+        .bind(&uscc)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        let licences = rows
+            .iter()
+            .map(|r| {
+                use sqlx::Row;
+                Ok(pb::EntityLicence {
+                    number: r.try_get("number")?,
+                    uscc: r.try_get("uscc")?,
+                    case_id: r.try_get::<uuid::Uuid, _>("case_id")?.to_string(),
+                    item_code: r.try_get("item_code")?,
+                    department: r.try_get("department")?,
+                    valid_until: crate::util::opt_ts(r.try_get("valid_until")?),
+                    issued_at: crate::util::opt_ts(r.try_get("issued_at")?),
+                    revoked_at: crate::util::opt_ts(r.try_get("revoked_at")?),
+                    revoke_reason: r.try_get("revoke_reason")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(Error::from)?;
+        Ok(Response::new(pb::ListEntityLicencesResponse { licences }))
     }
 
     async fn list_entities(

@@ -23,6 +23,9 @@ use crate::util::{self, opt_ts, text, ts};
 pub const CASE_DECIDED: &str = "cases.case.decided";
 pub const CASE_OVERDUE: &str = "cases.case.overdue";
 pub const TICKET_OVERDUE: &str = "cases.ticket.overdue";
+pub const LICENCE_ISSUED: &str = "cases.licence.issued";
+pub const LICENCE_REVOKED: &str = "cases.licence.revoked";
+pub const REGISTER_CONSUMER: &str = "supervision.licence-register";
 pub const GROUP: &str = "supervision";
 pub const LICENCE_CONSUMER: &str = "supervision.licence-follow-up";
 pub const OVERSIGHT_CONSUMER: &str = "supervision.oversight";
@@ -37,6 +40,8 @@ pub async fn consume(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
             CASE_DECIDED.to_string(),
             CASE_OVERDUE.to_string(),
             TICKET_OVERDUE.to_string(),
+            LICENCE_ISSUED.to_string(),
+            LICENCE_REVOKED.to_string(),
         ],
         from_beginning: true,
     };
@@ -53,6 +58,7 @@ pub async fn handle(pool: &PgPool, event: &Event) -> Result<()> {
         CASE_DECIDED => on_case_decided(pool, event).await.map(|_| ()),
         CASE_OVERDUE => on_case_overdue(pool, event).await.map(|_| ()),
         TICKET_OVERDUE => on_ticket_overdue(pool, event).await.map(|_| ()),
+        LICENCE_ISSUED | LICENCE_REVOKED => on_licence(pool, event).await,
         _ => Ok(()),
     }
 }
@@ -131,6 +137,48 @@ pub async fn on_case_decided(pool: &PgPool, event: &Event) -> Result<Option<Uuid
         tracing::info!(task = %task_id, case = %case_id, "follow-up supervision task created");
     }
     Ok(created.then_some(task_id))
+}
+
+/// The register learns of e-licences issued to legal persons and of their revocation, each
+/// event once.
+pub async fn on_licence(pool: &PgPool, event: &Event) -> Result<()> {
+    let p = &event.payload;
+    let Some(mut tx) = outbox::begin_once(pool, REGISTER_CONSUMER, event.id).await? else {
+        return Ok(());
+    };
+    if event.topic == LICENCE_ISSUED {
+        let uscc = s(p, "holder_uscc").trim().to_uppercase();
+        let case_id = Uuid::parse_str(s(p, "case_id")).ok();
+        if let (true, Some(case_id)) = (ids::check_uscc(&uscc).is_ok(), case_id) {
+            let valid_until = DateTime::parse_from_rfc3339(s(p, "valid_until"))
+                .ok()
+                .map(|d| d.to_utc());
+            sqlx::query(
+                "INSERT INTO entity_licences (number, uscc, case_id, item_code, department, valid_until)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (number) DO NOTHING",
+            )
+            .bind(s(p, "number"))
+            .bind(&uscc)
+            .bind(case_id)
+            .bind(s(p, "item_code"))
+            .bind(s(p, "department"))
+            .bind(valid_until)
+            .execute(&mut *tx)
+            .await?;
+        }
+    } else {
+        sqlx::query(
+            "UPDATE entity_licences SET revoked_at = $2, revoke_reason = $3
+              WHERE number = $1 AND revoked_at IS NULL",
+        )
+        .bind(s(p, "number"))
+        .bind(event.occurred_at)
+        .bind(s(p, "reason"))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// 督办 of a case past its deadline. Returns the notice created, if this delivery created one.
