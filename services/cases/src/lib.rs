@@ -16,6 +16,7 @@ pub mod seed;
 pub mod stats;
 pub mod store;
 pub mod ticket;
+pub mod ticket_rpc;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
