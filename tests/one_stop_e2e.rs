@@ -1352,3 +1352,84 @@ async fn cross_province_cases_name_a_partner_region_and_the_direction() {
     );
     s.stop().await;
 }
+
+/// The demo's 督办 notices come from its really overdue cases, through the platform's own
+/// events, so each names a case that exists.
+#[tokio::test]
+async fn demo_oversight_notices_point_at_real_overdue_cases() {
+    let mut cfg = test_config(10_000).await;
+    cfg.overdue_sweep_secs = 1;
+    let s = Stack::start_with(cfg).await;
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    let calendar = yiwang_cases::store::load_calendar(&pool).await.unwrap();
+    let key = yiwang_kit::crypto::DataKey::development();
+    let items: Vec<yiwang_cases::seed::DemoItem> = (1..=3)
+        .map(|n| yiwang_cases::seed::DemoItem {
+            code: format!("11340522MB00000014000101{n:06}"),
+            name: format!("演示事项{n}"),
+            department: DEPT_A.to_string(),
+            task_type: "01".into(),
+            required_materials: vec![],
+            limit: yiwang_cases::calendar::Limit::new(1, yiwang_cases::calendar::Unit::WorkingDays),
+            high_frequency: n == 1,
+        })
+        .collect();
+    let loaded = yiwang_cases::seed::load_demo(
+        &pool,
+        &key,
+        &calendar,
+        "340522",
+        &items,
+        6,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .expect("loaded into an empty database");
+    assert!(loaded.cases > 0);
+    let overdue: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM cases WHERE clock = 'running' AND deadline < now()",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(overdue > 0, "the demo has overdue cases");
+    let supervisor = s.token("supervisor-1", &["supervisor"], None);
+    let mut notices = Vec::new();
+    for _ in 0..200 {
+        let (_, v) = send(
+            &s,
+            "GET",
+            "/v1/supervision/notices?page_size=100",
+            Some(&supervisor),
+            None,
+        )
+        .await;
+        notices = v["notices"].as_array().cloned().unwrap_or_default();
+        if notices.len() as i64 >= overdue.min(100) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        notices.len() as i64,
+        overdue.min(100),
+        "one notice per overdue case"
+    );
+    for n in notices.iter().take(10) {
+        let (st, c) = send(
+            &s,
+            "GET",
+            &format!("/v1/cases/{}", n["case_id"].as_str().unwrap()),
+            Some(&supervisor),
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "the notice names a real case: {n}");
+        assert_eq!(c["case_number"], n["case_number"]);
+    }
+    pool.close().await;
+    s.stop().await;
+}

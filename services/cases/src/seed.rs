@@ -269,7 +269,9 @@ pub async fn load_demo(
             .bind(outcome)
             .bind(delivery)
             .bind(if delivery == "ems" { format!("EA{:09}CN", rng.below(1_000_000_000)) } else { String::new() })
-            .bind(deadline.is_some_and(|d| d < now) && clock == "running")
+            // Not yet announced: the first overdue sweep of the running platform announces each
+            // once, and supervision opens its 督办 notice on the real case.
+            .bind(false)
             .bind(filed)
             .bind(decided_at.or(accepted_at).unwrap_or(filed))
             .bind(accepted_at)

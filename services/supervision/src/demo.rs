@@ -1,7 +1,7 @@
 //! Sample data at the reference county's scale for `yiwang up --demo`: 805 supervision items,
 //! all claimed; 843 inspection lists; 1,459 inspectors; 6,000 regulated entities; drawn and
 //! published 双随机 plans; 2,767 inspection records covering 78 % of the claimed items; 64
-//! publications; 120 follow-up tasks of licences and 12 oversight notices. Deterministic, batch-inserted with UNNEST, and loaded only into an empty
+//! publications; 120 follow-up tasks of licences (督办 notices come from the cases' own overdue events). Deterministic, batch-inserted with UNNEST, and loaded only into an empty
 //! database.
 
 use chrono::{DateTime, Duration, Utc};
@@ -22,8 +22,10 @@ pub const COVERED: usize = 628; // 78 % of 805
 pub const PUBLICATIONS: usize = 64;
 /// Follow-up tasks of approved licences (审管联动), a third of them done.
 pub const TASKS: usize = 120;
-/// Oversight notices of overdue cases (督办), two thirds closed.
-pub const NOTICES: usize = 12;
+/// Oversight notices loaded by the demo itself: none. The 督办 notices of the demo are opened by
+/// the running platform, from the cases service's announcements of its really overdue cases, so
+/// each points at a case that exists.
+pub const NOTICES: usize = 0;
 const PLANS_PUBLISHED: usize = 30;
 
 /// A department of the county (catalogue org unit).
@@ -628,40 +630,6 @@ pub async fn load_demo(
     .execute(&mut *tx)
     .await?;
     loaded.tasks = TASKS;
-    for n in 0..NOTICES {
-        let d = (n * 5) % departments.len();
-        let at = now - Duration::days(2 + 9 * n as i64);
-        let state = match n % 3 {
-            0 => "open",
-            1 => "acknowledged",
-            _ => "closed",
-        };
-        let state = if n >= 4 && state == "open" {
-            "closed"
-        } else {
-            state
-        };
-        sqlx::query(
-            "INSERT INTO notices (id, case_id, case_number, item_code, item_name, department, deadline, state,
-                acknowledge_note, close_note, event_id, created_at, acknowledged_at, closed_at)
-             VALUES ($1, $2, $3, $4, '建设工程规划许可证核发', $5, $6, $7,
-                CASE WHEN $7 <> 'open' THEN '已督促承办人限期办结' ELSE '' END,
-                CASE WHEN $7 = 'closed' THEN '已办结，督办销号' ELSE '' END,
-                gen_random_uuid(), $8,
-                CASE WHEN $7 <> 'open' THEN $8 + interval '1 day' END,
-                CASE WHEN $7 = 'closed' THEN $8 + interval '3 days' END)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(Uuid::new_v4())
-        .bind(format!("340522-{}-{:06}", at.format("%Y%m%d"), 950_000 + n))
-        .bind(format!("{}4{:012}", departments[d].uscc, 500 + n))
-        .bind(&departments[d].code)
-        .bind(at - Duration::hours(2))
-        .bind(state)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-    }
     loaded.notices = NOTICES;
     tx.commit().await?;
     Ok(Some(loaded))
