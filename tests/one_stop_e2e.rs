@@ -1433,3 +1433,54 @@ async fn demo_oversight_notices_point_at_real_overdue_cases() {
     pool.close().await;
     s.stop().await;
 }
+
+/// `yiwang up --demo`'s catalogue: the county with its hall, whose comprehensive windows receive
+/// every window item, and the 7×24 area's terminal with 72 items; loaded once.
+#[tokio::test]
+async fn the_demo_catalogue_has_its_hall_windows_and_terminal() {
+    let s = Stack::start().await;
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("catalog"))
+        .await
+        .unwrap();
+    let loaded = yiwang_catalog::seed::load_demo(&pool)
+        .await
+        .unwrap()
+        .expect("an empty catalogue loads the demo");
+    assert_eq!(loaded.items, 8_120);
+    let (st, hall) = send(
+        &s,
+        "GET",
+        &format!("/v1/halls/{}", yiwang_catalog::seed::DEMO_HALL),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{hall}");
+    let received = hall["items"].as_array().unwrap().len();
+    assert!(
+        received > 1_000,
+        "{received} items at the comprehensive windows"
+    );
+    assert!(
+        hall["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["kind"] == "comprehensive")
+            .count()
+            >= 6
+    );
+    let (st, t) = send(&s, "GET", "/v1/terminals/340522-T01", None, None).await;
+    assert_eq!(st, 200, "{t}");
+    assert_eq!(t["items"].as_array().unwrap().len(), 72);
+    assert_eq!(t["hall"], yiwang_catalog::seed::DEMO_SELF_SERVICE_HALL);
+    assert!(
+        yiwang_catalog::seed::load_demo(&pool)
+            .await
+            .unwrap()
+            .is_none(),
+        "loaded once"
+    );
+    pool.close().await;
+    s.stop().await;
+}

@@ -4,6 +4,7 @@
 use serde_json::json;
 use sqlx::PgPool;
 use yiwang_kit::Caller;
+use yiwang_proto::catalog::v1 as pb;
 
 use crate::model::grams;
 use crate::{demo, store};
@@ -110,9 +111,107 @@ pub async fn load_demo(pool: &PgPool) -> anyhow::Result<Option<Loaded>> {
             .map_err(|e| anyhow::anyhow!("demo bundle: {e}"))?;
         bundles += 1;
     }
+    // The county hall's comprehensive windows receive every item offered at a window; the 7×24
+    // self-service area's terminal offers 72 high-frequency items.
+    let departments: Vec<&str> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| u.code.as_str())
+        .take(5)
+        .collect();
+    let window = |number: String, name: &str, kind: &str, department: &str| pb::HallWindow {
+        number,
+        name: name.into(),
+        kind: kind.into(),
+        department: department.into(),
+    };
+    let mut windows: Vec<pb::HallWindow> = (1..=6)
+        .map(|n| {
+            window(
+                format!("A{n:02}"),
+                &format!("综合受理{n}号窗"),
+                "comprehensive",
+                "",
+            )
+        })
+        .collect();
+    windows.extend(
+        departments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| window(format!("B{:02}", i + 1), "部门窗口", "department", d)),
+    );
+    windows.push(window("C01".into(), "涉企服务窗口", "enterprise", ""));
+    windows.push(window("C02".into(), "办不成事反映窗口", "complaint", ""));
+    let hall = |code: &str, name: &str, windows: Vec<pb::HallWindow>| pb::Hall {
+        code: code.into(),
+        name: name.into(),
+        level: "county".into(),
+        region_code: "340522".into(),
+        address: "含山县环峰镇".into(),
+        windows,
+        ..Default::default()
+    };
+    crate::hall::create(
+        pool,
+        &loader,
+        hall(DEMO_HALL, "含山县政务服务中心", windows),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo hall: {e}"))?;
+    let at_windows: Vec<String> = county
+        .items
+        .iter()
+        .filter(|(_, c)| c.channels.iter().any(|ch| ch == "window"))
+        .map(|(code, _)| code.clone())
+        .collect();
+    crate::hall::set_items(pool, DEMO_HALL, &at_windows)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo hall items: {e}"))?;
+    crate::hall::create(
+        pool,
+        &loader,
+        hall(DEMO_SELF_SERVICE_HALL, "含山县7×24小时自助服务区", vec![]),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo self-service hall: {e}"))?;
+    let mut offered: Vec<String> = county
+        .items
+        .iter()
+        .filter(|(_, c)| c.high_frequency)
+        .map(|(code, _)| code.clone())
+        .take(72)
+        .collect();
+    offered.extend(
+        county
+            .items
+            .iter()
+            .filter(|(_, c)| !c.high_frequency)
+            .map(|(code, _)| code.clone())
+            .take(72 - offered.len()),
+    );
+    crate::hall::create_terminal(
+        pool,
+        &loader,
+        pb::Terminal {
+            code: "340522-T01".into(),
+            hall: DEMO_SELF_SERVICE_HALL.into(),
+            name: "一号自助终端".into(),
+            items: offered,
+            created_at: None,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo terminal: {e}"))?;
     Ok(Some(Loaded {
         org_units: county.org_units.len(),
         items: county.items.len(),
         bundles,
     }))
 }
+
+/// The demo county's hall (its comprehensive windows receive every window item) and its 7×24
+/// self-service area (terminal `340522-T01`, 72 items).
+pub const DEMO_HALL: &str = "340522-ZWFWZX";
+pub const DEMO_SELF_SERVICE_HALL: &str = "340522-ZZFW24";
