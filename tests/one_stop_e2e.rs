@@ -590,6 +590,21 @@ async fn a_bundle_is_filed_once_worked_by_each_department_and_delivered_together
     )
     .await;
     assert_eq!(st, 400, "delivered once");
+    // 综合出件 at one window: one pickup code, shown on every member to the applicant.
+    let mut codes = Vec::new();
+    for case in [&case_a, &case_b] {
+        let (_, c) = send(
+            &s,
+            "GET",
+            &format!("/v1/cases/{case}"),
+            Some(&enterprise),
+            None,
+        )
+        .await;
+        codes.push(c["pickup_code"].as_str().unwrap().to_string());
+    }
+    assert_eq!(codes[0].len(), 6, "{codes:?}");
+    assert_eq!(codes[0], codes[1]);
 
     // Who sees it: the applicant and the departments in full, oversight masked, others nothing.
     let stranger = s.token("enterprise-2", &["enterprise"], None);

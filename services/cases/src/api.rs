@@ -58,8 +58,8 @@ pub(crate) const OVERSIGHT_ROLES: &[&str] = &[roles::SUPERVISOR, roles::SYSTEM];
 const AAD_ID: &[u8] = b"cases.applicant_id";
 const AAD_PHONE: &[u8] = b"cases.applicant_phone";
 const AAD_QUERY_CODE: &[u8] = b"cases.query_code";
-const AAD_ADDRESS: &[u8] = b"cases.delivery_address";
-const AAD_PICKUP: &[u8] = b"cases.pickup_code";
+pub(crate) const AAD_ADDRESS: &[u8] = b"cases.delivery_address";
+pub(crate) const AAD_PICKUP: &[u8] = b"cases.pickup_code";
 
 /// How a caller relates to a case.
 #[derive(PartialEq, Eq, Clone, Copy)]

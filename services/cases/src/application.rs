@@ -498,6 +498,22 @@ impl CasesApi {
         if r.tracking_number.chars().count() > 64 {
             v.add("tracking_number", "must be at most 64 characters");
         }
+        let address = r.address.trim();
+        if r.delivery_method == "ems" {
+            if !address.is_empty() && !(5..=200).contains(&address.chars().count()) {
+                v.add(
+                    "address",
+                    "must be a mailing address of 5 to 200 characters",
+                );
+            }
+        } else {
+            if !address.is_empty() {
+                v.add("address", "is only for EMS delivery");
+            }
+            if r.free_mailing {
+                v.add("free_mailing", "is only for EMS delivery");
+            }
+        }
         v.into_result()?;
         let calendar = self.calendar();
         let mut tx = self.pool.begin().await?;
@@ -533,6 +549,7 @@ impl CasesApi {
         }
         let method = r.delivery_method.as_str();
         let tracking = r.tracking_number.trim();
+        let pickup_code = (method == "window").then(|| yiwang_kit::crypto::random_code(6));
         for m in members
             .iter()
             .filter(|m| APPROVED.contains(&m.state.as_str()) || m.state == "denied")
@@ -549,7 +566,17 @@ impl CasesApi {
                 record_as: None,
                 hall: crate::api::window_hall(caller).unwrap_or_default(),
             };
-            case_store::transition_in(&mut tx, &calendar, m.id, act, |_| Ok(())).await?;
+            // One parcel or one pickup for all: the same address, or one pickup code shown on
+            // every member.
+            let how = case_store::Delivery {
+                address_sealed: (method == "ems" && !address.is_empty())
+                    .then(|| self.key.seal(address, crate::api::AAD_ADDRESS)),
+                free_mailing: r.free_mailing && method == "ems",
+                pickup_code_sealed: pickup_code
+                    .as_deref()
+                    .map(|code| self.key.seal(code, crate::api::AAD_PICKUP)),
+            };
+            case_store::deliver_in(&mut tx, &calendar, m.id, act, &how, |_| Ok(())).await?;
         }
         sqlx::query(
             "UPDATE applications SET delivered_at = now(), delivery_method = $2, tracking_number = $3,

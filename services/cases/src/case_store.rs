@@ -722,7 +722,21 @@ pub async fn deliver(
     may_act: impl FnOnce(&CaseRow) -> Result<()>,
 ) -> Result<CaseRow> {
     let mut tx = pool.begin().await?;
-    transition_in(&mut tx, calendar, id, act, may_act).await?;
+    let c = deliver_in(&mut tx, calendar, id, act, &how, may_act).await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+/// [`deliver`] in the caller's transaction (an application's results delivered together).
+pub async fn deliver_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    calendar: &Calendar,
+    id: Uuid,
+    act: Act<'_>,
+    how: &Delivery,
+    may_act: impl FnOnce(&CaseRow) -> Result<()>,
+) -> Result<CaseRow> {
+    transition_in(tx, calendar, id, act, may_act).await?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE cases SET delivery_address_sealed = $2, free_mailing = $3, pickup_code_sealed = $4,
                 mail_status = CASE WHEN delivery_method = 'ems' THEN 'posted' ELSE '' END,
@@ -733,9 +747,8 @@ pub async fn deliver(
     .bind(&how.address_sealed)
     .bind(how.free_mailing)
     .bind(&how.pickup_code_sealed)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    tx.commit().await?;
     from_row(&row)
 }
 
