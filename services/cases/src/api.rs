@@ -564,6 +564,8 @@ impl CasesApi {
                 .then_some("reject_out_of_scope"),
             hall: window_hall(&caller).unwrap_or_default(),
         };
+        let may = |c: &CaseRow| may_act(&caller, c, action);
+        let mut tx = self.pool.begin().await.map_err(Error::from)?;
         let c = if action == Action::Deliver {
             // How it goes out is sealed like the applicant's other data; a window pickup gets
             // a code to show.
@@ -574,46 +576,34 @@ impl CasesApi {
                 pickup_code_sealed: (r.delivery_method == "window")
                     .then(|| self.key.seal(&crypto::random_code(6), AAD_PICKUP)),
             };
-            case_store::deliver(&self.pool, &calendar, id, act, how, |c| {
-                may_act(&caller, c, action)
-            })
-            .await?
-        } else if matches!(action, Action::Decide | Action::Revoke) {
-            // A licence is issued with the approval of a licence item and revoked with the
-            // case, in the same transaction.
-            let mut tx = self.pool.begin().await.map_err(Error::from)?;
-            let c = case_store::transition_in(&mut tx, &calendar, id, act, |c| {
-                may_act(&caller, c, action)
-            })
-            .await?;
-            if action == Action::Revoke {
-                crate::licence::revoke(&mut tx, c.id, reason).await?;
-            } else if c.task_type == "01"
-                && matches!(c.state.as_str(), "approved" | "approved_with_tolerance")
-            {
-                let id_number = c
-                    .applicant_id_sealed
-                    .as_deref()
-                    .map(|s| self.key.open(s, AAD_ID).unwrap_or_default())
-                    .unwrap_or_default();
-                crate::licence::issue(
-                    &mut tx,
-                    &self.licences,
-                    &c,
-                    &id_number,
-                    self.licence_valid_years,
-                    &self.region,
-                )
-                .await?;
-            }
-            tx.commit().await.map_err(Error::from)?;
-            c
+            case_store::deliver_in(&mut tx, &calendar, id, act, &how, may).await?
         } else {
-            case_store::transition(&self.pool, &calendar, id, act, |c| {
-                may_act(&caller, c, action)
-            })
-            .await?
+            case_store::transition_in(&mut tx, &calendar, id, act, may).await?
         };
+        // A licence is issued with the approval of a licence item and revoked with the case, in
+        // the same transaction.
+        if action == Action::Revoke {
+            crate::licence::revoke(&mut tx, c.id, reason).await?;
+        } else if action == Action::Decide
+            && c.task_type == "01"
+            && matches!(c.state.as_str(), "approved" | "approved_with_tolerance")
+        {
+            let id_number = c
+                .applicant_id_sealed
+                .as_deref()
+                .map(|s| self.key.open(s, AAD_ID).unwrap_or_default())
+                .unwrap_or_default();
+            crate::licence::issue(
+                &mut tx,
+                &self.licences,
+                &c,
+                &id_number,
+                self.licence_valid_years,
+                &self.region,
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(Error::from)?;
         tracing::info!(case = %c.case_number, action = action.name(), state = %c.state, actor = %caller.sub, "case transition");
         Ok(Response::new(self.case_to_pb(&c, View::Full)))
     }
@@ -964,13 +954,7 @@ impl CasesService for CasesApi {
         let caller = Caller::of(&req);
         caller.require_any_role(APPLICANT_ROLES)?;
         let r = req.into_inner();
-        if !r.state.is_empty() && !lifecycle::STATES.contains(&r.state.as_str()) {
-            return Err(Error::invalid(
-                "state",
-                format!("must be one of {}", lifecycle::STATES.join(", ")),
-            )
-            .into());
-        }
+        check_state_filter(&r.state)?;
         let (cases, next) = case_store::list(
             &self.pool,
             &Scope::Owner(caller.sub.clone()),
@@ -1785,13 +1769,7 @@ impl CasesService for CasesApi {
         let caller = Caller::of(&req);
         caller.require_authenticated()?;
         let r = req.into_inner();
-        if !r.state.is_empty() && !lifecycle::STATES.contains(&r.state.as_str()) {
-            return Err(Error::invalid(
-                "state",
-                format!("must be one of {}", lifecycle::STATES.join(", ")),
-            )
-            .into());
-        }
+        check_state_filter(&r.state)?;
         // Staff see their department's cases, applicants their own, oversight all (masked).
         let (scope, view) = if caller.has_any_role(STAFF_ROLES) && caller.dept.is_some() {
             (
@@ -2037,6 +2015,17 @@ pub(crate) fn check_applicant(caller: &Caller, a: &pb::Applicant, v: &mut yiwang
         v.add("applicant.name", "must be 1 to 100 characters");
     }
     v.check("applicant.phone", ids::check_mobile(&a.phone));
+}
+
+/// A case list's state filter: an unknown state is named, not ignored.
+fn check_state_filter(state: &str) -> Result<(), Error> {
+    if !state.is_empty() && !lifecycle::STATES.contains(&state) {
+        return Err(Error::invalid(
+            "state",
+            format!("must be one of {}", lifecycle::STATES.join(", ")),
+        ));
+    }
+    Ok(())
 }
 
 /// The provincial platform (a `system` account) and administrators read the exchange feed.

@@ -712,22 +712,7 @@ pub struct Delivery {
     pub pickup_code_sealed: Option<Vec<u8>>,
 }
 
-/// Delivers (the transition) and records how, in one transaction.
-pub async fn deliver(
-    pool: &PgPool,
-    calendar: &Calendar,
-    id: Uuid,
-    act: Act<'_>,
-    how: Delivery,
-    may_act: impl FnOnce(&CaseRow) -> Result<()>,
-) -> Result<CaseRow> {
-    let mut tx = pool.begin().await?;
-    let c = deliver_in(&mut tx, calendar, id, act, &how, may_act).await?;
-    tx.commit().await?;
-    Ok(c)
-}
-
-/// [`deliver`] in the caller's transaction (an application's results delivered together).
+/// Delivers (the transition) and records how, in the caller's transaction.
 pub async fn deliver_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     calendar: &Calendar,

@@ -126,20 +126,7 @@ pub(crate) async fn list_tickets(
     let caller = Caller::of(&req);
     caller.require_authenticated()?;
     let r = req.into_inner();
-    if !r.state.is_empty() && !ticket::STATES.contains(&r.state.as_str()) {
-        return Err(Error::invalid(
-            "state",
-            format!("must be one of {}", ticket::STATES.join(", ")),
-        )
-        .into());
-    }
-    if !r.kind.is_empty() && !ticket::KINDS.contains(&r.kind.as_str()) {
-        return Err(Error::invalid(
-            "kind",
-            format!("must be one of {}", ticket::KINDS.join(", ")),
-        )
-        .into());
-    }
+    check_list_filters(&r)?;
     let scope = if caller.has_any_role(&[roles::SUPERVISOR]) {
         Scope::All
     } else if caller.has_any_role(STAFF_ROLES) && caller.dept.is_some() {
@@ -391,13 +378,7 @@ pub(crate) async fn list_my_tickets(
     let caller = Caller::of(&req);
     caller.require_any_role(APPLICANT_ROLES)?;
     let r = req.into_inner();
-    if !r.state.is_empty() && !ticket::STATES.contains(&r.state.as_str()) {
-        return Err(Error::invalid(
-            "state",
-            format!("must be one of {}", ticket::STATES.join(", ")),
-        )
-        .into());
-    }
+    check_list_filters(&r)?;
     let (list, next) = ticket::list(
         &api.pool,
         &Scope::Owner(caller.sub.clone()),
@@ -411,4 +392,21 @@ pub(crate) async fn list_my_tickets(
         tickets: list.iter().map(|t| api.ticket_to_pb(&caller, t)).collect(),
         next_page_token: next,
     }))
+}
+
+/// The filters of a ticket list (either list): an unknown state or kind is named, not ignored.
+fn check_list_filters(r: &pb::ListTicketsRequest) -> Result<(), Error> {
+    if !r.state.is_empty() && !ticket::STATES.contains(&r.state.as_str()) {
+        return Err(Error::invalid(
+            "state",
+            format!("must be one of {}", ticket::STATES.join(", ")),
+        ));
+    }
+    if !r.kind.is_empty() && !ticket::KINDS.contains(&r.kind.as_str()) {
+        return Err(Error::invalid(
+            "kind",
+            format!("must be one of {}", ticket::KINDS.join(", ")),
+        ));
+    }
+    Ok(())
 }

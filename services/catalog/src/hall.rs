@@ -228,19 +228,8 @@ pub async fn set_items(pool: &PgPool, code: &str, item_codes: &[String]) -> Resu
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| not_found(code))?;
-    let known: Vec<String> = sqlx::query_scalar("SELECT code FROM items WHERE code = ANY($1)")
-        .bind(&codes)
-        .fetch_all(&mut *tx)
-        .await?;
     let mut v = Violations::new();
-    for (i, c) in codes.iter().enumerate() {
-        if !known.contains(c) {
-            v.add(
-                format!("item_codes[{i}]"),
-                "is not an item of the catalogue",
-            );
-        }
-    }
+    name_unknown_items(&mut *tx, &codes, "item_codes", &mut v).await?;
     v.into_result()?;
     codes.sort();
     codes.dedup();
@@ -285,19 +274,11 @@ pub async fn create_terminal(
         .bind(&t.hall)
         .fetch_one(pool)
         .await?;
-    let known: Vec<String> = sqlx::query_scalar("SELECT code FROM items WHERE code = ANY($1)")
-        .bind(&t.items)
-        .fetch_all(pool)
-        .await?;
     let mut v = Violations::new();
     if !hall {
         v.add("hall", "is not a hall of the catalogue");
     }
-    for (i, c) in t.items.iter().enumerate() {
-        if !known.contains(c) {
-            v.add(format!("items[{i}]"), "is not an item of the catalogue");
-        }
-    }
+    name_unknown_items(pool, &t.items, "items", &mut v).await?;
     v.into_result()?;
     let mut items = t.items.clone();
     items.sort();
@@ -346,4 +327,26 @@ fn terminal_from_row(r: &sqlx::postgres::PgRow) -> Result<pb::Terminal> {
         items: r.try_get("items")?,
         created_at: Some(to_timestamp(r.try_get("created_at")?)),
     })
+}
+
+/// Adds a violation `field[i]` for each of `codes` that is not an item of the catalogue.
+async fn name_unknown_items<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    codes: &[String],
+    field: &str,
+    v: &mut Violations,
+) -> Result<()> {
+    let known: std::collections::HashSet<String> =
+        sqlx::query_scalar("SELECT code FROM items WHERE code = ANY($1)")
+            .bind(codes)
+            .fetch_all(executor)
+            .await?
+            .into_iter()
+            .collect();
+    for (i, c) in codes.iter().enumerate() {
+        if !known.contains(c) {
+            v.add(format!("{field}[{i}]"), "is not an item of the catalogue");
+        }
+    }
+    Ok(())
 }
