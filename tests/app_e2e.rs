@@ -519,20 +519,10 @@ async fn results_go_by_ems_to_a_sealed_address_or_are_picked_up_with_a_code() {
     .await;
     assert_eq!(st, 400, "once");
 
-    let period = format!(
-        "/v1/cases/stats?from={}&to={}",
-        (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ"),
-        (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ")
-    );
+    let period = stats_around_now();
     let (_, stats) = send(&s, "GET", &period, Some(&supervisor), None).await;
     assert_eq!(stats["free_mailings"], 1, "{stats}");
     s.stop().await;
-}
-
-async fn post_ok(s: &Stack, path: &str, token: &str, body: Value) -> Value {
-    let (st, v) = send(s, "POST", path, Some(token), Some(body)).await;
-    assert_eq!(st, 200, "{path}: {v}");
-    v
 }
 
 #[tokio::test]
@@ -685,5 +675,140 @@ async fn approving_a_licence_issues_a_signed_e_licence_anyone_can_verify_until_r
     assert_eq!(mine["licences"].as_array().unwrap().len(), 2);
     let (st, _) = send(&s, "GET", "/v1/licences/340522-1999-000001", None, None).await;
     assert_eq!(st, 404);
+    s.stop().await;
+}
+
+/// Every route this round added, tried as a stranger, a wrong role and a careless or hostile
+/// client: 401 before anything, 403 for the wrong role, and NUL bytes or 100,000-character
+/// values a named 4xx — never a 5xx.
+#[tokio::test]
+async fn new_routes_refuse_strangers_wrong_roles_nul_bytes_and_huge_values() {
+    let s = Stack::start().await;
+    let citizen = s.token("citizen-1", &["citizen"], None);
+    let officer = s.token("officer-a", &["officer"], Some(DEPT));
+    let inspector = s.token("inspector-a", &["inspector"], Some(DEPT));
+    let id = "01a22f40-7ab1-74d5-98db-70140285a98b";
+    let routes: Vec<(&str, String, &str)> = vec![
+        ("POST", "/v1/applications".into(), "applicant or staff"),
+        ("POST", format!("/v1/applications/{id}/deliver"), "staff"),
+        ("POST", format!("/v1/applications/{id}/accept"), "window"),
+        ("POST", format!("/v1/cases/{id}/route"), "staff"),
+        ("POST", format!("/v1/cases/{id}/start"), "staff"),
+        ("POST", format!("/v1/cases/{id}/mail-status"), "staff"),
+        ("POST", format!("/v1/cases/{id}/pickup"), "staff"),
+        ("POST", format!("/v1/tickets/{id}/transfer"), "staff"),
+        ("POST", "/v1/halls".into(), "admin"),
+        ("PUT", "/v1/halls/340522-X/items".into(), "admin"),
+        ("POST", "/v1/terminals".into(), "admin"),
+        ("PUT", "/v1/partner-regions/320114".into(), "admin"),
+        ("GET", "/v1/process-records".into(), "system"),
+        ("GET", "/v1/me/cases".into(), "citizen"),
+        ("GET", "/v1/me/licences".into(), "citizen"),
+    ];
+    for (method, path, who) in &routes {
+        let (st, v) = send(&s, method, path, None, Some(json!({}))).await;
+        assert_eq!(st, 401, "anonymous {method} {path}: {v}");
+        let wrong = match *who {
+            "citizen" => &officer,
+            "applicant or staff" => &inspector,
+            _ => &citizen,
+        };
+        let (st, v) = send(&s, method, path, Some(wrong), Some(json!({}))).await;
+        assert_eq!(st, 403, "wrong role {method} {path}: {v}");
+    }
+    // Careless and hostile values, with the right roles.
+    let cat = s.token("cat-admin", &["catalog_admin"], None);
+    let window = s.token("window-1", &["window_clerk"], Some("340522-ZWFWZX"));
+    let huge = "Z".repeat(100_000);
+    let province = s.token("p", &["system"], None);
+    let probes: Vec<(&str, String, &String, Value)> = vec![
+        (
+            "POST",
+            "/v1/applications".into(),
+            &citizen,
+            json!({"bundle_id": "a\u{0}b", "channel": "online"}),
+        ),
+        (
+            "POST",
+            "/v1/applications".into(),
+            &citizen,
+            json!({"bundle_id": huge, "channel": "online"}),
+        ),
+        (
+            "POST",
+            format!("/v1/cases/{id}/route"),
+            &officer,
+            json!({"to_department": "x\u{0}", "reason": "r"}),
+        ),
+        (
+            "POST",
+            format!("/v1/cases/{id}/pickup"),
+            &officer,
+            json!({"pickup_code": huge}),
+        ),
+        (
+            "POST",
+            "/v1/halls".into(),
+            &cat,
+            json!({"code": "H\u{0}", "name": "n", "level": "county", "region_code": "340522"}),
+        ),
+        (
+            "POST",
+            "/v1/halls".into(),
+            &cat,
+            json!({"code": "H1", "name": huge, "level": "county", "region_code": "340522"}),
+        ),
+        (
+            "POST",
+            "/v1/terminals".into(),
+            &cat,
+            json!({"code": "T1", "hall": huge, "name": "n"}),
+        ),
+        (
+            "POST",
+            "/v1/tickets".into(),
+            &window,
+            json!({"kind": "complaint", "subject": "s\u{0}", "body": "b",
+            "source": "window_complaint", "contact_name": "王", "contact_phone": "13812345678"}),
+        ),
+        (
+            "POST",
+            "/v1/licences/verify".into(),
+            &citizen,
+            json!({"document": huge, "signature": "x"}),
+        ),
+        (
+            "GET",
+            format!("/v1/public/cases/{}?query_code=ABC", "9".repeat(5_000)),
+            &citizen,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/v1/licences/{}", "9".repeat(5_000)),
+            &citizen,
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/v1/process-records?after=1-%00".into(),
+            &province,
+            Value::Null,
+        ),
+    ];
+    for (method, path, token, body) in probes {
+        let body = (!body.is_null()).then_some(body);
+        let (st, v) = send(&s, method, &path, Some(token), body).await;
+        let short = &path[..path.len().min(60)];
+        assert!(
+            (400..500).contains(&st),
+            "{method} {short}: {st} {}",
+            &v.to_string()[..v.to_string().len().min(300)]
+        );
+        assert!(
+            v.to_string().len() < 4_000,
+            "{method} {short}: the answer echoes at most a prefix"
+        );
+    }
     s.stop().await;
 }

@@ -282,3 +282,21 @@ pub fn grpc_violation_field(status: &tonic::Status) -> String {
         .and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
         .unwrap_or_default()
 }
+
+/// A POST that must answer 200; its JSON.
+pub async fn post_ok(
+    s: &Stack,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let (st, v) = send(s, "POST", path, Some(token), Some(body)).await;
+    assert_eq!(st, 200, "{path}: {v}");
+    v
+}
+
+/// `GET /v1/cases/stats` over the day around now (what a test just did falls in it).
+pub fn stats_around_now() -> String {
+    let at = |d: i64| (chrono::Utc::now() + chrono::Duration::days(d)).format("%Y-%m-%dT%H:%M:%SZ");
+    format!("/v1/cases/stats?from={}&to={}", at(-1), at(1))
+}
