@@ -132,13 +132,14 @@ async fn file_work_and_deliver_a_case_with_its_history() {
         (Some("李志愿"), Some("volunteer"))
     );
 
-    // A correction stops the clock; submitting the missing material restarts it.
+    // A correction stops the clock; submitting the missing material restarts it. (Without a
+    // typed reason the correction list is the reason: see files_e2e.)
     let (st, body) = send(
         &s,
         "POST",
         &format!("/v1/cases/{id}/request-correction"),
         Some(&p.officer),
-        Some(json!({})),
+        Some(json!({"reason": "缺".repeat(2001)})),
     )
     .await;
     assert_eq!(

@@ -33,6 +33,10 @@ pub async fn test_config(rate_limit: u32) -> Config {
     cfg.database_max_connections = 5;
     cfg.gateway.rate_limit = rate_limit;
     cfg.gateway.max_body_bytes = 64 * 1024;
+    cfg.files.store_url = std::env::temp_dir()
+        .join(format!("yt-files-{}", &id[..12]))
+        .display()
+        .to_string();
     cfg
 }
 
@@ -124,6 +128,9 @@ impl Stack {
                 &self.cfg.database_name(service),
             )
             .await;
+        }
+        if !self.cfg.files.store_url.starts_with("s3://") {
+            let _ = std::fs::remove_dir_all(&self.cfg.files.store_url);
         }
         self.stopped = true;
     }

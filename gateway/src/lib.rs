@@ -9,6 +9,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
 pub mod rest;
+pub mod uploads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub struct Shared {
     pub lookup_limiter: Arc<ratelimit::Limiter>,
     /// In-process copy of hot item JSON in front of the Redis cache (see [`cache`]).
     pub items: Arc<NearCache<bytes::Bytes>>,
+    /// The largest material file (`YIWANG_UPLOAD_MAX_BYTES`), counted as it streams through.
+    pub upload_max_bytes: u64,
     catalog_channel: Channel,
     cases_channel: Channel,
     alerts_channel: Channel,
@@ -77,10 +80,21 @@ pub fn router(state: AppState) -> Router {
         .merge(rest::router(
             &state,
             generated_bindings(),
-            vec![(
-                "yiwang.catalog.v1.CatalogService.GetItem",
-                get(catalog::get_item),
-            )],
+            vec![
+                (
+                    "yiwang.catalog.v1.CatalogService.GetItem",
+                    get(catalog::get_item),
+                ),
+                (
+                    // Counted on the way through instead of the body limit.
+                    "yiwang.cases.v1.CasesService.UploadFile",
+                    post(uploads::upload).layer(DefaultBodyLimit::disable()),
+                ),
+                (
+                    "yiwang.cases.v1.CasesService.ReadUpload",
+                    get(uploads::download),
+                ),
+            ],
         ))
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -261,6 +275,7 @@ pub async fn serve(
             cfg.gateway.rate_window_secs,
         )),
         lookup_limiter: Arc::new(ratelimit::Limiter::new(cfg.gateway.lookup_rate_limit, 60)),
+        upload_max_bytes: cfg.files.max_bytes,
         items: Arc::new(NearCache::new(
             cfg.near_cache_bytes,
             Duration::from_secs(cfg.gateway.cache_ttl_secs.clamp(1, 60)),

@@ -90,7 +90,14 @@ fn field_schema(f: &FieldDescriptor, todo: &mut Vec<MessageDescriptor>) -> Value
         };
         json!({"type": "object", "additionalProperties": kind_schema(&entry.map_entry_value_field().kind(), todo)})
     } else if f.is_list() {
-        json!({"type": "array", "items": kind_schema(&f.kind(), todo)})
+        let mut items = kind_schema(&f.kind(), todo);
+        if let Kind::Message(m) = f.kind()
+            && rest::NAME_SHORTHAND.contains(&m.full_name())
+        {
+            // The gateway also takes the name alone (the form before files existed).
+            items = json!({"oneOf": [{"type": "string", "description": "The name alone"}, items]});
+        }
+        json!({"type": "array", "items": items})
     } else {
         kind_schema(&f.kind(), todo)
     };
@@ -242,6 +249,31 @@ fn add_generated(doc: &mut Value, bindings: &[rest::Binding]) {
                 op["requestBody"] = json!({"required": true, "content": {"application/json": {
                     "schema": kind_schema(&f.kind(), &mut todo)}}});
             }
+        }
+        if b.method.is_client_streaming() {
+            // A file streamed in: multipart with a part `file`, or the raw bytes.
+            op["requestBody"] = json!({"required": true, "content": {
+                "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary",
+                        "description": "The file; its part's filename is kept as the file name"}}}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary",
+                    "description": "The raw bytes, with the name in the query: ?file_name=…"}}}});
+            op["parameters"]
+                .as_array_mut()
+                .expect("a list")
+                .push(json!({"name": "file_name",
+                "in": "query", "required": false, "schema": {"type": "string", "maxLength": 200},
+                "description": "The file's name (required with a raw body)"}));
+            op["responses"]["415"] = error_response(
+                "The content is not a PDF, JPEG, PNG or OFD file (`UNSUPPORTED_MEDIA_TYPE`)",
+            );
+            op["responses"]["413"] =
+                error_response("The file is larger than the configured limit (20 MiB by default)");
+        }
+        if b.method.is_server_streaming() {
+            // The file itself, with its type, length and name (Content-Disposition).
+            op["responses"]["200"] = json!({"description": "The file's bytes", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
         }
         if !b.rule.public {
             op["security"] = json!([{"bearer": []}]);

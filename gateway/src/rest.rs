@@ -72,6 +72,30 @@ pub struct Binding {
     grpc_path: http::uri::PathAndQuery,
 }
 
+impl RestRule {
+    /// Whether the caller may call at all: public, or signed in with one of the roles.
+    pub fn authorize(&self, caller: &Caller) -> Result<(), Error> {
+        if self.public {
+            return Ok(());
+        }
+        let roles: Vec<&str> = self.roles.iter().map(String::as_str).collect();
+        if roles.is_empty() {
+            caller.require_authenticated()
+        } else {
+            caller.require_any_role(&roles)
+        }
+    }
+}
+
+/// The proto's rule for an edge route's RPC (`full_name`), applied to the caller.
+pub fn authorize(caller: &Caller, full_name: &str) -> Result<(), Error> {
+    crate::generated_bindings()
+        .iter()
+        .find(|b| b.method.full_name() == full_name)
+        .map(|b| b.rule.authorize(caller))
+        .unwrap_or_else(|| Err(Error::internal(format!("no binding for {full_name}"))))
+}
+
 impl Binding {
     /// The protobuf package of the service, e.g. `yiwang.supervision.v1`.
     pub fn package(&self) -> &str {
@@ -339,14 +363,7 @@ async fn transcode(state: &AppState, b: &Binding, req: Request) -> Result<Respon
         .get::<Caller>()
         .cloned()
         .unwrap_or_default();
-    if !b.rule.public {
-        let roles: Vec<&str> = b.rule.roles.iter().map(String::as_str).collect();
-        if roles.is_empty() {
-            caller.require_authenticated()?;
-        } else {
-            caller.require_any_role(&roles)?;
-        }
-    }
+    b.rule.authorize(&caller)?;
     let params = RawPathParams::from_request_parts(&mut parts, &())
         .await
         .map_err(|_| Error::invalid("path", "must be valid percent-encoded UTF-8"))?;
@@ -698,11 +715,62 @@ fn find_nul(message: &DynamicMessage, prefix: &str) -> Option<String> {
     })
 }
 
+/// Messages a REST body may give as a bare string, which stands for `{"name": "…"}`: a
+/// material named without a file, as clients wrote materials before files existed.
+pub const NAME_SHORTHAND: &[&str] = &["yiwang.cases.v1.MaterialRef"];
+
+/// Rewrites bare strings standing for a [`NAME_SHORTHAND`] message into the message's JSON.
+/// Returns whether anything changed.
+fn expand_shorthand(desc: &MessageDescriptor, value: &mut serde_json::Value) -> bool {
+    let serde_json::Value::Object(map) = value else {
+        return false;
+    };
+    let mut changed = false;
+    for (key, v) in map.iter_mut() {
+        let Some(field) = desc
+            .get_field_by_name(key)
+            .or_else(|| desc.get_field_by_json_name(key))
+        else {
+            continue;
+        };
+        let Kind::Message(inner) = field.kind() else {
+            continue;
+        };
+        let shorthand = NAME_SHORTHAND.contains(&inner.full_name());
+        let mut one = |v: &mut serde_json::Value| {
+            if shorthand && let serde_json::Value::String(name) = v {
+                *v = serde_json::json!({ "name": std::mem::take(name) });
+                changed = true;
+            } else {
+                changed |= expand_shorthand(&inner, v);
+            }
+        };
+        match v {
+            serde_json::Value::Array(items) if field.is_list() => {
+                items.iter_mut().for_each(&mut one)
+            }
+            other => one(other),
+        }
+    }
+    changed
+}
+
 /// A JSON body as the message `desc`, naming the first bad field.
 pub fn parse_message(desc: MessageDescriptor, bytes: &[u8]) -> Result<DynamicMessage, Error> {
     if std::str::from_utf8(bytes).is_err() {
         return Err(Error::invalid("body", "is not valid UTF-8"));
     }
+    // Only bodies that can hold a shorthand are looked at twice.
+    let expanded;
+    let bytes = if bytes.windows(9).any(|w| w == b"materials")
+        && let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && expand_shorthand(&desc, &mut value)
+    {
+        expanded = serde_json::to_vec(&value).map_err(Error::internal)?;
+        expanded.as_slice()
+    } else {
+        bytes
+    };
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut track = serde_path_to_error::Track::new();
     let options = DeserializeOptions::new().deny_unknown_fields(true);

@@ -46,6 +46,8 @@ pub struct CasesApi {
     pub licence_valid_years: u32,
     /// The county's region code (licence numbers).
     pub region: String,
+    /// Material files: the sealed store and its limits.
+    pub files: Arc<crate::upload::Files>,
 }
 
 /// Roles that apply for themselves.
@@ -101,7 +103,7 @@ pub(crate) fn is_window_of(caller: &Caller, c: &case_store::CaseRow) -> bool {
     !c.hall.is_empty() && window_hall(caller) == Some(c.hall.as_str())
 }
 
-fn view_of(caller: &Caller, c: &case_store::CaseRow) -> Option<View> {
+pub(crate) fn view_of(caller: &Caller, c: &case_store::CaseRow) -> Option<View> {
     if !caller.is_authenticated() {
         return None;
     }
@@ -128,7 +130,7 @@ impl CasesApi {
         item: &catalog_pb::Item,
         channel: &str,
         a: &pb::Applicant,
-        materials: Vec<String>,
+        materials: Vec<crate::material::Given>,
     ) -> NewCase {
         let hall = window_hall(caller).unwrap_or_default().to_string();
         let limit = if item.handling_kind == "instant" {
@@ -166,7 +168,8 @@ impl CasesApi {
             applicant_phone_hash: self.key.lookup_hash("phone", a.phone.trim()).to_vec(),
             owner_sub: owner,
             filed_by: caller.sub.clone(),
-            materials,
+            material_files: crate::material::files(&materials),
+            materials: crate::material::names(&materials),
             required_materials: item
                 .materials
                 .iter()
@@ -403,6 +406,12 @@ impl CasesApi {
                 }
                 _ => String::new(),
             },
+            material_details: self.materials_to_pb(c, view),
+            correction_list: if c.state == "correction" && view == View::Full {
+                crate::material::correction_list(c)
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -460,7 +469,7 @@ impl CasesApi {
         &self,
         caller: &Caller,
         id: Uuid,
-        materials: &[String],
+        materials: &[crate::material::Given],
     ) -> Result<(), Error> {
         let c = case_store::get(&self.pool, id).await?;
         may_act(caller, &c, Action::SubmitCorrection)?;
@@ -476,10 +485,10 @@ impl CasesApi {
             .map_err(|s| Error::dependency("catalogue", "item_code", &s))?
             .into_inner();
         let mut v = yiwang_kit::Violations::new();
-        for (i, m) in materials.iter().enumerate() {
-            if !item.materials.iter().any(|im| &im.name == m) {
+        for m in materials {
+            if !item.materials.iter().any(|im| im.name == m.name) {
                 v.add(
-                    format!("materials[{i}]"),
+                    m.field.clone(),
                     format!(
                         "is not a material of item {} version {}",
                         c.item_code, c.item_version
@@ -497,7 +506,9 @@ impl CasesApi {
         let id = parse_id(&r.id)?;
         let reason = r.reason.trim();
         let mut v = yiwang_kit::Violations::new();
-        if action.needs_reason() && reason.is_empty() {
+        // A correction request may leave the reason to the correction list (the rejected
+        // materials and the required ones missing), checked below once the case is read.
+        if action.needs_reason() && reason.is_empty() && action != Action::RequestCorrection {
             v.add(
                 "reason",
                 format!("is required to {}", action.name().replace('_', " ")),
@@ -544,12 +555,33 @@ impl CasesApi {
                 v.add("tracking_number", "must be at most 64 characters");
             }
         }
-        let materials = clean_materials(&r.materials, &mut v);
+        // The older, names-only form is still taken.
+        #[allow(deprecated)]
+        let given = crate::material::clean_given(&r.material_names, &r.materials, &mut v);
         v.into_result()?;
-        if action == Action::SubmitCorrection && !materials.is_empty() {
-            self.check_resubmitted_materials(&caller, id, &materials)
+        if action == Action::SubmitCorrection && !given.is_empty() {
+            self.check_resubmitted_materials(&caller, id, &given)
                 .await?;
+            crate::material::check_uploads(&self.pool, &caller.sub, &given).await?;
         }
+        let materials = crate::material::names(&given);
+        let files = crate::material::files(&given);
+        let listed;
+        let reason = if action == Action::RequestCorrection && reason.is_empty() {
+            let c = case_store::get(&self.pool, id).await?;
+            may_act(&caller, &c, action)?;
+            listed = crate::material::correction_reason(&crate::material::correction_list(&c));
+            if listed.is_empty() {
+                return Err(Error::invalid(
+                    "reason",
+                    "is required to request correction when no material is rejected or missing",
+                )
+                .into());
+            }
+            listed.as_str()
+        } else {
+            reason
+        };
         let calendar = self.calendar();
         let act = Act {
             action,
@@ -559,6 +591,7 @@ impl CasesApi {
             delivery_method: &r.delivery_method,
             tracking_number: r.tracking_number.trim(),
             add_materials: &materials,
+            add_files: &files,
             as_of: None,
             record_as: (action == Action::Reject && r.out_of_scope)
                 .then_some("reject_out_of_scope"),
@@ -731,6 +764,30 @@ fn year_to_pb(year: i32, cal: &Calendar, meta: Option<store::YearMeta>) -> pb::C
 
 #[tonic::async_trait]
 impl CasesService for CasesApi {
+    type ReadUploadStream = crate::upload::ChunkStream;
+
+    async fn upload_file(
+        &self,
+        req: Request<tonic::Streaming<pb::UploadFileRequest>>,
+    ) -> Reply<pb::Upload> {
+        self.upload_file_rpc(req).await
+    }
+
+    async fn get_upload(&self, req: Request<pb::GetUploadRequest>) -> Reply<pb::Upload> {
+        self.get_upload_rpc(req).await
+    }
+
+    async fn read_upload(
+        &self,
+        req: Request<pb::GetUploadRequest>,
+    ) -> Reply<Self::ReadUploadStream> {
+        self.read_upload_rpc(req).await
+    }
+
+    async fn review_materials(&self, req: Request<pb::ReviewMaterialsRequest>) -> Reply<pb::Case> {
+        self.review_materials_rpc(req).await
+    }
+
     type StreamProcessRecordsStream =
         tokio_stream::wrappers::ReceiverStream<Result<pb::ProcessRecord, Status>>;
 
@@ -1650,7 +1707,9 @@ impl CasesService for CasesApi {
         let a = r.applicant.clone().unwrap_or_default();
         check_applicant(&caller, &a, &mut v);
         crate::partner::check(&r.channel, r.cross_province.as_ref(), &mut v);
-        let materials = clean_materials(&r.materials, &mut v);
+        // The older, names-only form is still taken.
+        #[allow(deprecated)]
+        let materials = crate::material::clean_given(&r.material_names, &r.materials, &mut v);
         v.into_result()?;
         if let Some(cp) = r
             .cross_province
@@ -1669,15 +1728,16 @@ impl CasesService for CasesApi {
         // Materials are named as the item lists them (the apps show that list), so completeness
         // can be judged; anything else is a mistake the applicant should hear about now.
         let mut v = yiwang_kit::Violations::new();
-        for (i, m) in materials.iter().enumerate() {
-            if !item.materials.iter().any(|im| &im.name == m) {
+        for m in &materials {
+            if !item.materials.iter().any(|im| im.name == m.name) {
                 v.add(
-                    format!("materials[{i}]"),
+                    m.field.clone(),
                     format!("is not a material of item {}", item.code),
                 );
             }
         }
         v.into_result()?;
+        crate::material::check_uploads(&self.pool, &caller.sub, &materials).await?;
         if terminal {
             self.check_terminal(&caller, &item.code).await?;
         }
@@ -1917,26 +1977,6 @@ impl CasesService for CasesApi {
 
 fn parse_id(id: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id).map_err(|_| Error::invalid("id", "must be a case id (UUID)"))
-}
-
-pub(crate) fn clean_materials(given: &[String], v: &mut yiwang_kit::Violations) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    if given.len() > 200 {
-        v.add("materials", "must list at most 200 materials");
-        return out;
-    }
-    for (i, m) in given.iter().enumerate() {
-        let m = m.trim();
-        if m.is_empty() || m.chars().count() > 200 {
-            v.add(
-                format!("materials[{i}]"),
-                "must be a material name of 1 to 200 characters",
-            );
-        } else if !out.iter().any(|o| o == m) {
-            out.push(m.to_string());
-        }
-    }
-    out
 }
 
 /// Who may take `action` on the case: the handling department's staff for department actions;

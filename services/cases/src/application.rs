@@ -304,7 +304,9 @@ impl CasesApi {
         }
         let a = r.applicant.clone().unwrap_or_default();
         crate::api::check_applicant(caller, &a, &mut v);
-        let materials = crate::api::clean_materials(&r.materials, &mut v);
+        // The older, names-only form is still taken.
+        #[allow(deprecated)]
+        let materials = crate::material::clean_given(&r.material_names, &r.materials, &mut v);
         v.into_result()?;
 
         let bundle = self.bundle(bundle_id).await?;
@@ -318,15 +320,16 @@ impl CasesApi {
                 ),
             );
         }
-        for (i, m) in materials.iter().enumerate() {
-            if !bundle.materials.iter().any(|bm| &bm.name == m) {
+        for m in &materials {
+            if !bundle.materials.iter().any(|bm| bm.name == m.name) {
                 v.add(
-                    format!("materials[{i}]"),
+                    m.field.clone(),
                     format!("is not a material of bundle {}", bundle.id),
                 );
             }
         }
         v.into_result()?;
+        crate::material::check_uploads(&self.pool, &caller.sub, &materials).await?;
         // A comprehensive window receives the bundle only if it receives every item of it.
         if let Some(hall) = crate::api::window_hall(caller) {
             let received = self.hall_items(hall).await?;
@@ -354,9 +357,9 @@ impl CasesApi {
                     e
                 }
             })?;
-            let own: Vec<String> = materials
+            let own: Vec<crate::material::Given> = materials
                 .iter()
-                .filter(|m| item.materials.iter().any(|im| &im.name == *m))
+                .filter(|m| item.materials.iter().any(|im| im.name == m.name))
                 .cloned()
                 .collect();
             members.push(self.new_case(caller, &item, &r.channel, &a, own));
@@ -562,6 +565,7 @@ impl CasesApi {
                 delivery_method: method,
                 tracking_number: tracking,
                 add_materials: &[],
+                add_files: &[],
                 as_of: None,
                 record_as: None,
                 hall: crate::api::window_hall(caller).unwrap_or_default(),
@@ -644,6 +648,7 @@ impl CasesApi {
                 delivery_method: "",
                 tracking_number: "",
                 add_materials: &[],
+                add_files: &[],
                 as_of: None,
                 record_as: None,
                 hall,
@@ -777,6 +782,7 @@ fn withdraw_act<'a>(actor: &'a str, reason: &'a str) -> Act<'a> {
         delivery_method: "",
         tracking_number: "",
         add_materials: &[],
+        add_files: &[],
         as_of: None,
         record_as: None,
         hall: "",

@@ -65,6 +65,8 @@ pub struct CaseRow {
     pub mail_status_at: Option<DateTime<Utc>>,
     pub pickup_code_sealed: Option<Vec<u8>>,
     pub picked_up_at: Option<DateTime<Utc>>,
+    /// Every material with its file and review, in the order the case lists them.
+    pub material_rows: Vec<crate::material::MaterialRow>,
 }
 
 const COLUMNS: &str = "id, case_number, item_code, item_version, item_name, department, task_type, channel, \
@@ -72,7 +74,11 @@ const COLUMNS: &str = "id, case_number, item_code, item_version, item_name, depa
     materials, required_materials, state, resume_state, limit_value, limit_unit, deadline, clock, clock_stopped_at, \
     calendar_complete, outcome_reason, delivery_method, tracking_number, created_at, updated_at, accepted_at, decided_at, \
     helper, helper_kind, application_id, hall, partner_region, cross_direction, query_code_sealed, \
-    delivery_address_sealed, free_mailing, mail_status, mail_status_at, pickup_code_sealed, picked_up_at";
+    delivery_address_sealed, free_mailing, mail_status, mail_status_at, pickup_code_sealed, picked_up_at, \
+    (SELECT coalesce(json_agg(json_build_object('name', m.name, 'upload_id', m.upload_id, 'status', m.status, \
+        'reason', m.reason, 'content_type', u.content_type, 'size', u.size_bytes, 'sha256', u.sha256, \
+        'file_name_sealed', encode(u.file_name_sealed, 'hex')) ORDER BY array_position(cases.materials, m.name), m.name), '[]') \
+     FROM case_materials m LEFT JOIN uploads u ON u.id = m.upload_id WHERE m.case_id = cases.id) AS material_rows";
 
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
     Ok(CaseRow {
@@ -121,6 +127,9 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<CaseRow> {
         mail_status_at: r.try_get("mail_status_at")?,
         pickup_code_sealed: r.try_get("pickup_code_sealed")?,
         picked_up_at: r.try_get("picked_up_at")?,
+        material_rows: r
+            .try_get::<sqlx::types::Json<Vec<crate::material::MaterialRow>>, _>("material_rows")?
+            .0,
     })
 }
 
@@ -142,6 +151,8 @@ pub struct NewCase {
     pub owner_sub: String,
     pub filed_by: String,
     pub materials: Vec<String>,
+    /// The materials of `materials` given with a file (the upload, by the filer).
+    pub material_files: Vec<(String, Uuid)>,
     pub required_materials: Vec<String>,
     pub limit: Limit,
     /// The hall whose comprehensive window receives it ('' otherwise).
@@ -261,6 +272,9 @@ pub async fn insert_case(
     now: DateTime<Utc>,
     application_id: Option<Uuid>,
 ) -> Result<CaseRow> {
+    // Before the case row, so that the row the insert returns lists them (the foreign key is
+    // checked at commit).
+    crate::material::insert_for_case(tx, id, caller, &c.materials, &c.material_files).await?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type, channel,
             applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
@@ -364,7 +378,7 @@ pub async fn members_of(
 /// The case under its row lock, once `may` (which sees the locked row) lets the caller act:
 /// every change to a case starts here, so of two callers at once the second sees the first's
 /// result.
-async fn lock(
+pub(crate) async fn lock(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     id: Uuid,
     may: impl FnOnce(&CaseRow) -> Result<()>,
@@ -379,6 +393,17 @@ async fn lock(
     let c = from_row(&row)?;
     may(&c)?;
     Ok(c)
+}
+
+/// The cases that name an upload among their materials.
+pub async fn naming_upload(pool: &PgPool, upload: Uuid) -> Result<Vec<CaseRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE id IN (SELECT case_id FROM case_materials WHERE upload_id = $1)"
+    )))
+    .bind(upload)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// A case by its number (办件查询).
@@ -510,6 +535,8 @@ pub struct Act<'a> {
     pub delivery_method: &'a str,
     pub tracking_number: &'a str,
     pub add_materials: &'a [String],
+    /// Of `add_materials`, those handed in with a file (the upload, by the actor).
+    pub add_files: &'a [(String, Uuid)],
     /// When the transition takes effect, if not now (a case accepted on receipt under
     /// 行政许可法 Art. 32 counts as accepted when it was received).
     pub as_of: Option<DateTime<Utc>>,
@@ -646,6 +673,10 @@ pub async fn transition_in(
     .bind(c.decided_at)
     .execute(&mut **tx)
     .await?;
+    if action == Action::SubmitCorrection && !act.add_materials.is_empty() {
+        crate::material::resubmit(tx, id, act.actor, act.add_materials, act.add_files).await?;
+        c.material_rows = crate::material::rows_of(tx, id).await?;
+    }
     record(
         tx,
         id,
@@ -963,6 +994,7 @@ pub async fn accept_unanswered(pool: &PgPool, calendar: &Calendar) -> Result<usi
             delivery_method: "",
             tracking_number: "",
             add_materials: &[],
+            add_files: &[],
             as_of: Some(received),
             record_as: Some("accept_on_receipt"),
             hall: "",

@@ -11,12 +11,14 @@ pub mod evaluation;
 pub mod exchange;
 pub mod licence;
 pub mod lifecycle;
+pub mod material;
 pub mod partner;
 pub mod seed;
 pub mod stats;
 pub mod store;
 pub mod ticket;
 pub mod ticket_rpc;
+pub mod upload;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -62,6 +64,15 @@ pub async fn serve(
     )?;
     let calendar: SharedCalendar = Arc::new(RwLock::new(Arc::new(calendar::Calendar::new())));
     let key = DataKey::from_config(&cfg)?;
+    let files = Arc::new(upload::Files {
+        store: yiwang_kit::files::FileStore::open(
+            &cfg.files.store_url,
+            &cfg.files.store_options,
+            key.clone(),
+        )?,
+        max_bytes: cfg.files.max_bytes,
+        ttl_hours: cfg.files.ttl_hours,
+    });
     let catalog = Channel::from_shared(cfg.catalog_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
@@ -76,6 +87,7 @@ pub async fn serve(
             licences: Arc::new(licence::Signer::from_config(&cfg)?),
             licence_valid_years: cfg.licence_valid_years,
             region: cfg.region_code.clone(),
+            files: files.clone(),
         }),
     );
     let readiness = server.readiness();
@@ -106,6 +118,12 @@ pub async fn serve(
         tokio::spawn(sweep_unanswered(
             pool.clone(),
             calendar.clone(),
+            Duration::from_secs(cfg.overdue_sweep_secs),
+            background.clone(),
+        ));
+        tokio::spawn(sweep_uploads(
+            pool.clone(),
+            files,
             Duration::from_secs(cfg.overdue_sweep_secs),
             background.clone(),
         ));
@@ -157,6 +175,23 @@ async fn sweep_unanswered(
             Ok(0) => {}
             Ok(n) => tracing::info!(cases = n, "cases accepted on receipt (Art. 32)"),
             Err(e) => tracing::warn!(error = %e, "acceptance-on-receipt sweep failed"),
+        }
+    })
+    .await;
+}
+
+/// Deletes expired uploads no case names.
+async fn sweep_uploads(
+    pool: sqlx::PgPool,
+    files: Arc<upload::Files>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    yiwang_kit::every(every, shutdown, || async {
+        match upload::sweep_expired(&pool, &files.store).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "expired uploads deleted"),
+            Err(e) => tracing::warn!(error = %e, "upload expiry sweep failed"),
         }
     })
     .await;

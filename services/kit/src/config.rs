@@ -56,6 +56,24 @@ pub struct Config {
     /// How often the cases service looks for newly overdue cases (`YIWANG_OVERDUE_SWEEP_SECS`, default 30).
     pub overdue_sweep_secs: u64,
     pub alerts: AlertsConfig,
+    pub files: FilesConfig,
+}
+
+/// Material files (`POST /v1/uploads`).
+#[derive(Clone, Debug)]
+pub struct FilesConfig {
+    /// Where files are kept (`YIWANG_OBJECT_STORE`): a directory (default `./yiwang-files`),
+    /// `file:///path` or `s3://bucket[/prefix]`.
+    pub store_url: String,
+    /// S3 settings (`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_ALLOW_HTTP`, …, as `object_store` names them); read from the environment by the
+    /// store itself, and settable here (tests).
+    pub store_options: Vec<(String, String)>,
+    /// Largest file in bytes (`YIWANG_UPLOAD_MAX_BYTES`, default 20 MiB).
+    pub max_bytes: u64,
+    /// Hours an upload not attached to any case is kept (`YIWANG_UPLOAD_TTL_HOURS`, 1–720,
+    /// default 24).
+    pub ttl_hours: u32,
 }
 
 /// Settings of the alerts service.
@@ -265,6 +283,18 @@ impl Config {
             },
             overdue_sweep_secs: num("YIWANG_OVERDUE_SWEEP_SECS", 30)?.max(1),
             alerts: AlertsConfig::from_env(var)?,
+            files: FilesConfig {
+                store_url: var("YIWANG_OBJECT_STORE").unwrap_or_else(|| "yiwang-files".into()),
+                store_options: Vec::new(),
+                max_bytes: match num("YIWANG_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)? {
+                    n @ 1..=1_073_741_824 => n,
+                    n => anyhow::bail!("YIWANG_UPLOAD_MAX_BYTES={n} must be 1 to 1073741824"),
+                },
+                ttl_hours: match num("YIWANG_UPLOAD_TTL_HOURS", 24)? {
+                    n @ 1..=720 => n as u32,
+                    n => anyhow::bail!("YIWANG_UPLOAD_TTL_HOURS={n} must be 1 to 720"),
+                },
+            },
             region_code: {
                 let r = var("YIWANG_REGION_CODE").unwrap_or_else(|| "340522".to_string());
                 crate::ids::check_region_code(&r)

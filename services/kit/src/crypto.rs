@@ -1,9 +1,9 @@
 //! Personal data at rest (DESIGN.md §5): applicants' ID numbers and phone numbers are stored
 //! sealed with an AEAD, found again through a keyed lookup hash, and masked in responses.
 //!
-//! One configured master [`DataKey`] yields two independent subkeys, HMAC-SHA256(master, label):
-//! `"yiwang seal v1"` encrypts and `"yiwang lookup v1"` keys the lookup hash, so the two uses
-//! never share a key.
+//! One configured master [`DataKey`] yields three independent subkeys, HMAC-SHA256(master,
+//! label): `"yiwang seal v1"` encrypts values, `"yiwang file v1"` encrypts files
+//! ([`crate::files`]) and `"yiwang lookup v1"` keys the lookup hash, so no two uses share a key.
 //!
 //! Sealed format, version 1: `0x01 || nonce (24 bytes) || ciphertext || tag (16 bytes)`, where
 //! the cipher is XChaCha20-Poly1305 with a fresh random nonce per seal and the associated data
@@ -34,6 +34,8 @@ const MIN_SEALED_LEN: usize = 1 + NONCE_LEN + TAG_LEN;
 
 const SEAL_LABEL: &[u8] = b"yiwang seal v1";
 const LOOKUP_LABEL: &[u8] = b"yiwang lookup v1";
+/// The subkey of files (material scans), sealed chunk by chunk (`crate::files`).
+const FILE_LABEL: &[u8] = b"yiwang file v1";
 
 /// The development master key, standard base64 of the 32 ASCII bytes
 /// `"yiwang development key, not prod"`. [`DataKey::development`] uses it; data sealed with it
@@ -65,6 +67,7 @@ impl From<CryptoError> for crate::Error {
 #[derive(Clone)]
 pub struct DataKey {
     aead: XChaCha20Poly1305,
+    file: XChaCha20Poly1305,
     lookup: HmacSha256,
     development: bool,
 }
@@ -134,10 +137,16 @@ impl DataKey {
         let lookup = subkey(LOOKUP_LABEL);
         DataKey {
             aead: XChaCha20Poly1305::new(&Key::from(seal)),
+            file: XChaCha20Poly1305::new(&Key::from(subkey(FILE_LABEL))),
             lookup: <HmacSha256 as Mac>::new_from_slice(&lookup)
                 .expect("HMAC accepts keys of any length"),
             development: *master == Self::development_master(),
         }
+    }
+
+    /// The AEAD of files, under its own subkey (the STREAM construction in [`crate::files`]).
+    pub(crate) fn file_aead(&self) -> &XChaCha20Poly1305 {
+        &self.file
     }
 
     /// Seals `plaintext` bound to `aad` (the column, e.g. `b"cases.applicant_id"`). Two seals

@@ -36,6 +36,9 @@ pub enum Code {
     Aborted,
     ResourceExhausted,
     PayloadTooLarge,
+    /// A file of a type the route does not take (HTTP 415; gRPC INVALID_ARGUMENT with reason
+    /// `UNSUPPORTED_MEDIA_TYPE`).
+    UnsupportedMediaType,
     Unavailable,
     DeadlineExceeded,
     Unimplemented,
@@ -45,7 +48,7 @@ pub enum Code {
 impl Code {
     pub fn grpc(self) -> tonic::Code {
         match self {
-            Code::InvalidArgument => tonic::Code::InvalidArgument,
+            Code::InvalidArgument | Code::UnsupportedMediaType => tonic::Code::InvalidArgument,
             Code::Unauthenticated => tonic::Code::Unauthenticated,
             Code::PermissionDenied => tonic::Code::PermissionDenied,
             Code::NotFound => tonic::Code::NotFound,
@@ -70,6 +73,7 @@ impl Code {
             Code::AlreadyExists | Code::Aborted => 409,
             Code::FailedPrecondition => 400,
             Code::PayloadTooLarge => 413,
+            Code::UnsupportedMediaType => 415,
             Code::ResourceExhausted => 429,
             Code::Unimplemented => 501,
             Code::Unavailable => 503,
@@ -80,7 +84,7 @@ impl Code {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::InvalidArgument | Code::UnsupportedMediaType => "INVALID_ARGUMENT",
             Code::Unauthenticated => "UNAUTHENTICATED",
             Code::PermissionDenied => "PERMISSION_DENIED",
             Code::NotFound => "NOT_FOUND",
@@ -263,6 +267,8 @@ impl Error {
                 .collect();
             if info.reason == "PAYLOAD_TOO_LARGE" {
                 err.code = Code::PayloadTooLarge;
+            } else if info.reason == "UNSUPPORTED_MEDIA_TYPE" {
+                err.code = Code::UnsupportedMediaType;
             }
         }
         if let Some(bad) = details.bad_request() {

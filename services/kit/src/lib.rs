@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod grpc;
 pub mod ids;
 pub mod nearcache;
