@@ -616,3 +616,94 @@ async fn department_systems_upload_over_grpc_and_an_unfinished_stream_stores_not
     pool.close().await;
     s.stop().await;
 }
+
+/// moto's S3 server on a free port, ended (by its pid) when dropped.
+struct S3Server {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl S3Server {
+    async fn start() -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server runs (pip install -r tests/requirements.txt)");
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..200 {
+            if reqwest::get(&server.endpoint).await.is_ok() {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("moto_server did not start within 10 s");
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn files_live_in_an_s3_store_as_well() {
+    let s3 = S3Server::start().await;
+    let http = reqwest::Client::new();
+    let r = http
+        .put(format!("{}/yiwang-files", s3.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "bucket: {}", r.status());
+    let mut cfg = test_config(10_000).await;
+    cfg.files.store_url = "s3://yiwang-files/county".into();
+    cfg.files.store_options = [
+        ("aws_endpoint", s3.endpoint.as_str()),
+        ("aws_allow_http", "true"),
+        ("aws_region", "us-east-1"),
+        ("aws_access_key_id", "test"),
+        ("aws_secret_access_key", "test"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let s = Stack::start_with(cfg).await;
+    let citizen = s.token("citizen-1", &["citizen"], None);
+
+    // 12 MB: more than two of S3's 5 MiB parts.
+    let big = jpeg(12_000_000, "S3-SCAN-MARK-4471");
+    let (st, up) = upload_multipart(&s, &citizen, "户口簿.jpg", big.clone(), "image/jpeg").await;
+    assert_eq!(st, 201, "{up}");
+    assert_eq!(up["sha256"], json!(sha256_hex(&big)));
+    let id = up["id"].as_str().unwrap().to_string();
+    let (st, h, body) = download(&s, &citizen, &id).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["content-length"], big.len().to_string().as_str());
+    assert!(body == big, "the file comes back byte for byte");
+
+    // In the bucket, under the prefix, sealed.
+    let raw = http
+        .get(format!("{}/yiwang-files/county/uploads/{id}", s3.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 200);
+    let raw = raw.bytes().await.unwrap();
+    assert!(raw.len() > big.len(), "sealed chunks carry tags");
+    assert!(!raw.windows(17).any(|w| w == b"S3-SCAN-MARK-4471"));
+    let (st, _, _) = download(&s, &s.token("citizen-2", &["citizen"], None), &id).await;
+    assert_eq!(st, 404);
+    s.stop().await;
+}

@@ -290,7 +290,7 @@ async fn each_grpc_port_advertises_only_what_it_serves() {
 
 /// A standard validator accepts the served document and a client generated from it by a
 /// standard generator (openapi-python-client) makes real calls. Needs the Python packages of
-/// `tests/openapi_client/requirements.txt` (installed by `.ci/run`).
+/// `tests/requirements.txt` (installed by `.ci/run`).
 #[tokio::test]
 async fn a_generated_client_calls_the_api() {
     let s = Stack::start().await;
@@ -317,7 +317,7 @@ async fn a_generated_client_calls_the_api() {
     );
     assert!(
         out.status.success(),
-        "{text}\n(needs: pip install -r tests/openapi_client/requirements.txt)"
+        "{text}\n(needs: pip install -r tests/requirements.txt)"
     );
     assert!(text.contains("generated client"), "{text}");
     s.stop().await;

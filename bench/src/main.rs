@@ -13,6 +13,7 @@
 //! requests (no coordinated omission).
 
 mod alerts;
+mod files;
 
 use std::net::SocketAddr;
 
@@ -62,7 +63,7 @@ struct Cli {
     #[arg(long)]
     yiwang: Option<PathBuf>,
     /// Which measurements: all | catalog | cases | alerts | supervision (the draw benchmark
-    /// alone; not part of all).
+    /// alone; not part of all) | files (uploads and downloads; not part of all).
     #[arg(long, default_value = "all")]
     suite: String,
     /// Security events streamed in the alerts suite.
@@ -188,6 +189,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     if cli.suite == "supervision" {
         return supervision::run(cli, &yiwang, &logs).await;
+    }
+    if cli.suite == "files" {
+        let mut report = Vec::new();
+        files::run(&yiwang, &logs, &mut report).await?;
+        print_report(report);
+        return Ok(());
     }
 
     // A dedicated database and Redis prefix, rebuilt on every run.

@@ -172,7 +172,10 @@ fn add_generated(doc: &mut Value, bindings: &[rest::Binding]) {
                 parameters.push(p);
             }
         }
-        if b.rule.create {
+        // A streamed upload makes a new, unattached upload each time (a repeat only expires
+        // unused): no key to keep.
+        let keyed = b.rule.create && !b.method.is_client_streaming();
+        if keyed {
             parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
                 "description": "Makes a retried create safe: the same key and body get the first answer.",
                 "schema": {"type": "string", "maxLength": 255}}));
@@ -197,14 +200,14 @@ fn add_generated(doc: &mut Value, bindings: &[rest::Binding]) {
                 error_response("No such resource (or not visible to the caller)"),
             );
         }
-        if b.rule.create {
+        if keyed {
             responses.insert(
                 "409".into(),
                 retry_response(
                     "Conflicts with an existing resource, a concurrent change (`CONCURRENT_UPDATE`: retry), or a request with the same `Idempotency-Key` still running (`IDEMPOTENCY_IN_PROGRESS`: retry after `Retry-After` with the same key)",
                 ),
             );
-        } else if b.verb != http::Method::GET {
+        } else if b.verb != http::Method::GET && !b.method.is_client_streaming() {
             responses.insert(
                 "409".into(),
                 error_response("Conflicts with the resource's state or an existing one, or a concurrent change (`CONCURRENT_UPDATE`: retry)"),

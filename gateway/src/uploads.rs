@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::extract::{Ctx, upstream};
 
 /// Pieces sent on to the service.
-const PIECE: usize = 256 * 1024;
+const PIECE: usize = 64 * 1024;
 /// How long one upload or download may take end to end (slow mobile networks).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -72,7 +72,7 @@ async fn upload_file(s: &AppState, req: Request) -> Result<Response, Error> {
     let req = Request::from_parts(parts, body);
     let max = s.upload_max_bytes;
 
-    let (tx, rx) = tokio::sync::mpsc::channel::<pb::UploadFileRequest>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::UploadFileRequest>(2);
     let mut client = cases(s)?;
     let mut call_req = ctx.grpc(ReceiverStream::new(rx));
     call_req.set_timeout(TRANSFER_TIMEOUT);

@@ -103,7 +103,7 @@ impl FileStore {
         Ok(Self {
             store: Arc::new(store),
             key,
-            part_bytes: 512 * 1024,
+            part_bytes: 256 * 1024,
             describe: format!("directory {dir}"),
         })
     }
