@@ -166,6 +166,26 @@ async fn attach(tx: &mut Transaction<'_, Postgres>, owner: &str, uploads: &[Uuid
     Ok(())
 }
 
+/// The upload of each named material (`None`: by name only), attached to the case.
+async fn attach_named(
+    tx: &mut Transaction<'_, Postgres>,
+    owner: &str,
+    names: &[String],
+    files: &[(String, Uuid)],
+) -> Result<Vec<Option<Uuid>>> {
+    let uploads: Vec<Option<Uuid>> = names
+        .iter()
+        .map(|n| files.iter().find(|(f, _)| f == n).map(|(_, u)| *u))
+        .collect();
+    attach(
+        tx,
+        owner,
+        &uploads.iter().flatten().copied().collect::<Vec<_>>(),
+    )
+    .await?;
+    Ok(uploads)
+}
+
 /// The materials of a new case, in the filing's transaction.
 pub async fn insert_for_case(
     tx: &mut Transaction<'_, Postgres>,
@@ -177,16 +197,7 @@ pub async fn insert_for_case(
     if names.is_empty() {
         return Ok(());
     }
-    let uploads: Vec<Option<Uuid>> = names
-        .iter()
-        .map(|n| files.iter().find(|(f, _)| f == n).map(|(_, u)| *u))
-        .collect();
-    attach(
-        tx,
-        filer,
-        &uploads.iter().flatten().copied().collect::<Vec<_>>(),
-    )
-    .await?;
+    let uploads = attach_named(tx, filer, names, files).await?;
     sqlx::query(
         "INSERT INTO case_materials (case_id, name, upload_id)
          SELECT $1, n, u FROM unnest($2::text[], $3::uuid[]) AS t(n, u)",
@@ -208,16 +219,7 @@ pub async fn resubmit(
     names: &[String],
     files: &[(String, Uuid)],
 ) -> Result<()> {
-    let uploads: Vec<Option<Uuid>> = names
-        .iter()
-        .map(|n| files.iter().find(|(f, _)| f == n).map(|(_, u)| *u))
-        .collect();
-    attach(
-        tx,
-        actor,
-        &uploads.iter().flatten().copied().collect::<Vec<_>>(),
-    )
-    .await?;
+    let uploads = attach_named(tx, actor, names, files).await?;
     sqlx::query(
         "INSERT INTO case_materials (case_id, name, upload_id)
          SELECT $1, n, u FROM unnest($2::text[], $3::uuid[]) AS t(n, u)
