@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
-use yiwang_kit::{Code, Error};
+use yiwang_kit::Error;
 use yiwang_proto::cases::v1 as pb;
 use yiwang_proto::cases::v1::cases_service_client::CasesServiceClient;
 use yiwang_proto::cases::v1::upload_file_request::Part;
@@ -33,12 +33,7 @@ fn cases(s: &AppState) -> Result<CasesServiceClient<tonic::transport::Channel>, 
 }
 
 fn too_large(max: u64) -> Error {
-    Error::new(
-        Code::PayloadTooLarge,
-        "PAYLOAD_TOO_LARGE",
-        format!("file: must be at most {max} bytes"),
-    )
-    .with_violation("file", format!("must be at most {max} bytes"))
+    Error::too_large("file", format!("must be at most {max} bytes"))
 }
 
 pub async fn upload(State(s): State<AppState>, req: Request) -> Response {

@@ -327,12 +327,7 @@ impl CasesApi {
 }
 
 fn too_large(max: u64) -> Error {
-    Error::new(
-        Code::PayloadTooLarge,
-        "PAYLOAD_TOO_LARGE",
-        format!("file: must be at most {max} bytes"),
-    )
-    .with_violation("file", format!("must be at most {max} bytes"))
+    Error::too_large("file", format!("must be at most {max} bytes"))
 }
 
 /// Deletes uploads no case names once they expire (and uploads abandoned mid-way), object

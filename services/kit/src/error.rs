@@ -176,6 +176,17 @@ impl Error {
         .with_violation(field, description)
     }
 
+    /// A value over its size limit: `PAYLOAD_TOO_LARGE` (HTTP 413) naming the field.
+    pub fn too_large(field: impl Into<String>, description: impl Into<String>) -> Self {
+        let (field, description) = (field.into(), description.into());
+        Self::new(
+            Code::PayloadTooLarge,
+            "PAYLOAD_TOO_LARGE",
+            format!("{field}: {description}"),
+        )
+        .with_violation(field, description)
+    }
+
     pub fn not_found(reason: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(Code::NotFound, reason, message)
     }
