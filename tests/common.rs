@@ -21,7 +21,14 @@ pub struct Stack {
     stopped: bool,
 }
 
-const SERVICES: [&str; 5] = ["catalog", "cases", "supervision", "projects", "alerts"];
+const SERVICES: [&str; 6] = [
+    "catalog",
+    "cases",
+    "supervision",
+    "projects",
+    "alerts",
+    "inbox",
+];
 
 pub async fn test_config(rate_limit: u32) -> Config {
     let mut cfg = Config::from_env().expect("config");
@@ -55,6 +62,8 @@ impl Stack {
         let projects = TcpListener::bind("127.0.0.1:0").await.unwrap();
         cfg.projects_url = format!("http://{}", projects.local_addr().unwrap());
         let supervision = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let inbox = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        cfg.inbox_url = format!("http://{}", inbox.local_addr().unwrap());
         cfg.supervision_url = format!("http://{}", supervision.local_addr().unwrap());
         let grpc = format!("http://{}", catalog.local_addr().unwrap());
         cfg.cases_url = format!("http://{}", cases.local_addr().unwrap());
@@ -77,6 +86,7 @@ impl Stack {
             supervision,
             shutdown.clone(),
         ));
+        tokio::spawn(yiwang_inbox::serve(cfg.clone(), inbox, shutdown.clone()));
         tokio::spawn(yiwang_gateway::serve(
             cfg.clone(),
             gateway,

@@ -207,6 +207,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         "supervision",
         "projects",
         "alerts",
+        "inbox",
     ] {
         yiwang_kit::db::drop_database(&cfg.database_url, &cfg.database_name(service)).await?;
     }
@@ -229,6 +230,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let projects_addr = free_addr()?;
     let alerts_addr = free_addr()?;
     let supervision_addr = free_addr()?;
+    let inbox_addr = free_addr()?;
     let env = |c: &mut Command| {
         c.env("DATABASE_URL", &cfg.database_url)
             .env("REDIS_URL", &cfg.redis_url)
@@ -244,6 +246,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             .env("YIWANG_PROJECTS_URL", format!("http://{projects_addr}"))
             .env("YIWANG_ALERTS_ADDR", alerts_addr.to_string())
             .env("YIWANG_ALERTS_URL", format!("http://{alerts_addr}"))
+            .env("YIWANG_INBOX_ADDR", inbox_addr.to_string())
+            .env("YIWANG_INBOX_URL", format!("http://{inbox_addr}"))
             .env("YIWANG_SUPERVISION_ADDR", supervision_addr.to_string())
             .env(
                 "YIWANG_SUPERVISION_URL",
@@ -285,6 +289,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     env(&mut c);
     procs.0.push(spawn("supervision", &mut c)?);
     let mut c = Command::new(&yiwang);
+    c.args(["serve", "inbox"]);
+    env(&mut c);
+    procs.0.push(spawn("inbox", &mut c)?);
+    let mut c = Command::new(&yiwang);
     c.args(["serve", "gateway"]);
     env(&mut c);
     procs.0.push(spawn("gateway", &mut c)?);
@@ -293,6 +301,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     wait_ready(projects_addr, "/readyz").await?;
     wait_ready(alerts_addr, "/readyz").await?;
     wait_ready(supervision_addr, "/readyz").await?;
+    wait_ready(inbox_addr, "/readyz").await?;
     wait_ready(gateway_addr, "/readyz").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss = |procs: &Procs| {

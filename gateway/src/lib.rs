@@ -6,6 +6,7 @@ pub mod cache;
 pub mod catalog;
 pub mod extract;
 pub mod middleware;
+pub mod notifications;
 pub mod openapi;
 pub mod ratelimit;
 pub mod rest;
@@ -67,6 +68,7 @@ pub struct Shared {
     alerts_channel: Channel,
     projects_channel: Channel,
     supervision_channel: Channel,
+    inbox_channel: Channel,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -93,6 +95,10 @@ pub fn router(state: AppState) -> Router {
                 (
                     "yiwang.cases.v1.CasesService.ReadUpload",
                     get(uploads::download),
+                ),
+                (
+                    "yiwang.inbox.v1.InboxService.StreamNotifications",
+                    get(notifications::stream),
                 ),
             ],
         ))
@@ -166,6 +172,7 @@ impl Shared {
             "yiwang.alerts.v1" => self.alerts_channel.clone(),
             "yiwang.projects.v1" => self.projects_channel.clone(),
             "yiwang.supervision.v1" => self.supervision_channel.clone(),
+            "yiwang.inbox.v1" => self.inbox_channel.clone(),
             _ => return None,
         })
     }
@@ -216,6 +223,7 @@ async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
         ("alerts not serving", s.alerts_channel.clone()),
         ("projects not serving", s.projects_channel.clone()),
         ("supervision not serving", s.supervision_channel.clone()),
+        ("inbox not serving", s.inbox_channel.clone()),
     ] {
         if !serving(channel).await {
             return (http::StatusCode::SERVICE_UNAVAILABLE, name);
@@ -258,12 +266,14 @@ pub async fn serve(
     let projects_channel = lazy(&cfg.projects_url)?;
     let alerts_channel = lazy(&cfg.alerts_url)?;
     let supervision_channel = lazy(&cfg.supervision_url)?;
+    let inbox_channel = lazy(&cfg.inbox_url)?;
     let state = AppState(Arc::new(Shared {
         alerts: AlertsServiceClient::new(alerts_channel.clone()),
         alerts_channel,
         projects_channel,
         cases_channel,
         supervision_channel,
+        inbox_channel,
         catalog: CatalogServiceClient::new(channel.clone())
             .max_decoding_message_size(16 * 1024 * 1024),
         catalog_channel: channel,

@@ -274,9 +274,23 @@ fn add_generated(doc: &mut Value, bindings: &[rest::Binding]) {
                 error_response("The file is larger than the configured limit (20 MiB by default)");
         }
         if b.method.is_server_streaming() {
-            // The file itself, with its type, length and name (Content-Disposition).
-            op["responses"]["200"] = json!({"description": "The file's bytes", "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
+            let output = b.method.output();
+            if output.fields().any(|f| f.kind() == Kind::Bytes) {
+                // The file itself, with its type, length and name (Content-Disposition).
+                op["responses"]["200"] = json!({"description": "The file's bytes", "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
+            } else {
+                // Messages as Server-Sent Events (the notification stream).
+                let item = kind_schema(&Kind::Message(output), &mut todo);
+                op["responses"]["200"] = json!({
+                    "description": "Server-Sent Events, open until the client leaves: each `event: notification` carries one notification as JSON in `data:` and the inbox cursor in `id:`; `: heartbeat` comments come while nothing happens; a failure is one `event: error` with the error body, then the stream ends. Reconnect with `Last-Event-ID` to resume without gaps or repeats",
+                    "content": {"text/event-stream": {"schema": {"type": "string"},
+                        "x-event-data": item}}});
+                op["parameters"].as_array_mut().expect("a list").push(json!({
+                    "name": "Last-Event-ID", "in": "header", "required": false,
+                    "schema": {"type": "string", "maxLength": 40},
+                    "description": "The `id:` of the last event seen (sent by a reconnecting EventSource); wins over `after`"}));
+            }
         }
         if !b.rule.public {
             op["security"] = json!([{"bearer": []}]);

@@ -105,6 +105,12 @@ pub mod projects {
     }
 }
 
+pub mod inbox {
+    pub mod v1 {
+        tonic::include_proto!("yiwang.inbox.v1");
+    }
+}
+
 pub mod supervision {
     pub mod v1 {
         tonic::include_proto!("yiwang.supervision.v1");

@@ -14,6 +14,8 @@ use crate::incident::{self, audit};
 
 /// Published when a notice passes its deadline unreported.
 pub const NOTICE_OVERDUE: &str = "alerts.notice.overdue";
+/// A 处置函 went to its unit (the inbox tells the unit's staff).
+pub const NOTICE_ISSUED: &str = "alerts.notice.issued";
 
 #[derive(Debug, Clone)]
 pub struct NoticeRow {
@@ -195,6 +197,13 @@ pub async fn issue(pool: &PgPool, is: Issue<'_>) -> Result<(NoticeRow, Option<Bl
         is.actor,
         json!({"number": n.number, "incident_id": is.incident_id, "unit_code": unit,
                "deadline": n.deadline, "to": "issued"}),
+    )
+    .await?;
+    yiwang_kit::outbox::enqueue(
+        &mut tx,
+        NOTICE_ISSUED,
+        &json!({"notice_id": n.id, "number": n.number, "incident_id": is.incident_id,
+                "unit_code": unit, "severity": n.severity, "deadline": n.deadline}),
     )
     .await?;
     let mut blocked = None;

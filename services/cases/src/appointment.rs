@@ -8,6 +8,9 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 use yiwang_kit::{Error, Result};
 
+/// A booking is on the next working day (the inbox reminds the booker).
+pub const REMINDER: &str = "cases.appointment.reminder";
+
 #[derive(Debug, Clone)]
 pub struct SlotRow {
     pub id: Uuid,
@@ -327,4 +330,62 @@ pub async fn assign_helper(
         ));
     }
     get_appointment(pool, id).await
+}
+
+/// Reminds the booker the working day before (预约提醒): each booking whose date has no working
+/// day left before it (booked the day before, or over a weekend or holiday, is reminded at
+/// once), once (`cases.appointment.reminder`; the inbox tells the booker).
+pub async fn remind(pool: &PgPool, calendar: &crate::calendar::Calendar) -> Result<usize> {
+    let today = Utc::now()
+        .with_timezone(&crate::calendar::SHANGHAI)
+        .date_naive();
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(
+        "SELECT a.id, a.booked_by, s.item_code, s.department, s.hall, s.date, s.start_time, s.end_time
+           FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id
+          WHERE a.state = 'booked' AND a.reminded_at IS NULL
+            AND s.date > $1 AND s.date <= $1 + 20
+          ORDER BY s.date LIMIT 2000
+          FOR UPDATE OF a SKIP LOCKED",
+    )
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut reminded: Vec<Uuid> = Vec::new();
+    for r in &rows {
+        let date: NaiveDate = r.try_get("date")?;
+        let working_day_between = today
+            .iter_days()
+            .skip(1)
+            .take_while(|d| *d < date)
+            .any(|d| calendar.is_working_day(d));
+        if working_day_between {
+            continue;
+        }
+        let id: Uuid = r.try_get("id")?;
+        let start: NaiveTime = r.try_get("start_time")?;
+        let end: NaiveTime = r.try_get("end_time")?;
+        yiwang_kit::outbox::enqueue(
+            &mut tx,
+            REMINDER,
+            &serde_json::json!({
+                "appointment_id": id,
+                "booked_by": r.try_get::<String, _>("booked_by")?,
+                "item_code": r.try_get::<String, _>("item_code")?,
+                "department": r.try_get::<String, _>("department")?,
+                "hall": r.try_get::<String, _>("hall")?,
+                "date": date.to_string(),
+                "start_time": start.format("%H:%M").to_string(),
+                "end_time": end.format("%H:%M").to_string(),
+            }),
+        )
+        .await?;
+        reminded.push(id);
+    }
+    sqlx::query("UPDATE appointments SET reminded_at = now() WHERE id = ANY($1)")
+        .bind(&reminded)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(reminded.len())
 }

@@ -12,6 +12,11 @@ use crate::lifecycle::{Action, Clock};
 pub const CASE_FILED: &str = "cases.case.filed";
 pub const CASE_ACCEPTED: &str = "cases.case.accepted";
 pub const CASE_DECIDED: &str = "cases.case.decided";
+pub const CASE_REJECTED: &str = "cases.case.rejected";
+/// The applicant is asked to correct: the list of what (一次性告知).
+pub const CASE_CORRECTION_REQUESTED: &str = "cases.case.correction_requested";
+pub const CASE_DELIVERED: &str = "cases.case.delivered";
+pub const CASE_DEADLINE_WARNING: &str = "cases.case.deadline_warning";
 
 /// A case as stored (personal numbers still sealed).
 #[derive(Debug, Clone)]
@@ -711,7 +716,8 @@ pub async fn transition_in(
                 CASE_ACCEPTED,
                 &serde_json::json!({
                     "case_id": c.id, "case_number": c.case_number, "item_code": c.item_code,
-                    "department": c.department, "deadline": c.deadline,
+                    "item_name": c.item_name, "department": c.department, "deadline": c.deadline,
+                    "owner_sub": c.owner_sub,
                 }),
             )
             .await?;
@@ -727,6 +733,48 @@ pub async fn transition_in(
                     "department": c.department, "outcome": c.state, "applicant_kind": c.applicant_kind,
                     "applicant_name": if c.applicant_kind == "legal_person" { c.applicant_name.as_str() } else { "" },
                     "applicant_uscc": c.applicant_uscc, "decided_at": c.decided_at,
+                    "outcome_reason": c.outcome_reason, "owner_sub": c.owner_sub,
+                }),
+            )
+            .await?;
+        }
+        // What the applicant hears of (the inbox): the account only, never personal numbers.
+        Action::Reject => {
+            outbox::enqueue(
+                tx,
+                CASE_REJECTED,
+                &serde_json::json!({
+                    "case_id": c.id, "case_number": c.case_number, "item_code": c.item_code,
+                    "item_name": c.item_name, "department": c.department,
+                    "reason": c.outcome_reason, "owner_sub": c.owner_sub,
+                }),
+            )
+            .await?;
+        }
+        Action::RequestCorrection => {
+            outbox::enqueue(
+                tx,
+                CASE_CORRECTION_REQUESTED,
+                &serde_json::json!({
+                    "case_id": c.id, "case_number": c.case_number, "item_code": c.item_code,
+                    "item_name": c.item_name, "department": c.department, "reason": act.reason,
+                    "corrections": crate::material::correction_list(&c).iter()
+                        .map(|e| serde_json::json!({"name": e.name, "reason": e.reason}))
+                        .collect::<Vec<_>>(),
+                    "owner_sub": c.owner_sub,
+                }),
+            )
+            .await?;
+        }
+        Action::Deliver => {
+            outbox::enqueue(
+                tx,
+                CASE_DELIVERED,
+                &serde_json::json!({
+                    "case_id": c.id, "case_number": c.case_number, "item_code": c.item_code,
+                    "item_name": c.item_name, "department": c.department,
+                    "method": c.delivery_method, "tracking_number": c.tracking_number,
+                    "owner_sub": c.owner_sub,
                 }),
             )
             .await?;
@@ -1087,4 +1135,59 @@ pub async fn assign_helper(
     .await?;
     tx.commit().await?;
     get(pool, id).await
+}
+
+/// Announces each running case as it enters its warning period (黄灯: the last fifth of its
+/// time, at least the last working day), once, to its department and applicant
+/// (`cases.case.deadline_warning`). A case already past its deadline is only marked: the
+/// overdue sweep tells of it.
+pub async fn warn_deadlines(pool: &PgPool, calendar: &Calendar) -> Result<usize> {
+    use crate::calendar::Warning;
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(
+        "SELECT id, case_number, item_code, item_name, department, owner_sub, accepted_at, deadline
+           FROM cases
+          WHERE clock = 'running' AND NOT deadline_warned AND deadline < now() + interval '30 days'
+          ORDER BY deadline LIMIT 2000
+          FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let now = Utc::now();
+    let mut marked: Vec<Uuid> = Vec::new();
+    let mut warned = 0;
+    for r in &rows {
+        let id: Uuid = r.try_get("id")?;
+        let deadline: Option<DateTime<Utc>> = r.try_get("deadline")?;
+        let started: Option<DateTime<Utc>> = r.try_get("accepted_at")?;
+        let Some(deadline) = deadline else { continue };
+        match calendar.warning(now, started.unwrap_or(now), deadline) {
+            Ok(Warning::Yellow) => {
+                outbox::enqueue(
+                    &mut tx,
+                    CASE_DEADLINE_WARNING,
+                    &serde_json::json!({
+                        "case_id": id,
+                        "case_number": r.try_get::<String, _>("case_number")?,
+                        "item_code": r.try_get::<String, _>("item_code")?,
+                        "item_name": r.try_get::<String, _>("item_name")?,
+                        "department": r.try_get::<String, _>("department")?,
+                        "owner_sub": r.try_get::<String, _>("owner_sub")?,
+                        "deadline": deadline,
+                    }),
+                )
+                .await?;
+                marked.push(id);
+                warned += 1;
+            }
+            Ok(Warning::Red) => marked.push(id),
+            Ok(Warning::None) | Err(_) => {}
+        }
+    }
+    sqlx::query("UPDATE cases SET deadline_warned = true WHERE id = ANY($1)")
+        .bind(&marked)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(warned)
 }

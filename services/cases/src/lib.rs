@@ -121,6 +121,12 @@ pub async fn serve(
             Duration::from_secs(cfg.overdue_sweep_secs),
             background.clone(),
         ));
+        tokio::spawn(sweep_reminders(
+            pool.clone(),
+            calendar.clone(),
+            Duration::from_secs(cfg.overdue_sweep_secs),
+            background.clone(),
+        ));
         tokio::spawn(sweep_uploads(
             pool.clone(),
             files,
@@ -209,6 +215,29 @@ async fn sweep_overdue(pool: sqlx::PgPool, every: Duration, shutdown: Cancellati
             Ok(0) => {}
             Ok(n) => tracing::info!(parts = n, "ticket parts newly overdue"),
             Err(e) => tracing::warn!(error = %e, "ticket overdue sweep failed"),
+        }
+    })
+    .await
+}
+
+/// Tells of cases nearing their deadlines and of tomorrow's appointments (each once).
+async fn sweep_reminders(
+    pool: sqlx::PgPool,
+    calendar: SharedCalendar,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    yiwang_kit::every(every, shutdown, || async {
+        let current = calendar.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match case_store::warn_deadlines(&pool, &current).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(cases = n, "cases entered their warning period"),
+            Err(e) => tracing::warn!(error = %e, "deadline warning sweep failed"),
+        }
+        match appointment::remind(&pool, &current).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(appointments = n, "appointment reminders sent"),
+            Err(e) => tracing::warn!(error = %e, "appointment reminder sweep failed"),
         }
     })
     .await

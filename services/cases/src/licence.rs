@@ -145,7 +145,8 @@ pub async fn issue(
         tx,
         LICENCE_ISSUED,
         &serde_json::json!({"number": number, "case_id": c.id, "item_code": c.item_code,
-            "department": c.department, "holder_uscc": c.applicant_uscc, "valid_until": valid_until}),
+            "item_name": c.item_name, "department": c.department, "holder_uscc": c.applicant_uscc,
+            "valid_until": valid_until, "owner_sub": c.owner_sub}),
     )
     .await?;
     Ok(())
@@ -153,19 +154,20 @@ pub async fn issue(
 
 /// Revokes the case's licence, if it has one, in the revocation's transaction.
 pub async fn revoke(tx: &mut Transaction<'_, Postgres>, case_id: Uuid, reason: &str) -> Result<()> {
-    let number: Option<String> = sqlx::query_scalar(
+    let revoked: Option<(String, String)> = sqlx::query_as(
         "UPDATE licences SET revoked_at = now(), revoke_reason = $2
-          WHERE case_id = $1 AND revoked_at IS NULL RETURNING number",
+          WHERE case_id = $1 AND revoked_at IS NULL RETURNING number, owner_sub",
     )
     .bind(case_id)
     .bind(reason)
     .fetch_optional(&mut **tx)
     .await?;
-    if let Some(number) = number {
+    if let Some((number, owner_sub)) = revoked {
         outbox::enqueue(
             tx,
             LICENCE_REVOKED,
-            &serde_json::json!({"number": number, "case_id": case_id, "reason": reason}),
+            &serde_json::json!({"number": number, "case_id": case_id, "reason": reason,
+                "owner_sub": owner_sub}),
         )
         .await?;
     }

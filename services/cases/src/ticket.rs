@@ -30,6 +30,8 @@ pub const SOURCES: &[&str] = &[
 pub const MAX_DEPARTMENTS: usize = 10;
 
 pub const TICKET_OVERDUE: &str = "cases.ticket.overdue";
+/// Every department has replied: the submitter hears of it (the inbox).
+pub const TICKET_REPLIED: &str = "cases.ticket.replied";
 
 /// One department's part of a ticket.
 #[derive(Debug, Clone)]
@@ -464,6 +466,19 @@ pub async fn advance(
                 .bind(answers.join("\n"))
                 .bind(actor)
                 .execute(&mut *tx)
+                .await?;
+                // Registered by a window on someone's behalf: no account of theirs to tell.
+                let submitter = if t.registered_by.is_empty() {
+                    t.submitted_by.as_str()
+                } else {
+                    ""
+                };
+                outbox::enqueue(
+                    &mut tx,
+                    TICKET_REPLIED,
+                    &serde_json::json!({"ticket_id": id, "subject": t.subject, "source": t.source,
+                        "submitted_by": submitter}),
+                )
                 .await?;
                 ("replied", department.to_string())
             } else {

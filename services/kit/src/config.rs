@@ -38,6 +38,12 @@ pub struct Config {
     pub alerts_addr: SocketAddr,
     /// Where the gateway reaches the alerts service's gRPC API.
     pub alerts_url: String,
+    pub inbox_addr: SocketAddr,
+    /// Where the gateway reaches the inbox service's gRPC API.
+    pub inbox_url: String,
+    /// Seconds between heartbeats of an idle notification stream (`YIWANG_INBOX_HEARTBEAT_SECS`,
+    /// 1–300, default 15): what keeps proxies from closing the app's open stream.
+    pub inbox_heartbeat_secs: u64,
     pub gateway: GatewayConfig,
     /// Byte budget of each process's in-memory read cache (`YIWANG_NEAR_CACHE_MB`, default 16).
     pub near_cache_bytes: u64,
@@ -253,6 +259,13 @@ impl Config {
             alerts_addr: addr("YIWANG_ALERTS_ADDR", "0.0.0.0:50055")?,
             alerts_url: var("YIWANG_ALERTS_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:50055".to_string()),
+            inbox_addr: addr("YIWANG_INBOX_ADDR", "0.0.0.0:50056")?,
+            inbox_url: var("YIWANG_INBOX_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:50056".to_string()),
+            inbox_heartbeat_secs: match num("YIWANG_INBOX_HEARTBEAT_SECS", 15)? {
+                n @ 1..=300 => n,
+                n => anyhow::bail!("YIWANG_INBOX_HEARTBEAT_SECS={n} must be 1 to 300"),
+            },
             gateway: GatewayConfig {
                 rate_limit: num("YIWANG_RATE_LIMIT", 600)? as u32,
                 rate_window_secs: num("YIWANG_RATE_WINDOW_SECS", 60)?.max(1) as u32,

@@ -29,6 +29,8 @@ pub const REGISTER_CONSUMER: &str = "supervision.licence-register";
 pub const GROUP: &str = "supervision";
 pub const LICENCE_CONSUMER: &str = "supervision.licence-follow-up";
 pub const OVERSIGHT_CONSUMER: &str = "supervision.oversight";
+/// A 督办 notice was opened for a department (the inbox tells its staff).
+pub const OVERSIGHT_OPENED: &str = "supervision.oversight.opened";
 
 /// Consumes the case events until `shutdown`.
 pub async fn consume(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
@@ -254,6 +256,14 @@ async fn open_notice(
             &format!("notice:{id}"),
             None,
             Some(&serde_json::json!({(format!("{subject}_id")): subject_id, "department": s(p, "department")})),
+        )
+        .await?;
+        outbox::enqueue(
+            &mut tx,
+            OVERSIGHT_OPENED,
+            &serde_json::json!({"notice_id": id, "subject": subject, "subject_id": subject_id,
+                "number": number, "item_code": item_code, "item_name": name,
+                "department": s(p, "department"), "deadline": deadline}),
         )
         .await?;
     }
