@@ -241,6 +241,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bind(cfg.gateway_addr).await?,
                 shutdown.clone(),
             )));
+            if demo {
+                // The app's side of the demo goes through the running services' APIs.
+                tokio::spawn(walk_demo_app(cfg.clone()));
+            }
             eprintln!(
                 "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · supervision {} · projects {} · alerts {} · inbox {} · Ctrl-C to stop",
                 cfg.gateway_addr,
@@ -320,6 +324,51 @@ async fn load_demo_cases(cfg: &Config) -> anyhow::Result<()> {
     }
     pool.close().await;
     Ok(())
+}
+
+/// The demo enterprise's cases, files, licence, delivery, request and (through the events)
+/// notifications, made through the cases API once the services answer.
+async fn walk_demo_app(cfg: Config) {
+    let Some(secret) = cfg.jwt.secret.clone() else {
+        tracing::info!(
+            "no YIWANG_JWT_SECRET: the demo's app side is skipped (it signs its own tokens)"
+        );
+        return;
+    };
+    let county = yiwang_catalog::demo::generate(340522);
+    let items: Vec<yiwang_cases::demo_app::AppItem> = county
+        .items
+        .iter()
+        .filter(|(_, c)| {
+            c.task_type == "01"
+                && c.applicant_kinds.iter().any(|k| k == "2")
+                && c.channels.iter().any(|ch| ch == "online" || ch == "mobile")
+                && c.materials.iter().any(|m| m.required)
+        })
+        .take(2)
+        .map(|(code, c)| yiwang_cases::demo_app::AppItem {
+            code: code.clone(),
+            department: c.department.clone(),
+            required_materials: c
+                .materials
+                .iter()
+                .filter(|m| m.required)
+                .map(|m| m.name.clone())
+                .collect(),
+        })
+        .collect();
+    match yiwang_cases::demo_app::walk(&cfg.cases_url, &secret, &items).await {
+        Ok(w) if w.cases == 0 => {
+            tracing::info!("the demo enterprise has cases; its walk-through is not repeated")
+        }
+        Ok(w) => tracing::info!(
+            account = yiwang_cases::demo_app::ACCOUNT,
+            cases = w.cases,
+            uploads = w.uploads,
+            "demo app walk-through done: files, a licence, an EMS delivery, a correction list, notifications"
+        ),
+        Err(e) => tracing::warn!(error = %e, "demo app walk-through failed"),
+    }
 }
 
 /// The reference county's year of IT projects (10 projects, 10.43 % saved) for the demo

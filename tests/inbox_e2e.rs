@@ -496,3 +496,151 @@ async fn a_unit_hears_what_is_addressed_to_it_and_an_event_delivered_twice_lands
     assert_eq!(kinds(&v), ["case_routed", "case_routed"]);
     s.stop().await;
 }
+
+/// The first working day on or after `from`, by the legal calendar the service keeps.
+async fn working_day_from(s: &Stack, from: chrono::NaiveDate) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let mut d = from;
+    loop {
+        let (_, year) = send(s, "GET", &format!("/v1/calendar/{}", d.year()), None, None).await;
+        let listed = year["days"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["date"] == d.to_string())
+            .and_then(|x| x["kind"].as_str().map(String::from));
+        let working = match listed.as_deref() {
+            Some("workday") => true,
+            Some(_) => false,
+            None => d.weekday().num_days_from_monday() < 5,
+        };
+        if working {
+            return d;
+        }
+        d += chrono::Duration::days(1);
+    }
+}
+
+#[tokio::test]
+async fn appointments_are_reminded_once_the_working_day_before() {
+    let mut cfg = test_config(10_000).await;
+    cfg.overdue_sweep_secs = 1;
+    let s = Stack::start_with(cfg).await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let officer = s.token("officer-a", &["officer"], Some(DEPT));
+    let citizen = s.token("citizen-1", &["citizen"], None);
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let mut slots = Vec::new();
+    for days in [1, 12] {
+        let date = working_day_from(&s, today + chrono::Duration::days(days)).await;
+        let sl = send(
+            &s,
+            "POST",
+            "/v1/appointment-slots",
+            Some(&officer),
+            Some(json!({"item_code": item, "hall": "县政务服务中心 A 区 3 号窗口",
+                "date": date.to_string(), "start_time": "09:00", "end_time": "09:30", "capacity": 5})),
+        )
+        .await;
+        assert_eq!(sl.0, 201, "{}", sl.1);
+        let (st, a) = send(
+            &s,
+            "POST",
+            "/v1/appointments",
+            Some(&citizen),
+            Some(json!({"slot_id": sl.1["id"]})),
+        )
+        .await;
+        assert_eq!(st, 201, "{a}");
+        slots.push((date, a["id"].as_str().unwrap().to_string()));
+    }
+    let v = inbox_with(&s, &citizen, 1).await;
+    let n = &v["notifications"][0];
+    assert_eq!(n["kind"], "appointment_reminder", "{v}");
+    assert_eq!(n["subject_id"].as_str(), Some(slots[0].1.as_str()));
+    assert_eq!(
+        n["details"]["date"].as_str(),
+        Some(slots[0].0.to_string().as_str())
+    );
+    assert_eq!(n["details"]["start_time"], "09:00");
+    // Several sweeps later: still once, and nothing yet for the one twelve days away.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, v) = send(&s, "GET", "/v1/me/notifications", Some(&citizen), None).await;
+    assert_eq!(kinds(&v), ["appointment_reminder"], "{v}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_walk_through_leaves_files_a_licence_a_delivery_and_notifications() {
+    let s = Stack::start().await;
+    let items: Vec<yiwang_cases::demo_app::AppItem> = [
+        create_published(&s, 1, "食品经营许可证核发").await,
+        create_published(&s, 2, "食品经营许可证变更").await,
+    ]
+    .into_iter()
+    .map(|code| yiwang_cases::demo_app::AppItem {
+        code,
+        department: DEPT.into(),
+        required_materials: vec!["营业执照".into(), "食品安全管理制度".into()],
+    })
+    .collect();
+    let walked = yiwang_cases::demo_app::walk(&s.cfg.cases_url, SECRET, &items)
+        .await
+        .unwrap();
+    assert_eq!((walked.cases, walked.uploads), (3, 4));
+    let me = s.token(yiwang_cases::demo_app::ACCOUNT, &["enterprise"], None);
+    let (_, cases) = send(&s, "GET", "/v1/me/cases", Some(&me), None).await;
+    let mut states: Vec<&str> = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["state"].as_str().unwrap())
+        .collect();
+    states.sort();
+    assert_eq!(states, ["accepted", "correction", "delivered"], "{cases}");
+    let delivered = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["state"] == "delivered")
+        .unwrap();
+    assert_eq!(delivered["tracking_number"], "1180000000001");
+    // The files are real, sealed, and the applicant's to read back.
+    let upload = delivered["material_details"][0]["upload_id"]
+        .as_str()
+        .unwrap();
+    let r = s
+        .http
+        .get(s.url(&format!("/v1/uploads/{upload}/content")))
+        .bearer_auth(&me)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.unwrap().starts_with(b"%PDF-"));
+    let (_, licences) = send(&s, "GET", "/v1/me/licences", Some(&me), None).await;
+    assert_eq!(licences["licences"][0]["status"], "valid", "{licences}");
+    let v = inbox_with(&s, &me, 8).await;
+    let mut got = kinds(&v);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "case_accepted",
+            "case_accepted",
+            "case_decided",
+            "case_delivered",
+            "correction_needed",
+            "evaluation_invitation",
+            "licence_issued",
+            "ticket_replied"
+        ],
+        "{v}"
+    );
+    // Once only: a second start of the demo leaves it as it is.
+    let again = yiwang_cases::demo_app::walk(&s.cfg.cases_url, SECRET, &items)
+        .await
+        .unwrap();
+    assert_eq!(again.cases, 0);
+    s.stop().await;
+}

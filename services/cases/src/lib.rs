@@ -7,6 +7,7 @@ pub mod application;
 pub mod appointment;
 pub mod calendar;
 pub mod case_store;
+pub mod demo_app;
 pub mod evaluation;
 pub mod exchange;
 pub mod licence;

@@ -232,9 +232,9 @@ pub fn notices(topic: &str, p: &Value) -> Vec<Notice> {
             let outcome = s(p, "outcome");
             let (title, verdict) = match outcome {
                 "approved" | "approved_with_tolerance" => {
-                    ("办件已办结：准予许可", "已办结，结果为准予")
+                    ("办件已办结：准予许可", "已办结，准予许可")
                 }
-                _ => ("办件已办结：不予许可", "已办结，结果为不予许可"),
+                _ => ("办件已办结：不予许可", "已办结，不予许可"),
             };
             let reason = match s(p, "outcome_reason") {
                 "" => String::new(),
