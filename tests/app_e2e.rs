@@ -716,6 +716,19 @@ async fn new_routes_refuse_strangers_wrong_roles_nul_bytes_and_huge_values() {
         let (st, v) = send(&s, method, path, Some(wrong), Some(json!({}))).await;
         assert_eq!(st, 403, "wrong role {method} {path}: {v}");
     }
+    // Any signed-in person has an inbox; nobody without a token.
+    for (method, path) in [
+        ("GET", "/v1/me/notifications".to_string()),
+        ("GET", "/v1/me/notifications/stream".to_string()),
+        ("POST", format!("/v1/me/notifications/{id}/read")),
+        ("POST", format!("/v1/me/notifications/{id}/unread")),
+        ("POST", "/v1/me/notifications/read-all".to_string()),
+        ("POST", "/v1/uploads?file_name=a.pdf".to_string()),
+        ("GET", format!("/v1/uploads/{id}/content")),
+    ] {
+        let (st, v) = send(&s, method, &path, None, Some(json!({}))).await;
+        assert_eq!(st, 401, "anonymous {method} {path}: {v}");
+    }
     // Careless and hostile values, with the right roles.
     let cat = s.token("cat-admin", &["catalog_admin"], None);
     let window = s.token("window-1", &["window_clerk"], Some("340522-ZWFWZX"));
@@ -795,7 +808,82 @@ async fn new_routes_refuse_strangers_wrong_roles_nul_bytes_and_huge_values() {
             &province,
             Value::Null,
         ),
+        (
+            "POST",
+            "/v1/me/notifications/read-all".into(),
+            &citizen,
+            json!({"up_to": "1-\u{0}"}),
+        ),
+        (
+            "POST",
+            "/v1/me/notifications/read-all".into(),
+            &citizen,
+            json!({"up_to": huge}),
+        ),
+        (
+            "POST",
+            format!("/v1/me/notifications/{}/read", "9".repeat(5_000)),
+            &citizen,
+            json!({}),
+        ),
+        (
+            "GET",
+            "/v1/me/notifications?kinds=%00".into(),
+            &citizen,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/v1/me/notifications?page_token={}", "A".repeat(5_000)),
+            &citizen,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/v1/me/notifications/stream?after={}", "9".repeat(5_000)),
+            &citizen,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/v1/uploads/{}/content", "a".repeat(129)),
+            &citizen,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/v1/uploads/{}", "a".repeat(129)),
+            &citizen,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/v1/cases".into(),
+            &citizen,
+            json!({"item_code": "x", "channel": "mobile",
+                "materials": [{"name": "营业\u{0}执照", "upload_id": id}]}),
+        ),
+        (
+            "POST",
+            "/v1/cases".into(),
+            &citizen,
+            json!({"item_code": "x", "channel": "mobile", "materials": [huge]}),
+        ),
     ];
+    // A file whose name is 20,000 characters (a URL cannot carry 100,000), as a raw body.
+    let r = s
+        .http
+        .post(s.url(&format!("/v1/uploads?file_name={}", &huge[..20_000])))
+        .bearer_auth(&citizen)
+        .header("content-type", "application/octet-stream")
+        .body(b"%PDF-1.4\n%%EOF\n".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let st = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert!((400..500).contains(&st), "{st} {v}");
+    assert!(v.to_string().len() < 4_000);
     for (method, path, token, body) in probes {
         let body = (!body.is_null()).then_some(body);
         let (st, v) = send(&s, method, &path, Some(token), body).await;
