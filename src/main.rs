@@ -1,7 +1,7 @@
 //! `yiwang`: every role of the platform in one binary.
 //!
 //! - `yiwang up [--demo]`    every role in one process, each on its own port, talking gRPC
-//! - `yiwang serve <role>`   one role (catalog, cases, supervision, projects, alerts, inbox, gateway)
+//! - `yiwang serve <role>`   one role (catalog, cases, supervision, projects, alerts, inbox, content, gateway)
 //! - `yiwang migrate`        create each service's database if missing and apply migrations
 //! - `yiwang token …`        mint a development JWT with the configured secret
 //! - `yiwang probe <url>`    exit 0 if an HTTP GET answers 2xx (container health checks)
@@ -38,7 +38,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Run one role: catalog | cases | supervision | projects | alerts | inbox | gateway.
+    /// Run one role: catalog | cases | supervision | projects | alerts | inbox | content | gateway.
     Serve { role: String },
     /// Create each service's database if missing and apply its migrations.
     Migrate,
@@ -129,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             yiwang_projects::migrate(&cfg).await?;
             yiwang_supervision::migrate(&cfg).await?;
             yiwang_inbox::migrate(&cfg).await?;
+            yiwang_content::migrate(&cfg).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -163,12 +164,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "inbox" => {
                     yiwang_inbox::serve(cfg.clone(), bind(cfg.inbox_addr).await?, shutdown).await
                 }
+                "content" => {
+                    yiwang_content::serve(cfg.clone(), bind(cfg.content_addr).await?, shutdown)
+                        .await
+                }
                 "gateway" => {
                     yiwang_gateway::serve(cfg.clone(), bind(cfg.gateway_addr).await?, shutdown)
                         .await
                 }
                 other => anyhow::bail!(
-                    "unknown role {other:?}; roles: catalog, cases, supervision, projects, alerts, inbox, gateway"
+                    "unknown role {other:?}; roles: catalog, cases, supervision, projects, alerts, inbox, content, gateway"
                 ),
             }
         }
@@ -183,6 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             yiwang_projects::migrate(&cfg).await?;
             yiwang_supervision::migrate(&cfg).await?;
             yiwang_inbox::migrate(&cfg).await?;
+            yiwang_content::migrate(&cfg).await?;
             yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await?;
             if demo {
                 let pool = yiwang_kit::db::lazy_pool(
@@ -236,6 +242,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bind(cfg.inbox_addr).await?,
                 shutdown.clone(),
             )));
+            roles.push(tokio::spawn(yiwang_content::serve(
+                cfg.clone(),
+                bind(cfg.content_addr).await?,
+                shutdown.clone(),
+            )));
             roles.push(tokio::spawn(yiwang_gateway::serve(
                 cfg.clone(),
                 bind(cfg.gateway_addr).await?,
@@ -246,14 +257,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tokio::spawn(walk_demo_app(cfg.clone()));
             }
             eprintln!(
-                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · supervision {} · projects {} · alerts {} · inbox {} · Ctrl-C to stop",
+                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · supervision {} · projects {} · alerts {} · inbox {} · content {} · Ctrl-C to stop",
                 cfg.gateway_addr,
                 cfg.catalog_addr,
                 cfg.cases_addr,
                 cfg.supervision_addr,
                 cfg.projects_addr,
                 cfg.alerts_addr,
-                cfg.inbox_addr
+                cfg.inbox_addr,
+                cfg.content_addr
             );
             for role in roles {
                 role.await??;

@@ -21,13 +21,14 @@ pub struct Stack {
     stopped: bool,
 }
 
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "catalog",
     "cases",
     "supervision",
     "projects",
     "alerts",
     "inbox",
+    "content",
 ];
 
 pub async fn test_config(rate_limit: u32) -> Config {
@@ -64,6 +65,8 @@ impl Stack {
         let supervision = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let inbox = TcpListener::bind("127.0.0.1:0").await.unwrap();
         cfg.inbox_url = format!("http://{}", inbox.local_addr().unwrap());
+        let content = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        cfg.content_url = format!("http://{}", content.local_addr().unwrap());
         cfg.supervision_url = format!("http://{}", supervision.local_addr().unwrap());
         let grpc = format!("http://{}", catalog.local_addr().unwrap());
         cfg.cases_url = format!("http://{}", cases.local_addr().unwrap());
@@ -87,6 +90,11 @@ impl Stack {
             shutdown.clone(),
         ));
         tokio::spawn(yiwang_inbox::serve(cfg.clone(), inbox, shutdown.clone()));
+        tokio::spawn(yiwang_content::serve(
+            cfg.clone(),
+            content,
+            shutdown.clone(),
+        ));
         tokio::spawn(yiwang_gateway::serve(
             cfg.clone(),
             gateway,

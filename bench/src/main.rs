@@ -14,6 +14,7 @@
 
 mod alerts;
 mod files;
+mod words;
 
 use std::net::SocketAddr;
 
@@ -190,6 +191,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     if cli.suite == "supervision" {
         return supervision::run(cli, &yiwang, &logs).await;
     }
+    if cli.suite == "words" {
+        let mut report = Vec::new();
+        words::run(&mut report)?;
+        print_report(report);
+        return Ok(());
+    }
     if cli.suite == "files" {
         let mut report = Vec::new();
         files::run(&yiwang, &logs, &mut report).await?;
@@ -208,6 +215,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         "projects",
         "alerts",
         "inbox",
+        "content",
     ] {
         yiwang_kit::db::drop_database(&cfg.database_url, &cfg.database_name(service)).await?;
     }
@@ -231,6 +239,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let alerts_addr = free_addr()?;
     let supervision_addr = free_addr()?;
     let inbox_addr = free_addr()?;
+    let content_addr = free_addr()?;
     let env = |c: &mut Command| {
         c.env("DATABASE_URL", &cfg.database_url)
             .env("REDIS_URL", &cfg.redis_url)
@@ -248,6 +257,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             .env("YIWANG_ALERTS_URL", format!("http://{alerts_addr}"))
             .env("YIWANG_INBOX_ADDR", inbox_addr.to_string())
             .env("YIWANG_INBOX_URL", format!("http://{inbox_addr}"))
+            .env("YIWANG_CONTENT_ADDR", content_addr.to_string())
+            .env("YIWANG_CONTENT_URL", format!("http://{content_addr}"))
             .env("YIWANG_SUPERVISION_ADDR", supervision_addr.to_string())
             .env(
                 "YIWANG_SUPERVISION_URL",
@@ -293,6 +304,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     env(&mut c);
     procs.0.push(spawn("inbox", &mut c)?);
     let mut c = Command::new(&yiwang);
+    c.args(["serve", "content"]);
+    env(&mut c);
+    procs.0.push(spawn("content", &mut c)?);
+    let mut c = Command::new(&yiwang);
     c.args(["serve", "gateway"]);
     env(&mut c);
     procs.0.push(spawn("gateway", &mut c)?);
@@ -302,6 +317,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     wait_ready(alerts_addr, "/readyz").await?;
     wait_ready(supervision_addr, "/readyz").await?;
     wait_ready(inbox_addr, "/readyz").await?;
+    wait_ready(content_addr, "/readyz").await?;
     wait_ready(gateway_addr, "/readyz").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss = |procs: &Procs| {

@@ -69,6 +69,7 @@ pub struct Shared {
     projects_channel: Channel,
     supervision_channel: Channel,
     inbox_channel: Channel,
+    content_channel: Channel,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -173,6 +174,7 @@ impl Shared {
             "yiwang.projects.v1" => self.projects_channel.clone(),
             "yiwang.supervision.v1" => self.supervision_channel.clone(),
             "yiwang.inbox.v1" => self.inbox_channel.clone(),
+            "yiwang.content.v1" => self.content_channel.clone(),
             _ => return None,
         })
     }
@@ -224,6 +226,7 @@ async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
         ("projects not serving", s.projects_channel.clone()),
         ("supervision not serving", s.supervision_channel.clone()),
         ("inbox not serving", s.inbox_channel.clone()),
+        ("content not serving", s.content_channel.clone()),
     ] {
         if !serving(channel).await {
             return (http::StatusCode::SERVICE_UNAVAILABLE, name);
@@ -267,6 +270,7 @@ pub async fn serve(
     let alerts_channel = lazy(&cfg.alerts_url)?;
     let supervision_channel = lazy(&cfg.supervision_url)?;
     let inbox_channel = lazy(&cfg.inbox_url)?;
+    let content_channel = lazy(&cfg.content_url)?;
     let state = AppState(Arc::new(Shared {
         alerts: AlertsServiceClient::new(alerts_channel.clone()),
         alerts_channel,
@@ -274,6 +278,7 @@ pub async fn serve(
         cases_channel,
         supervision_channel,
         inbox_channel,
+        content_channel,
         catalog: CatalogServiceClient::new(channel.clone())
             .max_decoding_message_size(16 * 1024 * 1024),
         catalog_channel: channel,

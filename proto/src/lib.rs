@@ -105,6 +105,12 @@ pub mod projects {
     }
 }
 
+pub mod content {
+    pub mod v1 {
+        tonic::include_proto!("yiwang.content.v1");
+    }
+}
+
 pub mod inbox {
     pub mod v1 {
         tonic::include_proto!("yiwang.inbox.v1");

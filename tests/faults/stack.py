@@ -22,8 +22,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-ROLES = ["catalog", "cases", "supervision", "projects", "alerts", "inbox", "gateway"]
-SERVICES = ["catalog", "cases", "supervision", "projects", "alerts", "inbox"]
+ROLES = ["catalog", "cases", "supervision", "projects", "alerts", "inbox", "content", "gateway"]
+SERVICES = ["catalog", "cases", "supervision", "projects", "alerts", "inbox", "content"]
 DB_PREFIX = "yf"
 REDIS_PREFIX = "yf"
 

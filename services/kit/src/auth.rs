@@ -29,6 +29,14 @@ pub mod roles {
     pub const EXPERT: &str = "expert";
     pub const SECOPS: &str = "secops";
     pub const ADMIN: &str = "admin";
+    /// Website content (政府网站): sites, columns and the 错敏词 dictionary.
+    pub const CONTENT_ADMIN: &str = "content_admin";
+    /// Writes posts for their department (`dept`).
+    pub const CONTENT_AUTHOR: &str = "content_author";
+    /// The three reviews (三审): first (初审), second (复审), final (终审).
+    pub const CONTENT_FIRST_REVIEWER: &str = "content_first_reviewer";
+    pub const CONTENT_SECOND_REVIEWER: &str = "content_second_reviewer";
+    pub const CONTENT_FINAL_REVIEWER: &str = "content_final_reviewer";
     /// A department system integrating over gRPC.
     pub const SYSTEM: &str = "system";
 }

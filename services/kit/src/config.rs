@@ -44,6 +44,9 @@ pub struct Config {
     /// Seconds between heartbeats of an idle notification stream (`YIWANG_INBOX_HEARTBEAT_SECS`,
     /// 1–300, default 15): what keeps proxies from closing the app's open stream.
     pub inbox_heartbeat_secs: u64,
+    pub content_addr: SocketAddr,
+    /// Where the gateway reaches the content service's gRPC API.
+    pub content_url: String,
     pub gateway: GatewayConfig,
     /// Byte budget of each process's in-memory read cache (`YIWANG_NEAR_CACHE_MB`, default 16).
     pub near_cache_bytes: u64,
@@ -262,6 +265,9 @@ impl Config {
             inbox_addr: addr("YIWANG_INBOX_ADDR", "0.0.0.0:50056")?,
             inbox_url: var("YIWANG_INBOX_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:50056".to_string()),
+            content_addr: addr("YIWANG_CONTENT_ADDR", "0.0.0.0:50057")?,
+            content_url: var("YIWANG_CONTENT_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:50057".to_string()),
             inbox_heartbeat_secs: match num("YIWANG_INBOX_HEARTBEAT_SECS", 15)? {
                 n @ 1..=300 => n,
                 n => anyhow::bail!("YIWANG_INBOX_HEARTBEAT_SECS={n} must be 1 to 300"),

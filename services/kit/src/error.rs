@@ -452,6 +452,26 @@ impl Violations {
         self.0.is_empty()
     }
 
+    /// A text field, trimmed: required (non-blank) or not, at most `max` characters, no NUL.
+    pub fn text(&mut self, field: &str, value: &str, required: bool, max: usize) -> String {
+        let t = value.trim();
+        if required && t.is_empty() {
+            self.add(field, "is required");
+        } else if t.chars().count() > max {
+            self.add(field, format!("must be at most {max} characters"));
+        } else if t.contains('\0') {
+            self.add(field, "must not contain NUL characters");
+        }
+        t.to_string()
+    }
+
+    /// A field that must take one of a few values.
+    pub fn one_of(&mut self, field: &str, value: &str, allowed: &[&str]) {
+        if !allowed.contains(&value) {
+            self.add(field, format!("must be one of: {}", allowed.join(", ")));
+        }
+    }
+
     pub fn into_result(self) -> Result<()> {
         if self.0.is_empty() {
             return Ok(());

@@ -1,0 +1,165 @@
+//! The gRPC API (yiwang.content.v1.ContentService): each method reads the caller and hands the
+//! request to the module that owns the resource.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use yiwang_kit::Caller;
+use yiwang_kit::auth::roles;
+use yiwang_proto::content::v1 as pb;
+use yiwang_proto::content::v1::content_service_server::ContentService;
+
+use crate::dictionary::{self, Dictionary};
+use crate::{post, site};
+
+pub struct ContentApi {
+    pub pool: PgPool,
+    pub dictionary: Arc<Dictionary>,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+const STAFF: &[&str] = &[
+    roles::CONTENT_ADMIN,
+    roles::CONTENT_AUTHOR,
+    roles::CONTENT_FIRST_REVIEWER,
+    roles::CONTENT_SECOND_REVIEWER,
+    roles::CONTENT_FINAL_REVIEWER,
+];
+const REVIEWERS: &[&str] = &[
+    roles::CONTENT_FIRST_REVIEWER,
+    roles::CONTENT_SECOND_REVIEWER,
+    roles::CONTENT_FINAL_REVIEWER,
+];
+
+#[tonic::async_trait]
+impl ContentService for ContentApi {
+    async fn create_site(&self, req: Request<pb::CreateSiteRequest>) -> Reply<pb::Site> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[roles::CONTENT_ADMIN])?;
+        Ok(Response::new(
+            site::create_site(&self.pool, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_sites(
+        &self,
+        _req: Request<pb::ListSitesRequest>,
+    ) -> Reply<pb::ListSitesResponse> {
+        Ok(Response::new(pb::ListSitesResponse {
+            sites: site::list_sites(&self.pool).await?,
+        }))
+    }
+
+    async fn create_column(&self, req: Request<pb::CreateColumnRequest>) -> Reply<pb::Column> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[roles::CONTENT_ADMIN])?;
+        Ok(Response::new(
+            site::create_column(&self.pool, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_columns(
+        &self,
+        req: Request<pb::ListColumnsRequest>,
+    ) -> Reply<pb::ListColumnsResponse> {
+        Ok(Response::new(pb::ListColumnsResponse {
+            columns: site::list_columns(&self.pool, &req.get_ref().site_id).await?,
+        }))
+    }
+
+    async fn list_column_posts(
+        &self,
+        req: Request<pb::ListColumnPostsRequest>,
+    ) -> Reply<pb::ListPostsResponse> {
+        Ok(Response::new(
+            post::list_public(&self.pool, req.get_ref()).await?,
+        ))
+    }
+
+    async fn get_post(&self, req: Request<pb::GetPostRequest>) -> Reply<pb::Post> {
+        let c = Caller::of(&req);
+        Ok(Response::new(
+            post::get(&self.pool, &self.dictionary, &c, &req.get_ref().id).await?,
+        ))
+    }
+
+    async fn create_post(&self, req: Request<pb::CreatePostRequest>) -> Reply<pb::Post> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[roles::CONTENT_AUTHOR])?;
+        Ok(Response::new(
+            post::create(&self.pool, &self.dictionary, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn update_post(&self, req: Request<pb::UpdatePostRequest>) -> Reply<pb::Post> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[roles::CONTENT_AUTHOR])?;
+        Ok(Response::new(
+            post::update(&self.pool, &self.dictionary, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn submit_post(&self, req: Request<pb::PostActionRequest>) -> Reply<pb::Post> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[roles::CONTENT_AUTHOR])?;
+        Ok(Response::new(
+            post::submit(&self.pool, &self.dictionary, &c, &req.get_ref().id).await?,
+        ))
+    }
+
+    async fn review_post(&self, req: Request<pb::ReviewPostRequest>) -> Reply<pb::Post> {
+        let c = Caller::of(&req);
+        c.require_any_role(REVIEWERS)?;
+        Ok(Response::new(
+            post::review(&self.pool, &self.dictionary, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn withdraw_post(&self, req: Request<pb::PostActionRequest>) -> Reply<pb::Post> {
+        let c = Caller::of(&req);
+        Ok(Response::new(
+            post::withdraw(&self.pool, &self.dictionary, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_review_queue(
+        &self,
+        req: Request<pb::ListReviewQueueRequest>,
+    ) -> Reply<pb::ListPostsResponse> {
+        let c = Caller::of(&req);
+        c.require_any_role(REVIEWERS)?;
+        Ok(Response::new(
+            post::review_queue(&self.pool, &c, req.get_ref()).await?,
+        ))
+    }
+
+    async fn add_word(&self, req: Request<pb::AddWordRequest>) -> Reply<pb::Word> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[roles::CONTENT_ADMIN])?;
+        Ok(Response::new(
+            self.dictionary.add(&c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_words(&self, req: Request<pb::ListWordsRequest>) -> Reply<pb::ListWordsResponse> {
+        Caller::of(&req).require_any_role(STAFF)?;
+        Ok(Response::new(pb::ListWordsResponse {
+            words: self.dictionary.list(req.get_ref().kind.trim()).await?,
+        }))
+    }
+
+    async fn check_text(&self, req: Request<pb::CheckTextRequest>) -> Reply<pb::CheckTextResponse> {
+        Caller::of(&req).require_any_role(STAFF)?;
+        let r = req.into_inner();
+        let mut v = yiwang_kit::Violations::new();
+        v.text("title", &r.title, false, 200);
+        v.text("body", &r.body, false, 500_000);
+        v.into_result()?;
+        let scanner = self.dictionary.scanner().await?;
+        Ok(Response::new(pb::CheckTextResponse {
+            findings: dictionary::findings(&scanner, &r.title, &post::sanitize(&r.body)),
+        }))
+    }
+}

@@ -1,0 +1,392 @@
+//! The website's content (issue 16): posts reach the portal only through three reviews by three
+//! different people; HTML is sanitised; the 错敏词 dictionary is matched in traditional and
+//! full-width forms too, and an open finding holds the final review unless overridden.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const DEPT: &str = "340522-XXZX";
+
+struct People {
+    admin: String,
+    author: String,
+    first: String,
+    second: String,
+    last: String,
+}
+
+async fn portal(s: &Stack) -> People {
+    let p = People {
+        admin: s.token("web-admin", &["content_admin"], None),
+        author: s.token("author-1", &["content_author"], Some(DEPT)),
+        first: s.token("reviewer-1", &["content_first_reviewer"], Some(DEPT)),
+        second: s.token("reviewer-2", &["content_second_reviewer"], None),
+        last: s.token("reviewer-3", &["content_final_reviewer"], None),
+    };
+    let (st, v) = send(
+        s,
+        "POST",
+        "/v1/sites",
+        Some(&p.admin),
+        Some(
+            json!({"id": "hanshan-portal", "name": "含山县人民政府", "kind": "portal",
+            "domain": "www.hanshan.gov.cn"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = send(
+        s,
+        "POST",
+        "/v1/sites/hanshan-portal/columns",
+        Some(&p.admin),
+        Some(json!({"id": "news", "name": "要闻动态", "kind": "column"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    p
+}
+
+async fn draft(s: &Stack, p: &People, title: &str, body: &str) -> String {
+    let (st, v) = send(
+        s,
+        "POST",
+        "/v1/posts",
+        Some(&p.author),
+        Some(
+            json!({"site_id": "hanshan-portal", "column_id": "news", "title": title, "body": body}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn review(s: &Stack, token: &str, id: &str, body: Value) -> (u16, Value) {
+    send(
+        s,
+        "POST",
+        &format!("/v1/posts/{id}/review"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+fn reason(v: &Value) -> String {
+    v["error"]["details"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_post_reaches_the_portal_only_after_three_different_reviewers() {
+    let s = Stack::start().await;
+    let p = portal(&s).await;
+    let id = draft(
+        &s,
+        &p,
+        "含山县召开政务服务工作会议",
+        "<p onclick=\"steal()\">会议要求<strong>提升</strong>服务。</p><script>alert(1)</script><a href=\"javascript:alert(1)\">链接</a>",
+    )
+    .await;
+    let public = format!("/v1/posts/{id}");
+    let (st, _) = send(&s, "GET", &public, None, None).await;
+    assert_eq!(st, 404, "a draft is never public");
+    let (_, mine) = send(&s, "GET", &public, Some(&p.author), None).await;
+    let body = mine["draft_body"].as_str().unwrap();
+    assert!(
+        !body.contains("script") && !body.contains("onclick") && !body.contains("javascript"),
+        "{body}"
+    );
+    assert!(body.contains("<strong>提升</strong>"), "{body}");
+
+    // Reviews wait for the submission; the author cannot review.
+    let (st, v) = review(&s, &p.first, &id, json!({"decision": "approve"})).await;
+    assert_eq!((st, reason(&v).as_str()), (400, "POST_STATE"), "{v}");
+    post_ok(&s, &format!("/v1/posts/{id}/submit"), &p.author, json!({})).await;
+    let (st, _) = review(&s, &p.author, &id, json!({"decision": "approve"})).await;
+    assert_eq!(st, 403);
+    // The second step's reviewer cannot take the first step.
+    let (st, _) = review(&s, &p.second, &id, json!({"decision": "approve"})).await;
+    assert_eq!(st, 403);
+    let v = review(&s, &p.first, &id, json!({"decision": "approve"})).await;
+    assert_eq!(
+        (v.0, v.1["state"].as_str()),
+        (200, Some("second_review")),
+        "{}",
+        v.1
+    );
+    // One person holding two steps' roles still reviews once.
+    let both = s.token(
+        "reviewer-1",
+        &["content_first_reviewer", "content_second_reviewer"],
+        None,
+    );
+    let (st, v) = review(&s, &both, &id, json!({"decision": "approve"})).await;
+    assert_eq!(
+        (st, reason(&v).as_str()),
+        (400, "REVIEWER_NOT_INDEPENDENT"),
+        "{v}"
+    );
+    // A rejection needs a reason, and sends it back to the author.
+    let (st, v) = review(&s, &p.second, &id, json!({"decision": "reject"})).await;
+    assert_eq!((st, violation_field(&v).as_str()), (400, "reason"), "{v}");
+    let (st, v) = review(
+        &s,
+        &p.second,
+        &id,
+        json!({"decision": "reject", "reason": "请补充会议时间"}),
+    )
+    .await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("draft")), "{v}");
+    let (st, v) = send(
+        &s,
+        "PATCH",
+        &format!("/v1/posts/{id}"),
+        Some(&p.author),
+        Some(json!({"body": "<p>11月28日会议要求提升服务。</p>"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    post_ok(&s, &format!("/v1/posts/{id}/submit"), &p.author, json!({})).await;
+    for token in [&p.first, &p.second] {
+        let (st, v) = review(&s, token, &id, json!({"decision": "approve"})).await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let (_, queue) = send(&s, "GET", "/v1/content/review-queue", Some(&p.last), None).await;
+    assert_eq!(queue["posts"][0]["id"], id.as_str(), "{queue}");
+    let (st, v) = review(&s, &p.last, &id, json!({"decision": "approve"})).await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("published")), "{v}");
+
+    // The portal shows it, without the working copy or the trail.
+    let (st, v) = send(&s, "GET", &public, None, None).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["title"], "含山县召开政务服务工作会议");
+    assert!(v["body"].as_str().unwrap().contains("11月28日"));
+    assert_eq!(
+        (
+            v["draft_body"].as_str(),
+            v["history"].as_array().map(Vec::len)
+        ),
+        (Some(""), Some(0))
+    );
+    let (_, list) = send(
+        &s,
+        "GET",
+        "/v1/sites/hanshan-portal/columns/news/posts",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(list["posts"].as_array().unwrap().len(), 1, "{list}");
+
+    // A change to a published post goes through review again; the portal keeps the old text.
+    send(
+        &s,
+        "PATCH",
+        &format!("/v1/posts/{id}"),
+        Some(&p.author),
+        Some(json!({"title": "含山县召开政务服务工作推进会议"})),
+    )
+    .await;
+    let (_, v) = send(&s, "GET", &public, None, None).await;
+    assert_eq!(v["title"], "含山县召开政务服务工作会议");
+    let (_, v) = send(&s, "GET", &public, Some(&p.author), None).await;
+    assert_eq!(
+        (
+            v["state"].as_str(),
+            v["revision_state"].as_str(),
+            v["draft_title"].as_str()
+        ),
+        (
+            Some("published"),
+            Some("draft"),
+            Some("含山县召开政务服务工作推进会议")
+        )
+    );
+
+    // Emergency withdrawal: a final reviewer, with a reason; gone from the portal at once.
+    let (st, _) = send(
+        &s,
+        "POST",
+        &format!("/v1/posts/{id}/withdraw"),
+        Some(&p.first),
+        Some(json!({"reason": "x"})),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let v = post_ok(
+        &s,
+        &format!("/v1/posts/{id}/withdraw"),
+        &p.last,
+        json!({"reason": "内容有误，紧急撤稿"}),
+    )
+    .await;
+    assert_eq!(v["state"], "withdrawn");
+    let (st, _) = send(&s, "GET", &public, None, None).await;
+    assert_eq!(st, 404);
+    let actions: Vec<String> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            format!(
+                "{}:{}",
+                h["action"].as_str().unwrap(),
+                h["actor"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "create:author-1",
+            "submit:author-1",
+            "approve:reviewer-1",
+            "reject:reviewer-2",
+            "edit:author-1",
+            "submit:author-1",
+            "approve:reviewer-1",
+            "approve:reviewer-2",
+            "publish:reviewer-3",
+            "edit:author-1",
+            "withdraw:reviewer-3"
+        ]
+    );
+    // Another department's author sees nothing of it.
+    let other = s.token("author-9", &["content_author"], Some("340522-GAJ"));
+    let (st, _) = send(&s, "GET", &public, Some(&other), None).await;
+    assert_eq!(st, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_finding_holds_the_final_review_until_corrected_or_overridden() {
+    let s = Stack::start().await;
+    let p = portal(&s).await;
+    for (body, field) in [
+        (json!({"word": "截止", "kind": "wrong"}), "suggestion"),
+        (
+            json!({"word": "旧名称", "kind": "outdated", "suggestion": "新名称"}),
+            "changed_on",
+        ),
+        (json!({"word": "x", "kind": "bad"}), "kind"),
+        (json!({"word": "", "kind": "sensitive"}), "word"),
+    ] {
+        let (st, v) = send(&s, "POST", "/v1/content/words", Some(&p.admin), Some(body)).await;
+        assert_eq!((st, violation_field(&v).as_str()), (400, field), "{v}");
+    }
+    for body in [
+        json!({"word": "截止", "kind": "wrong", "suggestion": "截至"}),
+        json!({"word": "含山县政务服务管理局", "kind": "outdated", "suggestion": "含山县数据资源局",
+               "changed_on": "2024-03-01"}),
+        json!({"word": "app", "kind": "sensitive"}),
+    ] {
+        let (st, v) = send(&s, "POST", "/v1/content/words", Some(&p.admin), Some(body)).await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/content/words",
+        Some(&p.admin),
+        Some(json!({"word": "截止", "kind": "wrong", "suggestion": "截至"})),
+    )
+    .await;
+    assert_eq!((st, reason(&v).as_str()), (409, "WORD_EXISTS"));
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/content/words",
+        Some(&p.author),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, 403);
+
+    // Found as written: traditional characters, full-width letters, inside markup.
+    let v = post_ok(
+        &s,
+        "/v1/content/check",
+        &p.author,
+        json!({"title": "截止目前", "body": "<p>據<b>含山縣政務服務管理局</b>統計，下載ＡＰＰ</p>"}),
+    )
+    .await;
+    let got: Vec<(String, u64, u64, String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().to_string(),
+                f["start"].as_u64().unwrap(),
+                f["end"].as_u64().unwrap(),
+                f["text"].as_str().unwrap().to_string(),
+                f["suggestion"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("title".into(), 0, 2, "截止".into(), "截至".into()),
+            (
+                "body".into(),
+                1,
+                11,
+                "含山縣政務服務管理局".into(),
+                "含山县数据资源局".into()
+            ),
+            ("body".into(), 16, 19, "ＡＰＰ".into(), "".into()),
+        ],
+        "{v}"
+    );
+    assert!(
+        v["findings"][1]["note"]
+            .as_str()
+            .unwrap()
+            .contains("2024-03-01"),
+        "{v}"
+    );
+
+    let id = draft(&s, &p, "截止11月底的办件情况", "<p>办件情况良好。</p>").await;
+    post_ok(&s, &format!("/v1/posts/{id}/submit"), &p.author, json!({})).await;
+    for token in [&p.first, &p.second] {
+        let (st, v) = review(&s, token, &id, json!({"decision": "approve"})).await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let (_, v) = send(&s, "GET", &format!("/v1/posts/{id}"), Some(&p.last), None).await;
+    assert_eq!(v["findings"][0]["word"], "截止", "{v}");
+    // Without an override the final review is refused while a finding is open.
+    let last2 = s.token("reviewer-4", &["content_final_reviewer"], None);
+    let (st, v) = review(&s, &p.last, &id, json!({"decision": "approve"})).await;
+    assert_eq!((st, reason(&v).as_str()), (400, "OPEN_FINDINGS"), "{v}");
+    // Overridden with a reason: both try, exactly one publishes.
+    let body = json!({"decision": "approve", "override_reason": "引用文件原标题，不作修改"});
+    let (a, b) = tokio::join!(
+        review(&s, &p.last, &id, body.clone()),
+        review(&s, &last2, &id, body.clone())
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{a:?} {b:?}");
+    let loser = if a.0 == 400 { &a.1 } else { &b.1 };
+    assert_eq!(reason(loser), "POST_STATE", "{loser}");
+    let (st, v) = send(&s, "GET", &format!("/v1/posts/{id}"), None, None).await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (200, Some("截止11月底的办件情况"))
+    );
+    let (_, staff) = send(&s, "GET", &format!("/v1/posts/{id}"), Some(&p.admin), None).await;
+    let last = staff["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "publish");
+    assert!(
+        last["reason"].as_str().unwrap().contains("引用文件原标题"),
+        "{last}"
+    );
+    s.stop().await;
+}
