@@ -390,3 +390,282 @@ async fn a_finding_holds_the_final_review_until_corrected_or_overridden() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_media_account_silent_for_7_days_is_flagged_to_its_department_once() {
+    let mut cfg = test_config(10_000).await;
+    cfg.overdue_sweep_secs = 1;
+    let s = Stack::start_with(cfg).await;
+    let admin = s.token("web-admin", &["content_admin"], None);
+    let editor = s.token("editor-1", &["content_author"], Some(DEPT));
+    let staff = s.token("officer-1", &["officer"], Some(DEPT));
+    send(
+        &s,
+        "POST",
+        "/v1/content/words",
+        Some(&admin),
+        Some(json!({"word": "截止", "kind": "wrong", "suggestion": "截至"})),
+    )
+    .await;
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/media-accounts",
+        Some(&admin),
+        Some(json!({"id": "wechat-hanshan", "platform": "wechat", "name": "含山发布", "department": DEPT})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/media-accounts",
+        Some(&admin),
+        Some(json!({"id": "x", "platform": "myspace", "name": "", "department": DEPT})),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    // Its last post was 8 days ago: lapsed, and the department is told.
+    let eight_days_ago = (chrono::Utc::now() - chrono::Duration::days(8)).to_rfc3339();
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/media-accounts/wechat-hanshan/posts",
+        Some(&editor),
+        Some(
+            json!({"external_id": "msg-1", "title": "截止11月的办件", "body": "全县办件情况",
+            "published_at": eight_days_ago}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["findings"][0]["word"], "截止", "{v}");
+    // Another department may not record for it; a retry records nothing twice.
+    let other = s.token("editor-9", &["content_author"], Some("340522-GAJ"));
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/media-accounts/wechat-hanshan/posts",
+        Some(&other),
+        Some(json!({"external_id": "msg-x", "body": "x"})),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let mut told = Value::Null;
+    for _ in 0..100 {
+        let (_, v) = send(&s, "GET", "/v1/me/notifications", Some(&staff), None).await;
+        if !v["notifications"].as_array().unwrap().is_empty() {
+            told = v;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let n = &told["notifications"][0];
+    assert_eq!(
+        (n["kind"].as_str(), n["subject_id"].as_str()),
+        (Some("media_account_lapsed"), Some("wechat-hanshan")),
+        "{told}"
+    );
+    let (_, accounts) = send(
+        &s,
+        "GET",
+        "/v1/media-accounts?lapsed_only=true",
+        Some(&editor),
+        None,
+    )
+    .await;
+    assert_eq!(accounts["accounts"][0]["lapsed"], true, "{accounts}");
+    // Several checks later: told once. A post today ends the lapse.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (_, v) = send(&s, "GET", "/v1/me/notifications", Some(&staff), None).await;
+    assert_eq!(v["notifications"].as_array().unwrap().len(), 1, "{v}");
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/media-accounts/wechat-hanshan/posts",
+        Some(&editor),
+        Some(json!({"external_id": "msg-2", "body": "今日要闻"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (_, again) = send(
+        &s,
+        "POST",
+        "/v1/media-accounts/wechat-hanshan/posts",
+        Some(&editor),
+        Some(json!({"external_id": "msg-2", "body": "重复推送"})),
+    )
+    .await;
+    assert_eq!(again["body"], "今日要闻", "the first record stands");
+    let (_, accounts) = send(&s, "GET", "/v1/media-accounts", Some(&editor), None).await;
+    assert_eq!(
+        (
+            accounts["accounts"][0]["lapsed"].as_bool(),
+            accounts["accounts"][0]["posts"].as_i64()
+        ),
+        (Some(false), Some(2)),
+        "{accounts}"
+    );
+    let (_, posts) = send(
+        &s,
+        "GET",
+        "/v1/media-accounts/wechat-hanshan/posts",
+        Some(&editor),
+        None,
+    )
+    .await;
+    assert_eq!(posts["posts"][0]["external_id"], "msg-2", "{posts}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_citizen_message_becomes_one_ticket_and_its_reviewed_answer_is_published() {
+    let s = Stack::start().await;
+    let p = portal(&s).await;
+    let (dept, _) = seed_department(&s).await;
+    let citizen = s.token("citizen-7", &["citizen"], None);
+    let body = json!({"source": "leader_mailbox", "subject": "营业执照办理咨询",
+        "body": "请问个体户营业执照能否全程网办？", "contact_name": "王五",
+        "contact_phone": "13912345678", "request_id": "m-1"});
+    let (st, m) = send(
+        &s,
+        "POST",
+        "/v1/sites/hanshan-portal/messages",
+        Some(&citizen),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(st, 201, "{m}");
+    assert_eq!(m["state"], "forwarded", "{m}");
+    let ticket = m["ticket_id"].as_str().unwrap().to_string();
+    // A retried submission is the same message, and the same single ticket.
+    let (st, again) = send(
+        &s,
+        "POST",
+        "/v1/sites/hanshan-portal/messages",
+        Some(&citizen),
+        Some(body),
+    )
+    .await;
+    assert_eq!(
+        (st, again["id"].as_str()),
+        (201, m["id"].as_str()),
+        "{again}"
+    );
+    let cases = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    let tickets: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tickets WHERE source = 'leader_mailbox'")
+            .fetch_one(&cases)
+            .await
+            .unwrap();
+    assert_eq!(tickets, 1);
+    cases.close().await;
+    // The contact data went to the ticket and is gone from here.
+    let content = sqlx::PgPool::connect(&s.cfg.service_database_url("content"))
+        .await
+        .unwrap();
+    let left: (Option<Vec<u8>>, Option<Vec<u8>>, String) =
+        sqlx::query_as("SELECT contact_name_sealed, contact_phone_sealed, m::text FROM messages m")
+            .fetch_one(&content)
+            .await
+            .unwrap();
+    assert!(
+        left.0.is_none() && left.1.is_none() && !left.2.contains("13912345678"),
+        "{left:?}"
+    );
+    content.close().await;
+    // Bad input is named; strangers see nothing.
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/sites/hanshan-portal/messages",
+        Some(&citizen),
+        Some(
+            json!({"source": "hotline", "subject": "s", "body": "b", "contact_name": "王五",
+            "contact_phone": "123"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    let fields: Vec<&str> = v["error"]["details"][1]["field_violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["source", "contact_phone"], "{v}");
+    let mid = m["id"].as_str().unwrap().to_string();
+    let other = s.token("citizen-8", &["citizen"], None);
+    let (st, _) = send(
+        &s,
+        "GET",
+        &format!("/v1/messages/{mid}"),
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    // Not answered yet: nothing to publish.
+    let (st, v) = send(
+        &s,
+        "POST",
+        &format!("/v1/messages/{mid}/publish-answer"),
+        Some(&p.last),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (st, reason(&v).as_str()),
+        (400, "MESSAGE_NOT_ANSWERED"),
+        "{v}"
+    );
+    // The departments answer the ticket in the cases service.
+    let supervisor = s.token("supervisor-1", &["supervisor"], None);
+    post_ok(
+        &s,
+        &format!("/v1/tickets/{ticket}/dispatch"),
+        &supervisor,
+        json!({"department": dept, "reply_working_days": 5}),
+    )
+    .await;
+    let officer = s.token("officer-1", &["officer"], Some(&dept));
+    post_ok(
+        &s,
+        &format!("/v1/tickets/{ticket}/reply"),
+        &officer,
+        json!({"text": "可以，个体户营业执照可在“皖事通办”全程网办。"}),
+    )
+    .await;
+    let (_, mine) = send(
+        &s,
+        "GET",
+        &format!("/v1/messages/{mid}"),
+        Some(&citizen),
+        None,
+    )
+    .await;
+    assert_eq!(mine["ticket_state"], "replied", "{mine}");
+    let published = post_ok(
+        &s,
+        &format!("/v1/messages/{mid}/publish-answer"),
+        &p.last,
+        json!({}),
+    )
+    .await;
+    assert!(
+        published["answer"].as_str().unwrap().contains("全程网办"),
+        "{published}"
+    );
+    let (_, public) = send(&s, "GET", "/v1/sites/hanshan-portal/messages", None, None).await;
+    let shown = &public["messages"][0];
+    assert_eq!(shown["subject"], "营业执照办理咨询", "{public}");
+    assert_eq!(
+        (shown["ticket_id"].as_str(), shown["reply"].as_str()),
+        (Some(""), Some(""))
+    );
+    assert!(!public.to_string().contains("王五") && !public.to_string().contains("13912345678"));
+    s.stop().await;
+}

@@ -11,11 +11,14 @@ use yiwang_proto::content::v1 as pb;
 use yiwang_proto::content::v1::content_service_server::ContentService;
 
 use crate::dictionary::{self, Dictionary};
-use crate::{post, site};
+use crate::{media, message, post, site};
 
 pub struct ContentApi {
     pub pool: PgPool,
     pub dictionary: Arc<Dictionary>,
+    /// Seals messages' contact data until their tickets hold it.
+    pub key: yiwang_kit::crypto::DataKey,
+    pub cases: message::Cases,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -148,6 +151,79 @@ impl ContentService for ContentApi {
         Ok(Response::new(pb::ListWordsResponse {
             words: self.dictionary.list(req.get_ref().kind.trim()).await?,
         }))
+    }
+
+    async fn create_media_account(
+        &self,
+        req: Request<pb::CreateMediaAccountRequest>,
+    ) -> Reply<pb::MediaAccount> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[roles::CONTENT_ADMIN])?;
+        Ok(Response::new(
+            media::create_account(&self.pool, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_media_accounts(
+        &self,
+        req: Request<pb::ListMediaAccountsRequest>,
+    ) -> Reply<pb::ListMediaAccountsResponse> {
+        Caller::of(&req).require_any_role(STAFF)?;
+        Ok(Response::new(pb::ListMediaAccountsResponse {
+            accounts: media::list_accounts(&self.pool, req.get_ref().lapsed_only).await?,
+        }))
+    }
+
+    async fn record_media_post(
+        &self,
+        req: Request<pb::RecordMediaPostRequest>,
+    ) -> Reply<pb::MediaPost> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[roles::CONTENT_AUTHOR, roles::SYSTEM])?;
+        Ok(Response::new(
+            media::record_post(&self.pool, &self.dictionary, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_media_posts(
+        &self,
+        req: Request<pb::ListMediaPostsRequest>,
+    ) -> Reply<pb::ListMediaPostsResponse> {
+        Caller::of(&req).require_any_role(STAFF)?;
+        Ok(Response::new(
+            media::list_posts(&self.pool, req.get_ref()).await?,
+        ))
+    }
+
+    async fn submit_message(&self, req: Request<pb::SubmitMessageRequest>) -> Reply<pb::Message> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[roles::CITIZEN, roles::ENTERPRISE, roles::SYSTEM])?;
+        Ok(Response::new(
+            message::submit(&self.pool, &self.key, &self.cases, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn get_message(&self, req: Request<pb::GetMessageRequest>) -> Reply<pb::Message> {
+        let c = Caller::of(&req);
+        Ok(Response::new(
+            message::get(&self.pool, &self.cases, &c, &req.get_ref().id).await?,
+        ))
+    }
+
+    async fn list_published_messages(
+        &self,
+        req: Request<pb::ListPublishedMessagesRequest>,
+    ) -> Reply<pb::ListMessagesResponse> {
+        Ok(Response::new(
+            message::list_published(&self.pool, req.get_ref()).await?,
+        ))
+    }
+
+    async fn publish_answer(&self, req: Request<pb::PublishAnswerRequest>) -> Reply<pb::Message> {
+        let c = Caller::of(&req);
+        Ok(Response::new(
+            message::publish_answer(&self.pool, &self.cases, &c, req.into_inner()).await?,
+        ))
     }
 
     async fn check_text(&self, req: Request<pb::CheckTextRequest>) -> Reply<pb::CheckTextResponse> {

@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod dictionary;
+pub mod media;
+pub mod message;
 pub mod post;
 pub mod site;
 pub mod words;
@@ -43,10 +45,26 @@ pub async fn serve(
         &cfg.service_database_url(SERVICE),
         cfg.database_max_connections,
     )?;
+    let key = yiwang_kit::crypto::DataKey::from_config(&cfg)?;
+    let cases = message::Cases {
+        client: yiwang_proto::cases::v1::cases_service_client::CasesServiceClient::new(
+            tonic::transport::Channel::from_shared(cfg.cases_url.clone())?
+                .connect_timeout(std::time::Duration::from_secs(2))
+                .connect_lazy(),
+        ),
+        token: service_token(&cfg),
+    };
+    if cases.token.is_none() {
+        tracing::warn!(
+            "neither YIWANG_SERVICE_TOKEN nor YIWANG_JWT_SECRET is set: citizen messages wait unforwarded"
+        );
+    }
     let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
         ContentServiceServer::new(api::ContentApi {
             pool: pool.clone(),
             dictionary: Arc::new(dictionary::Dictionary::new(pool.clone())),
+            key: key.clone(),
+            cases: cases.clone(),
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
     );
@@ -61,9 +79,75 @@ pub async fn serve(
         else {
             return;
         };
-        tokio::spawn(outbox::relay(pool, redis, background));
+        tokio::spawn(outbox::relay(pool.clone(), redis, background.clone()));
+        tokio::spawn(forward_messages(
+            pool.clone(),
+            key,
+            cases,
+            std::time::Duration::from_secs(cfg.overdue_sweep_secs),
+            background.clone(),
+        ));
+        tokio::spawn(flag_lapsed(
+            pool,
+            std::time::Duration::from_secs(cfg.overdue_sweep_secs),
+            background,
+        ));
         readiness.set(true).await;
         tracing::info!("content ready");
     });
     server.serve(listener, shutdown).await
+}
+
+/// The weekly check of new-media accounts, run continuously (each lapse announced once).
+async fn flag_lapsed(pool: sqlx::PgPool, every: std::time::Duration, shutdown: CancellationToken) {
+    yiwang_kit::every(every, shutdown, || async {
+        match media::flag_lapsed(&pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                accounts = n,
+                "new-media accounts lapsed (no post in 7 days)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "new-media lapse check failed"),
+        }
+    })
+    .await
+}
+
+/// How this service presents itself to the cases service (as the website's system):
+/// `YIWANG_SERVICE_TOKEN` (issued by the identity provider), or, in development, a token signed
+/// with the HS256 secret every service verifies.
+fn service_token(cfg: &Config) -> Option<String> {
+    std::env::var("YIWANG_SERVICE_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| {
+            let secret = cfg.jwt.secret.as_deref()?;
+            yiwang_kit::auth::mint_token(
+                secret,
+                "content-service",
+                "政府网站",
+                &[yiwang_kit::auth::roles::SYSTEM.to_string()],
+                None,
+                10 * 365 * 24 * 3600,
+            )
+            .ok()
+        })
+}
+
+/// Retries the messages not yet handed to the cases service.
+async fn forward_messages(
+    pool: sqlx::PgPool,
+    key: yiwang_kit::crypto::DataKey,
+    cases: message::Cases,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    yiwang_kit::every(every, shutdown, || async {
+        match message::forward_waiting(&pool, &key, &cases).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "citizen messages forwarded as tickets"),
+            Err(e) => tracing::warn!(error = %e, "message forwarding pass failed"),
+        }
+    })
+    .await
 }

@@ -107,23 +107,44 @@ impl Scanner {
         let Some(ac) = &self.automaton else {
             return Vec::new();
         };
-        // Folding keeps one character for one but not their byte lengths (國 and 国 are both
-        // three bytes, Ａ is three and a is one), so offsets are counted in characters.
-        let folded = fold(text);
+        // Folding keeps one character for one, and nearly always its byte length too (國 and
+        // 国 are both three bytes); only full-width forms shrink (Ａ is three bytes, a one).
+        let table: &[char] = &FOLD;
+        let mut folded = String::with_capacity(text.len());
+        let mut same_layout = true;
+        for c in text.chars() {
+            let f = if c.is_ascii() {
+                c.to_ascii_lowercase()
+            } else if (c as u32) <= 0xFFFF {
+                table[c as usize]
+            } else {
+                c
+            };
+            same_layout &= f.len_utf8() == c.len_utf8();
+            folded.push(f);
+        }
+        let bytes = folded.as_bytes();
+        // Characters in a run of UTF-8: the bytes that are not continuation bytes.
+        let count = |s: &[u8]| s.iter().filter(|&&b| (b & 0xC0) != 0x80).count();
         let mut hits = Vec::new();
         let (mut byte, mut chars) = (0usize, 0usize);
         let mut written_chars = text.chars();
         let mut consumed = 0usize;
         for m in ac.find_iter(&folded) {
-            chars += folded[byte..m.start()].chars().count();
-            let len = folded[m.start()..m.end()].chars().count();
+            chars += count(&bytes[byte..m.start()]);
+            let len = count(&bytes[m.start()..m.end()]);
             byte = m.end();
-            let written: String = written_chars
-                .by_ref()
-                .skip(chars - consumed)
-                .take(len)
-                .collect();
-            consumed = chars + len;
+            let written = if same_layout {
+                text[m.start()..m.end()].to_string()
+            } else {
+                let w: String = written_chars
+                    .by_ref()
+                    .skip(chars - consumed)
+                    .take(len)
+                    .collect();
+                consumed = chars + len;
+                w
+            };
             hits.push(Hit {
                 start: chars,
                 end: chars + len,
@@ -243,6 +264,21 @@ mod tests {
             assert_eq!(chars[h.start..h.end].iter().collect::<String>(), h.text);
         }
         assert_eq!((hits[0].start, hits[0].end), (1, 7));
+    }
+
+    #[test]
+    fn offsets_hold_when_no_character_changes_its_length() {
+        let s = Scanner::new(vec![
+            entry("政务服务", "wrong", ""),
+            entry("截止", "wrong", "截至"),
+        ]);
+        let text = "一网通办：政務服務截止到年底";
+        let hits = s.scan(text);
+        let got: Vec<(usize, usize, &str)> = hits
+            .iter()
+            .map(|h| (h.start, h.end, h.text.as_str()))
+            .collect();
+        assert_eq!(got, vec![(5, 9, "政務服務"), (9, 11, "截止")]);
     }
 
     #[test]

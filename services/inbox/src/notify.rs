@@ -25,6 +25,7 @@ pub const TOPICS: &[&str] = &[
     "supervision.oversight.opened",
     "alerts.notice.issued",
     "alerts.notice.overdue",
+    "content.account.lapsed",
 ];
 
 /// Every kind of notification (`Notification.kind`).
@@ -47,6 +48,7 @@ pub const KINDS: &[&str] = &[
     "oversight_notice",
     "security_notice",
     "security_notice_overdue",
+    "media_account_lapsed",
 ];
 
 /// Who a notification is for.
@@ -518,6 +520,29 @@ pub fn notices(topic: &str, p: &Value) -> Vec<Notice> {
                 body,
                 &about,
                 json!({"severity": s(p, "severity"), "deadline": p.get("deadline")}),
+            ));
+        }
+        "content.account.lapsed" => {
+            let about = About {
+                subject_type: "media_account",
+                id: s(p, "account_id").to_string(),
+                number: String::new(),
+            };
+            let last = match local(s(p, "last_post_at")) {
+                t if t.is_empty() => "开设以来未发布内容".to_string(),
+                t => format!("最近一次发布于{t}"),
+            };
+            out.push(notice(
+                unit(p, "department"),
+                "media_account_lapsed",
+                "政务新媒体账号未按期更新",
+                format!(
+                    "本单位运营的“{}”已连续{}天未更新（{last}），请及时发布内容。",
+                    s(p, "name"),
+                    p.get("days").and_then(Value::as_i64).unwrap_or(7)
+                ),
+                &about,
+                json!({"platform": s(p, "platform"), "last_post_at": p.get("last_post_at")}),
             ));
         }
         _ => {}
