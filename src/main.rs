@@ -208,6 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 load_demo_projects(&cfg).await?;
                 load_demo_alerts(&cfg).await?;
                 load_demo_supervision(&cfg).await?;
+                load_demo_content(&cfg).await?;
             }
             let shutdown = shutdown_token();
             // Every role on its own port, talking gRPC to the others as in a deployment.
@@ -582,5 +583,31 @@ async fn probe(url: &str) -> anyhow::Result<()> {
         .and_then(|c| c.parse().ok())
         .context("not an HTTP answer")?;
     anyhow::ensure!((200..300).contains(&code), "{url} answered {code}");
+    Ok(())
+}
+
+/// The county's website and new media at the scale of its half-year report.
+async fn load_demo_content(cfg: &Config) -> anyhow::Result<()> {
+    let county = yiwang_catalog::demo::generate(340522);
+    let departments: Vec<String> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| u.code.clone())
+        .collect();
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_content::SERVICE), 4)?;
+    let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
+    match yiwang_content::demo::load_demo(&pool, &key, &departments, chrono::Utc::now()).await? {
+        Some(l) => tracing::info!(
+            posts = l.posts,
+            special_topic_posts = l.special_topic_posts,
+            accounts = l.accounts,
+            media_posts = l.media_posts,
+            messages = l.messages,
+            "demo website and new media loaded (messages become tickets as the content service forwards them)"
+        ),
+        None => tracing::info!("content already has sites; demo website not loaded again"),
+    }
+    pool.close().await;
     Ok(())
 }

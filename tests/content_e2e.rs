@@ -669,3 +669,113 @@ async fn a_citizen_message_becomes_one_ticket_and_its_reviewed_answer_is_publish
     assert!(!public.to_string().contains("王五") && !public.to_string().contains("13912345678"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_website_has_the_report_s_posts_accounts_and_messages_which_become_tickets() {
+    let mut cfg = test_config(10_000).await;
+    cfg.overdue_sweep_secs = 1;
+    let s = Stack::start_with(cfg).await;
+    let content = sqlx::PgPool::connect(&s.cfg.service_database_url("content"))
+        .await
+        .unwrap();
+    let key = yiwang_kit::crypto::DataKey::from_config(&s.cfg).unwrap();
+    let departments = vec!["340522-SCJGJ".to_string(), "340522-XXZX".to_string()];
+    let now = chrono::Utc::now();
+    let loaded = yiwang_content::demo::load_demo(&content, &key, &departments, now)
+        .await
+        .unwrap()
+        .expect("loaded into an empty service");
+    assert_eq!(
+        (
+            loaded.posts,
+            loaded.special_topic_posts,
+            loaded.accounts,
+            loaded.messages
+        ),
+        (2_351, 712, 14, 276)
+    );
+    assert!(
+        yiwang_content::demo::load_demo(&content, &key, &departments, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // What the portal serves: every column's published posts add up to the report's 2,351.
+    let (_, cols) = send(&s, "GET", "/v1/sites/hanshan-portal/columns", None, None).await;
+    let topics = cols["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "special_topic")
+        .count();
+    assert_eq!(topics, 6, "{cols}");
+    let mut total = 0;
+    for site in ["hanshan-portal", "hanshan-disclosure"] {
+        let (_, cols) = send(&s, "GET", &format!("/v1/sites/{site}/columns"), None, None).await;
+        for c in cols["columns"].as_array().unwrap() {
+            let mut token = String::new();
+            loop {
+                let (st, page) = send(
+                    &s,
+                    "GET",
+                    &format!(
+                        "/v1/sites/{site}/columns/{}/posts?page_size=1000&page_token={token}",
+                        c["id"].as_str().unwrap()
+                    ),
+                    None,
+                    None,
+                )
+                .await;
+                assert_eq!(st, 200, "{page}");
+                total += page["posts"].as_array().unwrap().len();
+                token = page["next_page_token"].as_str().unwrap().to_string();
+                if token.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(total, 2_351);
+    // The silent account is flagged; every message becomes exactly one ticket.
+    let admin = s.token("web-admin", &["content_admin"], None);
+    let cases = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    let mut forwarded = 0;
+    for _ in 0..300 {
+        forwarded = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM tickets WHERE source IN ('leader_mailbox', 'citizen_forum')",
+        )
+        .fetch_one(&cases)
+        .await
+        .unwrap();
+        if forwarded >= 276 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(forwarded, 276);
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE ticket_id IS NULL")
+        .fetch_one(&content)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0);
+    let (_, lapsed) = send(
+        &s,
+        "GET",
+        "/v1/media-accounts?lapsed_only=true",
+        Some(&admin),
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = lapsed["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["channels-hanshan-fabu"], "{lapsed}");
+    cases.close().await;
+    content.close().await;
+    s.stop().await;
+}

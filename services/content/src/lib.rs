@@ -3,6 +3,7 @@
 //! ([`words`], pure); served over gRPC ([`api`]) and through the gateway as REST.
 
 pub mod api;
+pub mod demo;
 pub mod dictionary;
 pub mod media;
 pub mod message;
