@@ -775,6 +775,85 @@ async fn the_demo_website_has_the_report_s_posts_accounts_and_messages_which_bec
         .map(|a| a["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["channels-hanshan-fabu"], "{lapsed}");
+    // The figures the bureau's report takes from here.
+    let period = format!(
+        "/v1/content/stats?from={}&to={}",
+        (now - chrono::Duration::days(183)).format("%Y-%m-%dT%H:%M:%SZ"),
+        (now + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let (st, stats) = send(&s, "GET", &period, Some(&admin), None).await;
+    assert_eq!(st, 200, "{stats}");
+    assert_eq!(
+        (
+            stats["posts"].as_i64(),
+            stats["special_topic_posts"].as_i64(),
+            stats["findings"].as_i64(),
+            stats["media_accounts"].as_i64(),
+            stats["lapsed_accounts"].as_i64()
+        ),
+        (Some(2_351), Some(712), Some(47), Some(14), Some(1)),
+        "{stats}"
+    );
+    let months: i64 = stats["posts_by_month"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(months, 2_351);
+    let platforms: Vec<(String, i64)> = stats["media_accounts_by_platform"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["key"].as_str().unwrap().to_string(),
+                k["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        [
+            ("douyin".into(), 2),
+            ("wechat".into(), 6),
+            ("wechat_channels".into(), 1),
+            ("weibo".into(), 5)
+        ]
+    );
+    let received: i64 = stats["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["received"].as_i64().unwrap())
+        .sum();
+    assert_eq!(received, 276);
+    assert!(
+        stats["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["forward_rate"] == 100.0),
+        "{stats}"
+    );
+    let (st, _) = send(
+        &s,
+        "GET",
+        &period,
+        Some(&s.token("c", &["citizen"], None)),
+        None,
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, v) = send(
+        &s,
+        "GET",
+        "/v1/content/stats?from=2026-06-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!((st, violation_field(&v).as_str()), (400, "to"), "{v}");
     cases.close().await;
     content.close().await;
     s.stop().await;

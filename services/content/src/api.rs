@@ -11,7 +11,7 @@ use yiwang_proto::content::v1 as pb;
 use yiwang_proto::content::v1::content_service_server::ContentService;
 
 use crate::dictionary::{self, Dictionary};
-use crate::{media, message, post, site};
+use crate::{media, message, post, site, stats};
 
 pub struct ContentApi {
     pub pool: PgPool,
@@ -223,6 +223,23 @@ impl ContentService for ContentApi {
         let c = Caller::of(&req);
         Ok(Response::new(
             message::publish_answer(&self.pool, &self.cases, &c, req.into_inner()).await?,
+        ))
+    }
+
+    async fn get_content_stats(
+        &self,
+        req: Request<pb::GetContentStatsRequest>,
+    ) -> Reply<pb::ContentStats> {
+        let c = Caller::of(&req);
+        c.require_any_role(&[
+            roles::CONTENT_ADMIN,
+            roles::CONTENT_FIRST_REVIEWER,
+            roles::CONTENT_SECOND_REVIEWER,
+            roles::CONTENT_FINAL_REVIEWER,
+            roles::SUPERVISOR,
+        ])?;
+        Ok(Response::new(
+            stats::get(&self.pool, &self.dictionary, req.get_ref()).await?,
         ))
     }
 

@@ -3,8 +3,9 @@
 //! posts published over the last six months (700+ of them in the special topics), each with its
 //! three reviews by three different people in its history; 14 new-media accounts (6 WeChat, 5
 //! Weibo, 2 Douyin, 1 WeChat Channels) with their posts, one of them silent for over a week; a
-//! small 错敏词 dictionary; and 276 citizen messages (领导信箱 and 市民心声论坛), stored as submitted
-//! so that the forwarding sweep hands each to the cases service as a ticket through the API.
+//! small 错敏词 dictionary (one post in fifty has a slip it finds); and 276 citizen messages
+//! (领导信箱 and 市民心声论坛), stored as submitted so that the forwarding sweep hands each to the
+//! cases service as a ticket through the API.
 //! Deterministic; loaded once.
 
 use chrono::{DateTime, Duration, Utc};
@@ -103,7 +104,7 @@ const ACCOUNTS: &[(&str, &str, &str)] = &[
 
 const WORDS: &[(&str, &str, &str, Option<&str>)] = &[
     ("截止", "wrong", "截至", None),
-    ("部署", "wrong", "", None),
+    ("布署", "wrong", "部署", None),
     (
         "含山县政务服务管理局",
         "outdated",
@@ -252,8 +253,10 @@ pub async fn load_demo(
                 String::new()
             }
         );
+        // One post in fifty carries a slip the dictionary knows (错敏词 rounds find them).
+        let slip = if n % 50 == 7 { "截止目前，" } else { "" };
         let body = format!(
-            "<p>{}，{subject}。会议强调，要坚持以人民为中心，持续提升政务服务水平。</p>",
+            "<p>{}，{subject}。{slip}会议强调，要坚持以人民为中心，持续提升政务服务水平。</p>",
             published.format("%-m月%-d日")
         );
         let id = Uuid::now_v7();

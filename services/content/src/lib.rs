@@ -9,6 +9,7 @@ pub mod media;
 pub mod message;
 pub mod post;
 pub mod site;
+pub mod stats;
 pub mod words;
 
 use std::sync::Arc;
