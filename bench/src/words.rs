@@ -9,22 +9,7 @@
 use std::time::Instant;
 
 use yiwang_content::words::{Entry, Scanner};
-
-/// splitmix64, as elsewhere in the demo data: deterministic and fast.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use yiwang_kit::demo_rng::SplitMix64;
 
 /// Common characters of government prose (the filler of the typical mix).
 const COMMON: &str = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处理府研";
@@ -33,11 +18,11 @@ const POOL: &str = "政务服务县人民政府办公室数据资源局市场监
 
 pub fn run(report: &mut Vec<String>) -> anyhow::Result<()> {
     let pool: Vec<char> = POOL.chars().collect();
-    let mut rng = Rng(2026);
+    let mut rng = SplitMix64::new(2026);
     let words: Vec<String> = (0..5_000)
         .map(|_| {
-            let len = 2 + rng.below(6);
-            (0..len).map(|_| pool[rng.below(pool.len())]).collect()
+            let len = 2 + rng.index(6);
+            (0..len).map(|_| pool[rng.index(pool.len())]).collect()
         })
         .collect();
     let entries: Vec<Entry> = words
@@ -59,14 +44,14 @@ pub fn run(report: &mut Vec<String>) -> anyhow::Result<()> {
         let mut text = String::with_capacity(64 << 20);
         while text.len() < 64 << 20 {
             let filler = if mix == "typical" { &common } else { &pool };
-            match rng.below(if mix == "typical" { 2_000 } else { 100 }) {
+            match rng.index(if mix == "typical" { 2_000 } else { 100 }) {
                 0 => text.push_str("國務院辦公廳"),
                 1 => text.push_str("ＡＰＰ下载"),
-                2 => text.push_str(&words[rng.below(words.len())]),
-                3..=6 => text.push_str(&format!("{}年", 2000 + rng.below(30))),
+                2 => text.push_str(&words[rng.index(words.len())]),
+                3..=6 => text.push_str(&format!("{}年", 2000 + rng.index(30))),
                 7..=30 => text.push('，'),
                 31..=38 => text.push_str("。\n"),
-                _ => text.push(filler[rng.below(filler.len())]),
+                _ => text.push(filler[rng.index(filler.len())]),
             }
         }
         let mb = text.len() as f64 / (1024.0 * 1024.0);

@@ -30,9 +30,7 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Creates the service's database if missing and applies its migrations.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    db::ensure_database(&cfg.database_url, &cfg.database_name(SERVICE)).await?;
-    let pool = db::lazy_pool(&cfg.service_database_url(SERVICE), 2)?;
-    MIGRATOR.run(&pool).await?;
+    let pool = db::migrate_service(cfg, SERVICE, &MIGRATOR).await?;
     pool.close().await;
     Ok(())
 }

@@ -43,9 +43,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Creates the service's database if missing, applies its migrations, and stores the shipped
 /// calendar's years that are not there yet.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    db::ensure_database(&cfg.database_url, &cfg.database_name(SERVICE)).await?;
-    let pool = db::lazy_pool(&cfg.service_database_url(SERVICE), 2)?;
-    MIGRATOR.run(&pool).await?;
+    let pool = db::migrate_service(cfg, SERVICE, &MIGRATOR).await?;
     store::seed_calendar(&pool).await?;
     pool.close().await;
     Ok(())

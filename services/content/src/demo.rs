@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 use yiwang_kit::crypto::DataKey;
+use yiwang_kit::demo_rng::SplitMix64;
 
 pub struct Loaded {
     pub posts: usize,
@@ -137,22 +138,6 @@ const MESSAGE_SUBJECTS: &[&str] = &[
     "反映农贸市场占道经营",
 ];
 
-/// splitmix64: deterministic and fast.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// Loads the demo unless the service has sites already. `departments` are the county's
 /// department codes (authors' and accounts' departments); `now` anchors the half-year.
 pub async fn load_demo(
@@ -217,7 +202,7 @@ pub async fn load_demo(
         .await?;
     }
 
-    let mut rng = Rng(16);
+    let mut rng = SplitMix64::new(16);
     let half_year = Duration::days(182);
     let ordinary: Vec<&(&str, &str, &str, &str, u32)> =
         COLUMNS.iter().filter(|c| c.3 == "column").collect();

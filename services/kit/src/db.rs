@@ -88,3 +88,16 @@ pub fn redact(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+/// A service's migration step: creates its database (`<prefix>_<service>`) if missing and
+/// applies its migrations; the pool is handed back for anything the service seeds after them.
+pub async fn migrate_service(
+    cfg: &crate::Config,
+    service: &str,
+    migrator: &sqlx::migrate::Migrator,
+) -> anyhow::Result<PgPool> {
+    ensure_database(&cfg.database_url, &cfg.database_name(service)).await?;
+    let pool = lazy_pool(&cfg.service_database_url(service), 2)?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}

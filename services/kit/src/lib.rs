@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod demo_rng;
 pub mod error;
 pub mod files;
 pub mod grpc;
