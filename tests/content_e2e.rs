@@ -854,6 +854,62 @@ async fn the_demo_website_has_the_report_s_posts_accounts_and_messages_which_bec
     )
     .await;
     assert_eq!((st, violation_field(&v).as_str()), (400, "to"), "{v}");
+    // A word added today finds what was published before it, per column.
+    let (_, round) = send(
+        &s,
+        "GET",
+        "/v1/content/findings?site_id=hanshan-portal&column_id=news",
+        Some(&admin),
+        None,
+    )
+    .await;
+    let before = round["posts"].as_array().unwrap().len();
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/content/words",
+        Some(&admin),
+        Some(
+            json!({"word": "以人民为中心", "kind": "sensitive", "note": "演示：新增词后全站复查"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, round) = send(
+        &s,
+        "GET",
+        "/v1/content/findings?site_id=hanshan-portal&column_id=news",
+        Some(&admin),
+        None,
+    )
+    .await;
+    let scanned = round["scanned"].as_i64().unwrap();
+    assert!(
+        scanned > 0 && before < scanned as usize,
+        "{before} {scanned}"
+    );
+    assert_eq!(
+        round["posts"].as_array().unwrap().len() as i64,
+        scanned.min(500),
+        "every news post says it"
+    );
+    assert!(
+        round["posts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["column_id"] == "news")
+    );
+    let (st, v) = send(
+        &s,
+        "GET",
+        "/v1/content/findings?column_id=news",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!((st, violation_field(&v).as_str()), (400, "site_id"), "{v}");
     cases.close().await;
     content.close().await;
     s.stop().await;

@@ -243,6 +243,21 @@ impl ContentService for ContentApi {
         ))
     }
 
+    async fn list_findings(
+        &self,
+        req: Request<pb::ListFindingsRequest>,
+    ) -> Reply<pb::ListFindingsResponse> {
+        Caller::of(&req).require_any_role(&[
+            roles::CONTENT_ADMIN,
+            roles::CONTENT_FIRST_REVIEWER,
+            roles::CONTENT_SECOND_REVIEWER,
+            roles::CONTENT_FINAL_REVIEWER,
+        ])?;
+        Ok(Response::new(
+            stats::findings(&self.pool, &self.dictionary, req.get_ref()).await?,
+        ))
+    }
+
     async fn check_text(&self, req: Request<pb::CheckTextRequest>) -> Reply<pb::CheckTextResponse> {
         Caller::of(&req).require_any_role(STAFF)?;
         let r = req.into_inner();

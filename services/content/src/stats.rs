@@ -166,3 +166,52 @@ pub async fn get(
         messages,
     })
 }
+
+/// The 错敏词 round over what is published now (the site, the column, or everything).
+pub async fn findings(
+    pool: &PgPool,
+    dict: &Dictionary,
+    r: &pb::ListFindingsRequest,
+) -> Result<pb::ListFindingsResponse> {
+    if !r.column_id.is_empty() && r.site_id.is_empty() {
+        return Err(Error::invalid("site_id", "is required with column_id"));
+    }
+    if !r.column_id.is_empty() {
+        crate::site::ensure_column(pool, &r.site_id, &r.column_id).await?;
+    } else if !r.site_id.is_empty() {
+        crate::site::ensure_site(pool, &r.site_id).await?;
+    }
+    let scanner = dict.scanner().await?;
+    let rows = sqlx::query(
+        "SELECT id, site_id, column_id, department, title, body, published_at FROM posts
+          WHERE published_at IS NOT NULL AND withdrawn_at IS NULL
+            AND ($1 = '' OR site_id = $1) AND ($2 = '' OR column_id = $2)
+          ORDER BY published_at DESC, id DESC",
+    )
+    .bind(&r.site_id)
+    .bind(&r.column_id)
+    .fetch_all(pool)
+    .await?;
+    let mut posts = Vec::new();
+    for row in &rows {
+        let found = dictionary::findings(&scanner, row.try_get("title")?, row.try_get("body")?);
+        if found.is_empty() || posts.len() >= 500 {
+            continue;
+        }
+        posts.push(pb::PostFindings {
+            post_id: row.try_get::<uuid::Uuid, _>("id")?.to_string(),
+            site_id: row.try_get("site_id")?,
+            column_id: row.try_get("column_id")?,
+            department: row.try_get("department")?,
+            title: row.try_get("title")?,
+            published_at: row
+                .try_get::<Option<chrono::DateTime<Utc>>, _>("published_at")?
+                .map(yiwang_kit::to_timestamp),
+            findings: found,
+        });
+    }
+    Ok(pb::ListFindingsResponse {
+        scanned: rows.len() as i64,
+        posts,
+    })
+}
