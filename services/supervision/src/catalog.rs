@@ -7,7 +7,7 @@ use yiwang_kit::{Caller, Error, Result, Violations, ids, page};
 use yiwang_proto::supervision::v1 as pb;
 
 use crate::api::SupervisionApi;
-use crate::util::{self, MANAGERS, SUPERVISOR, text, ts};
+use crate::util::{self, MANAGERS, SUPERVISOR, ts};
 
 pub const ADMIN_TYPES: &[&str] = &["0", "1", "2", "3"];
 
@@ -65,10 +65,10 @@ impl SupervisionApi {
                 "must be empty (a 主项) or the 14-digit code of the 主项",
             );
         }
-        let name = text(&mut v, "name", &r.name, true, 200);
-        util::one_of(&mut v, "admin_type", &r.admin_type, ADMIN_TYPES);
-        let basis = text(&mut v, "legal_basis", &r.legal_basis, true, 4000);
-        let dept = text(&mut v, "department", &r.department, true, 100);
+        let name = v.text("name", &r.name, true, 200);
+        v.one_of("admin_type", &r.admin_type, ADMIN_TYPES);
+        let basis = v.text("legal_basis", &r.legal_basis, true, 4000);
+        let dept = v.text("department", &r.department, true, 100);
         v.into_result()?;
         if !parent.is_empty() {
             let parent_ok: Option<String> =
@@ -215,11 +215,11 @@ impl SupervisionApi {
                 "must be the 14-digit code of a supervision item",
             );
         }
-        let name = text(&mut v, "name", &r.name, true, 200);
+        let name = v.text("name", &r.name, true, 200);
         let contents = clean_list(&mut v, "contents", &r.contents, true);
         let methods = clean_list(&mut v, "methods", &r.methods, true);
-        let basis = text(&mut v, "legal_basis", &r.legal_basis, true, 4000);
-        let frequency = text(&mut v, "frequency", &r.frequency, false, 200);
+        let basis = v.text("legal_basis", &r.legal_basis, true, 4000);
+        let frequency = v.text("frequency", &r.frequency, false, 200);
         v.into_result()?;
         let claimed: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM claims WHERE item_code = $1 AND department = $2)",

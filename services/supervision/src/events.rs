@@ -18,7 +18,7 @@ use yiwang_kit::{Caller, CancellationToken, Error, Result, Violations, ids, page
 use yiwang_proto::supervision::v1 as pb;
 
 use crate::api::SupervisionApi;
-use crate::util::{self, opt_ts, text, ts};
+use crate::util::{self, opt_ts, ts};
 
 pub const CASE_DECIDED: &str = "cases.case.decided";
 pub const CASE_OVERDUE: &str = "cases.case.overdue";
@@ -363,7 +363,7 @@ impl SupervisionApi {
         let limit = page::page_size(r.page_size)?;
         if !r.state.is_empty() {
             let mut v = Violations::new();
-            util::one_of(&mut v, "state", &r.state, &["open", "done"]);
+            v.one_of("state", &r.state, &["open", "done"]);
             v.into_result()?;
         }
         let f = page::fingerprint(&[&dept, &r.state]);
@@ -400,12 +400,7 @@ impl SupervisionApi {
         let limit = page::page_size(r.page_size)?;
         if !r.state.is_empty() {
             let mut v = Violations::new();
-            util::one_of(
-                &mut v,
-                "state",
-                &r.state,
-                &["open", "acknowledged", "closed"],
-            );
+            v.one_of("state", &r.state, &["open", "acknowledged", "closed"]);
             v.into_result()?;
         }
         let f = page::fingerprint(&[&dept, &r.state]);
@@ -444,7 +439,7 @@ impl SupervisionApi {
         caller.require_authenticated()?;
         let id = util::parse_uuid("id", &r.id)?;
         let mut v = Violations::new();
-        let note = text(&mut v, "note", &r.note, true, 2000);
+        let note = v.text("note", &r.note, true, 2000);
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
         let row: Option<(String, String)> =

@@ -10,7 +10,7 @@ use yiwang_kit::{Caller, Error, Result, Violations, page};
 use yiwang_proto::supervision::v1 as pb;
 
 use crate::api::SupervisionApi;
-use crate::util::{self, opt_ts, text, ts};
+use crate::util::{self, opt_ts, ts};
 
 pub const FORMS: &[&str] = &["random", "routine", "special", "follow_up", "complaint"];
 pub const CATEGORIES: &[&str] = &["on_site", "off_site", "online"];
@@ -145,11 +145,11 @@ impl SupervisionApi {
         } else {
             r.form.clone()
         };
-        util::one_of(&mut v, "form", &form, FORMS);
-        util::one_of(&mut v, "category", &r.category, CATEGORIES);
-        let method = text(&mut v, "method", &r.method, true, 100);
-        util::one_of(&mut v, "result", &r.result, RESULTS);
-        let detail = text(&mut v, "result_detail", &r.result_detail, false, 4000);
+        v.one_of("form", &form, FORMS);
+        v.one_of("category", &r.category, CATEGORIES);
+        let method = v.text("method", &r.method, true, 100);
+        v.one_of("result", &r.result, RESULTS);
+        let detail = v.text("result_detail", &r.result_detail, false, 4000);
         let inspected_at = util::given_time(&mut v, "inspected_at", r.inspected_at.as_ref());
         if r.inspected_at.is_none() {
             v.add("inspected_at", "is required");
@@ -449,11 +449,10 @@ impl SupervisionApi {
             .transpose()?;
         let mut v = Violations::new();
         if !r.result.is_empty() {
-            util::one_of(&mut v, "result", &r.result, RESULTS);
+            v.one_of("result", &r.result, RESULTS);
         }
         if !r.rectification_state.is_empty() {
-            util::one_of(
-                &mut v,
+            v.one_of(
                 "rectification_state",
                 &r.rectification_state,
                 &["none", "open", "completed"],
@@ -503,7 +502,7 @@ impl SupervisionApi {
         caller.require_authenticated()?;
         let id = util::parse_uuid("id", &r.id)?;
         let mut v = Violations::new();
-        let note = text(&mut v, "note", &r.note, true, 2000);
+        let note = v.text("note", &r.note, true, 2000);
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
         let row: Option<(String, String)> = sqlx::query_as(

@@ -14,7 +14,7 @@ use yiwang_proto::supervision::v1 as pb;
 use crate::api::SupervisionApi;
 use crate::draw;
 use crate::registers::{self, POST_TYPES};
-use crate::util::{self, MANAGERS, opt_ts, text, ts};
+use crate::util::{self, MANAGERS, opt_ts, ts};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -164,7 +164,7 @@ fn check_params(
     department: &str,
 ) -> Result<Params> {
     let mut v = Violations::new();
-    let name = text(&mut v, "name", name, true, 200);
+    let name = v.text("name", name, true, 200);
     let mut codes: Vec<String> = item_codes.iter().map(|c| c.trim().to_string()).collect();
     if codes.is_empty() {
         v.add("item_codes", "must name at least one supervision item");
@@ -340,7 +340,7 @@ impl SupervisionApi {
         let limit = page::page_size(r.page_size)?;
         if !r.state.is_empty() {
             let mut v = Violations::new();
-            util::one_of(&mut v, "state", &r.state, &["draft", "drawn", "published"]);
+            v.one_of("state", &r.state, &["draft", "drawn", "published"]);
             v.into_result()?;
         }
         // Unpublished plans only to their department's staff (a supervisor: all).

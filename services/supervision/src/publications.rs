@@ -8,7 +8,7 @@ use yiwang_kit::{Caller, Result, Violations, page};
 use yiwang_proto::supervision::v1 as pb;
 
 use crate::api::SupervisionApi;
-use crate::util::{self, text, ts};
+use crate::util::{self, ts};
 
 pub const KINDS: &[&str] = &["plan", "results", "information"];
 
@@ -43,8 +43,8 @@ impl SupervisionApi {
         let dept = util::department_of(caller, &r.department)?;
         util::require_acts_for(caller, &dept, util::MANAGERS)?;
         let mut v = Violations::new();
-        let title = text(&mut v, "title", &r.title, true, 200);
-        let content = text(&mut v, "content", &r.content, true, 20_000);
+        let title = v.text("title", &r.title, true, 200);
+        let content = v.text("content", &r.content, true, 20_000);
         // Information is published by a supervising department: one with supervision items or
         // claims here (a supervisor could otherwise publish under any made-up name).
         let supervises: bool = sqlx::query_scalar(
@@ -95,7 +95,7 @@ impl SupervisionApi {
         let limit = page::page_size(r.page_size)?;
         if !r.kind.is_empty() {
             let mut v = Violations::new();
-            util::one_of(&mut v, "kind", &r.kind, KINDS);
+            v.one_of("kind", &r.kind, KINDS);
             v.into_result()?;
         }
         let f = page::fingerprint(&[&r.department, &r.kind]);

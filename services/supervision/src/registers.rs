@@ -7,7 +7,7 @@ use yiwang_kit::{Caller, Error, Result, Violations, crypto, ids, page};
 use yiwang_proto::supervision::v1 as pb;
 
 use crate::api::SupervisionApi;
-use crate::util::{self, MANAGERS, STAFF, text, ts};
+use crate::util::{self, MANAGERS, STAFF, ts};
 
 pub const KINDS: &[&str] = &["legal_person", "person"];
 pub const RISK_LEVELS: &[&str] = &["low", "medium", "high"];
@@ -88,8 +88,8 @@ impl SupervisionApi {
     ) -> Result<pb::Entity> {
         caller.require_any_role(&[roles::SUPERVISOR, roles::OFFICER, roles::SYSTEM])?;
         let mut v = Violations::new();
-        let name = text(&mut v, "name", &r.name, true, 200);
-        util::one_of(&mut v, "kind", &r.kind, KINDS);
+        let name = v.text("name", &r.name, true, 200);
+        v.one_of("kind", &r.kind, KINDS);
         let uscc = r.uscc.trim().to_uppercase();
         let id_number = r.id_number.trim().to_uppercase();
         match r.kind.as_str() {
@@ -107,10 +107,10 @@ impl SupervisionApi {
             }
             _ => {}
         }
-        let industry = text(&mut v, "industry", &r.industry, true, 100);
+        let industry = v.text("industry", &r.industry, true, 100);
         v.check("region", ids::check_region_code(r.region.trim()));
-        let address = text(&mut v, "address", &r.address, false, 500);
-        util::one_of(&mut v, "risk_level", &r.risk_level, RISK_LEVELS);
+        let address = v.text("address", &r.address, false, 500);
+        v.one_of("risk_level", &r.risk_level, RISK_LEVELS);
         v.into_result()?;
         let (sealed, hash, masked) = if id_number.is_empty() {
             (None, None, String::new())
@@ -209,7 +209,7 @@ impl SupervisionApi {
         let dept = util::department_of(caller, &r.department)?;
         util::require_acts_for(caller, &dept, MANAGERS)?;
         let mut v = Violations::new();
-        let name = text(&mut v, "name", &r.name, true, 100);
+        let name = v.text("name", &r.name, true, 100);
         let cert = r.certificate_number.trim().to_string();
         if cert.is_empty()
             || cert.len() > 40
@@ -220,8 +220,8 @@ impl SupervisionApi {
                 "must be 1 to 40 letters, digits or '-' (执法证号)",
             );
         }
-        util::one_of(&mut v, "post_type", &r.post_type, POST_TYPES);
-        let user = text(&mut v, "user", &r.user, false, 200);
+        v.one_of("post_type", &r.post_type, POST_TYPES);
+        let user = v.text("user", &r.user, false, 200);
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -350,7 +350,7 @@ impl SupervisionApi {
         let dept = self.inspector_department(r.inspector_id).await?;
         util::require_acts_for(caller, &dept, MANAGERS)?;
         let mut v = Violations::new();
-        let relation = text(&mut v, "relation", &r.relation, true, 200);
+        let relation = v.text("relation", &r.relation, true, 200);
         v.into_result()?;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM entities WHERE id = $1)")

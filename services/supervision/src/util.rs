@@ -140,29 +140,6 @@ pub async fn audit<B: Serialize, A: Serialize>(
     Ok(())
 }
 
-/// A free-text field: trimmed; required or not; at most `max` characters.
-pub fn text(
-    v: &mut yiwang_kit::Violations,
-    field: &str,
-    value: &str,
-    required: bool,
-    max: usize,
-) -> String {
-    let t = value.trim();
-    if required && t.is_empty() {
-        v.add(field, "is required");
-    } else if t.chars().count() > max {
-        v.add(field, format!("must be at most {max} characters"));
-    }
-    t.to_string()
-}
-
-pub fn one_of(v: &mut yiwang_kit::Violations, field: &str, value: &str, allowed: &[&str]) {
-    if !allowed.contains(&value) {
-        v.add(field, format!("must be one of {}", allowed.join(", ")));
-    }
-}
-
 /// Whether `e` is a unique violation (23505).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
