@@ -30,11 +30,6 @@ const STAFF: &[&str] = &[
     roles::CONTENT_SECOND_REVIEWER,
     roles::CONTENT_FINAL_REVIEWER,
 ];
-const REVIEWERS: &[&str] = &[
-    roles::CONTENT_FIRST_REVIEWER,
-    roles::CONTENT_SECOND_REVIEWER,
-    roles::CONTENT_FINAL_REVIEWER,
-];
 
 #[tonic::async_trait]
 impl ContentService for ContentApi {
@@ -114,7 +109,7 @@ impl ContentService for ContentApi {
 
     async fn review_post(&self, req: Request<pb::ReviewPostRequest>) -> Reply<pb::Post> {
         let c = Caller::of(&req);
-        c.require_any_role(REVIEWERS)?;
+        c.require_any_role(post::REVIEWERS)?;
         Ok(Response::new(
             post::review(&self.pool, &self.dictionary, &c, req.into_inner()).await?,
         ))
@@ -132,7 +127,7 @@ impl ContentService for ContentApi {
         req: Request<pb::ListReviewQueueRequest>,
     ) -> Reply<pb::ListPostsResponse> {
         let c = Caller::of(&req);
-        c.require_any_role(REVIEWERS)?;
+        c.require_any_role(post::REVIEWERS)?;
         Ok(Response::new(
             post::review_queue(&self.pool, &c, req.get_ref()).await?,
         ))

@@ -19,10 +19,6 @@ pub const PLATFORMS: &[&str] = &["wechat", "weibo", "douyin", "wechat_channels"]
 pub const LAPSE_DAYS: i64 = 7;
 pub const ACCOUNT_LAPSED: &str = "content.account.lapsed";
 
-fn ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
-    t.map(yiwang_kit::to_timestamp)
-}
-
 pub fn account_not_found(id: &str) -> Error {
     Error::not_found(
         "MEDIA_ACCOUNT_NOT_FOUND",
@@ -45,9 +41,9 @@ fn account_of(r: &sqlx::postgres::PgRow, now: DateTime<Utc>) -> Result<pb::Media
         name: r.try_get("name")?,
         department: r.try_get("department")?,
         lapsed: last.unwrap_or(created) < now - Duration::days(LAPSE_DAYS),
-        last_post_at: ts(last),
+        last_post_at: yiwang_kit::opt_timestamp(last),
         posts: r.try_get("posts")?,
-        created_at: ts(Some(created)),
+        created_at: yiwang_kit::opt_timestamp(Some(created)),
     })
 }
 
@@ -148,9 +144,9 @@ fn post_of(r: &sqlx::postgres::PgRow) -> Result<pb::MediaPost> {
         external_id: r.try_get("external_id")?,
         title: r.try_get("title")?,
         body: r.try_get("body")?,
-        published_at: ts(Some(r.try_get("published_at")?)),
+        published_at: yiwang_kit::opt_timestamp(Some(r.try_get("published_at")?)),
         findings: findings_of(&r.try_get::<Value, _>("findings")?),
-        recorded_at: ts(Some(r.try_get("recorded_at")?)),
+        recorded_at: yiwang_kit::opt_timestamp(Some(r.try_get("recorded_at")?)),
     })
 }
 

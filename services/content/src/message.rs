@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use sqlx::{PgPool, Row};
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -50,19 +50,15 @@ pub fn not_found(id: impl std::fmt::Display) -> Error {
 const COLUMNS: &str =
     "id, site_id, source, subject, body, submitted_by, ticket_id, answer, answered_at, created_at";
 
-struct Row_ {
+struct MessageRow {
     m: pb::Message,
     submitted_by: String,
     ticket_id: Option<Uuid>,
 }
 
-fn ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
-    t.map(yiwang_kit::to_timestamp)
-}
-
-fn row_of(r: &sqlx::postgres::PgRow) -> Result<Row_> {
+fn row_of(r: &sqlx::postgres::PgRow) -> Result<MessageRow> {
     let ticket_id: Option<Uuid> = r.try_get("ticket_id")?;
-    Ok(Row_ {
+    Ok(MessageRow {
         submitted_by: r.try_get("submitted_by")?,
         ticket_id,
         m: pb::Message {
@@ -79,8 +75,8 @@ fn row_of(r: &sqlx::postgres::PgRow) -> Result<Row_> {
             .into(),
             ticket_id: ticket_id.map(|t| t.to_string()).unwrap_or_default(),
             answer: r.try_get("answer")?,
-            answered_at: ts(r.try_get("answered_at")?),
-            created_at: ts(Some(r.try_get("created_at")?)),
+            answered_at: yiwang_kit::opt_timestamp(r.try_get("answered_at")?),
+            created_at: yiwang_kit::opt_timestamp(Some(r.try_get("created_at")?)),
             ..Default::default()
         },
     })
@@ -149,7 +145,7 @@ pub async fn submit(
     get_row(pool, id).await.map(|r| r.m)
 }
 
-async fn get_row(pool: &PgPool, id: Uuid) -> Result<Row_> {
+async fn get_row(pool: &PgPool, id: Uuid) -> Result<MessageRow> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM messages WHERE id = $1"
     )))

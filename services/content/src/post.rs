@@ -14,7 +14,8 @@ use yiwang_proto::content::v1 as pb;
 use crate::dictionary::{self, Dictionary};
 use crate::site;
 
-const REVIEWERS: &[&str] = &[
+/// The three review steps' roles.
+pub const REVIEWERS: &[&str] = &[
     roles::CONTENT_FIRST_REVIEWER,
     roles::CONTENT_SECOND_REVIEWER,
     roles::CONTENT_FINAL_REVIEWER,
@@ -106,10 +107,6 @@ fn author_of(c: &Caller, p: &PostRow) -> Result<()> {
     }
 }
 
-fn ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
-    t.map(yiwang_kit::to_timestamp)
-}
-
 pub fn to_pb(p: PostRow, staff: Option<(Vec<pb::Finding>, Vec<pb::HistoryEntry>)>) -> pb::Post {
     let (state, revision_state) = p.states();
     let mut out = pb::Post {
@@ -121,11 +118,11 @@ pub fn to_pb(p: PostRow, staff: Option<(Vec<pb::Finding>, Vec<pb::HistoryEntry>)
         department: p.department,
         state,
         revision_state,
-        publish_at: ts(p.publish_at),
-        withdraw_at: ts(p.withdraw_at),
-        published_at: ts(p.published_at),
-        created_at: ts(Some(p.created_at)),
-        updated_at: ts(Some(p.updated_at)),
+        publish_at: yiwang_kit::opt_timestamp(p.publish_at),
+        withdraw_at: yiwang_kit::opt_timestamp(p.withdraw_at),
+        published_at: yiwang_kit::opt_timestamp(p.published_at),
+        created_at: yiwang_kit::opt_timestamp(Some(p.created_at)),
+        updated_at: yiwang_kit::opt_timestamp(Some(p.updated_at)),
         ..Default::default()
     };
     if let Some((findings, history)) = staff {
@@ -193,7 +190,7 @@ async fn history(pool: &PgPool, id: Uuid) -> Result<Vec<pb::HistoryEntry>> {
     rows.iter()
         .map(|r| {
             Ok(pb::HistoryEntry {
-                at: ts(Some(r.try_get("at")?)),
+                at: yiwang_kit::opt_timestamp(Some(r.try_get("at")?)),
                 actor: r.try_get("actor")?,
                 action: r.try_get("action")?,
                 from_state: r.try_get("from_state")?,

@@ -5,10 +5,6 @@ use sqlx::{PgPool, Row};
 use yiwang_kit::{Caller, Error, Result, Violations};
 use yiwang_proto::content::v1 as pb;
 
-fn ts(t: chrono::DateTime<chrono::Utc>) -> Option<prost_types::Timestamp> {
-    Some(yiwang_kit::to_timestamp(t))
-}
-
 /// A site or column code: lower-case letters, digits and '-', 2 to 40 long.
 pub fn check_slug(v: &mut Violations, field: &str, value: &str) {
     let ok = (2..=40).contains(&value.len())
@@ -44,7 +40,7 @@ fn site_of(r: &sqlx::postgres::PgRow) -> Result<pb::Site> {
         name: r.try_get("name")?,
         kind: r.try_get("kind")?,
         domain: r.try_get("domain")?,
-        created_at: ts(r.try_get("created_at")?),
+        created_at: Some(yiwang_kit::to_timestamp(r.try_get("created_at")?)),
     })
 }
 
@@ -54,7 +50,7 @@ fn column_of(r: &sqlx::postgres::PgRow) -> Result<pb::Column> {
         site_id: r.try_get("site_id")?,
         name: r.try_get("name")?,
         kind: r.try_get("kind")?,
-        created_at: ts(r.try_get("created_at")?),
+        created_at: Some(yiwang_kit::to_timestamp(r.try_get("created_at")?)),
     })
 }
 

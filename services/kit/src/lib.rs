@@ -78,6 +78,11 @@ pub fn to_timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp 
 
 /// A JSON value as `google.protobuf.Value` (what a proto field holding free-form JSON carries;
 /// REST shows it as the JSON itself).
+/// An optional time as a protobuf timestamp (unset stays unset).
+pub fn opt_timestamp(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<prost_types::Timestamp> {
+    t.map(to_timestamp)
+}
+
 pub fn to_proto_value(v: &serde_json::Value) -> prost_types::Value {
     use prost_types::value::Kind;
     let kind = match v {
