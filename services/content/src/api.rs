@@ -11,7 +11,7 @@ use yiwang_proto::content::v1 as pb;
 use yiwang_proto::content::v1::content_service_server::ContentService;
 
 use crate::dictionary::{self, Dictionary};
-use crate::{media, message, post, site, stats};
+use crate::{dictionary_scan, links, media, message, post, site, stats};
 
 pub struct ContentApi {
     pub pool: PgPool,
@@ -26,6 +26,14 @@ type Reply<T> = Result<Response<T>, Status>;
 const STAFF: &[&str] = &[
     roles::CONTENT_ADMIN,
     roles::CONTENT_AUTHOR,
+    roles::CONTENT_FIRST_REVIEWER,
+    roles::CONTENT_SECOND_REVIEWER,
+    roles::CONTENT_FINAL_REVIEWER,
+];
+
+/// Who reads the 错敏词 rounds: the administrators and the reviewers.
+const ROUND_READERS: &[&str] = &[
+    roles::CONTENT_ADMIN,
     roles::CONTENT_FIRST_REVIEWER,
     roles::CONTENT_SECOND_REVIEWER,
     roles::CONTENT_FINAL_REVIEWER,
@@ -234,7 +242,7 @@ impl ContentService for ContentApi {
             roles::SUPERVISOR,
         ])?;
         Ok(Response::new(
-            stats::get(&self.pool, &self.dictionary, req.get_ref()).await?,
+            stats::get(&self.pool, &self.cases, req.get_ref()).await?,
         ))
     }
 
@@ -242,14 +250,39 @@ impl ContentService for ContentApi {
         &self,
         req: Request<pb::ListFindingsRequest>,
     ) -> Reply<pb::ListFindingsResponse> {
-        Caller::of(&req).require_any_role(&[
-            roles::CONTENT_ADMIN,
-            roles::CONTENT_FIRST_REVIEWER,
-            roles::CONTENT_SECOND_REVIEWER,
-            roles::CONTENT_FINAL_REVIEWER,
-        ])?;
+        Caller::of(&req).require_any_role(ROUND_READERS)?;
         Ok(Response::new(
-            stats::findings(&self.pool, &self.dictionary, req.get_ref()).await?,
+            dictionary_scan::findings(&self.pool, &self.dictionary, req.get_ref()).await?,
+        ))
+    }
+
+    async fn list_dictionary_scans(
+        &self,
+        req: Request<pb::ListDictionaryScansRequest>,
+    ) -> Reply<pb::ListDictionaryScansResponse> {
+        Caller::of(&req).require_any_role(ROUND_READERS)?;
+        Ok(Response::new(
+            dictionary_scan::list(&self.pool, req.get_ref()).await?,
+        ))
+    }
+
+    async fn list_broken_links(
+        &self,
+        req: Request<pb::ListBrokenLinksRequest>,
+    ) -> Reply<pb::ListBrokenLinksResponse> {
+        Caller::of(&req).require_any_role(STAFF)?;
+        Ok(Response::new(
+            links::broken(&self.pool, req.get_ref()).await?,
+        ))
+    }
+
+    async fn recheck_links(
+        &self,
+        req: Request<pb::RecheckLinksRequest>,
+    ) -> Reply<pb::RecheckLinksResponse> {
+        Caller::of(&req).require_any_role(&[roles::CONTENT_ADMIN])?;
+        Ok(Response::new(
+            links::recheck(&self.pool, req.get_ref()).await?,
         ))
     }
 

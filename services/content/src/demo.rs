@@ -378,6 +378,8 @@ pub async fn load_demo(
         .await?;
     }
     tx.commit().await?;
+    // The first 错敏词 round, so the findings stand as soon as the demo is there.
+    crate::dictionary_scan::run(pool, &crate::dictionary::Dictionary::new(pool.clone())).await?;
     Ok(Some(Loaded {
         posts: POSTS,
         special_topic_posts: special,

@@ -16,11 +16,20 @@ use crate::words::{self, Entry, Scanner};
 
 pub const KINDS: &[&str] = &["wrong", "sensitive", "outdated"];
 
-type Version = (i64, Option<DateTime<Utc>>);
+pub type Version = (i64, Option<DateTime<Utc>>);
+
+/// A state of the dictionary: its word count and newest word (words are only ever added).
+pub fn version_name(v: &Version) -> String {
+    format!(
+        "{}@{}",
+        v.0,
+        v.1.map(|t| t.timestamp_micros()).unwrap_or_default()
+    )
+}
 
 pub struct Dictionary {
     pool: PgPool,
-    current: RwLock<(Version, Arc<Scanner>)>,
+    built: RwLock<(Version, Arc<Scanner>)>,
     checked: Mutex<Option<Instant>>,
 }
 
@@ -41,13 +50,23 @@ impl Dictionary {
     pub fn new(pool: PgPool) -> Dictionary {
         Dictionary {
             pool,
-            current: RwLock::new(((0, None), Arc::new(Scanner::new(Vec::new())))),
+            built: RwLock::new(((0, None), Arc::new(Scanner::new(Vec::new())))),
             checked: Mutex::new(None),
         }
     }
 
     /// The scanner of the dictionary as it is now.
     pub async fn scanner(&self) -> Result<Arc<Scanner>> {
+        Ok(self.current().await?.1)
+    }
+
+    /// The scanner with the state of the dictionary it was built from (looked up afresh).
+    pub async fn current_fresh(&self) -> Result<(Version, Arc<Scanner>)> {
+        self.changed();
+        self.current().await
+    }
+
+    async fn current(&self) -> Result<(Version, Arc<Scanner>)> {
         let fresh = {
             let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
             let fresh = checked.is_some_and(|t| t.elapsed() < Duration::from_secs(1));
@@ -61,7 +80,7 @@ impl Dictionary {
                 .fetch_one(&self.pool)
                 .await?;
             let version: Version = (row.try_get("n")?, row.try_get("newest")?);
-            let known = self.current.read().unwrap_or_else(|e| e.into_inner()).0;
+            let known = self.built.read().unwrap_or_else(|e| e.into_inner()).0;
             if version != known {
                 let rows = sqlx::query(
                     "SELECT word, kind, suggestion, note, changed_on FROM words ORDER BY word",
@@ -86,15 +105,10 @@ impl Dictionary {
                     });
                 }
                 let scanner = Arc::new(Scanner::new(entries));
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = (version, scanner);
+                *self.built.write().unwrap_or_else(|e| e.into_inner()) = (version, scanner);
             }
         }
-        Ok(self
-            .current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .clone())
+        Ok(self.built.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
     /// Forgets when it last looked (after a change this replica made).

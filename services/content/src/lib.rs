@@ -1,10 +1,15 @@
 //! The website content service (政府网站与政务新媒体): sites and columns ([`site`]), posts under
-//! the three reviews ([`post`]), the 错敏词 dictionary ([`dictionary`]) and its one-pass scanner
-//! ([`words`], pure); served over gRPC ([`api`]) and through the gateway as REST.
+//! the three reviews ([`post`]), the 错敏词 dictionary ([`dictionary`]), its one-pass scanner
+//! ([`words`], pure) and its background rounds over what is published ([`dictionary_scan`]),
+//! the 错链/死链 checker ([`links`]), new-media accounts ([`media`]), citizen messages handed
+//! to the cases service as tickets ([`message`]) and the figures ([`stats`]); served over gRPC
+//! ([`api`]) and through the gateway as REST.
 
 pub mod api;
 pub mod demo;
 pub mod dictionary;
+pub mod dictionary_scan;
+pub mod links;
 pub mod media;
 pub mod message;
 pub mod post;
@@ -59,10 +64,12 @@ pub async fn serve(
             "neither YIWANG_SERVICE_TOKEN nor YIWANG_JWT_SECRET is set: citizen messages wait unforwarded"
         );
     }
+    let dictionary = Arc::new(dictionary::Dictionary::new(pool.clone()));
+    let checker = links::Checker::new(cfg.links.clone())?;
     let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
         ContentServiceServer::new(api::ContentApi {
             pool: pool.clone(),
-            dictionary: Arc::new(dictionary::Dictionary::new(pool.clone())),
+            dictionary: dictionary.clone(),
             key: key.clone(),
             cases: cases.clone(),
         })
@@ -87,6 +94,15 @@ pub async fn serve(
             std::time::Duration::from_secs(cfg.overdue_sweep_secs),
             background.clone(),
         ));
+        // The rounds look for work every few seconds (a dictionary change, links due).
+        let rounds = std::time::Duration::from_secs(cfg.overdue_sweep_secs.min(5));
+        tokio::spawn(rescan(pool.clone(), dictionary, rounds, background.clone()));
+        tokio::spawn(check_links(
+            pool.clone(),
+            checker,
+            rounds,
+            background.clone(),
+        ));
         tokio::spawn(flag_lapsed(
             pool,
             std::time::Duration::from_secs(cfg.overdue_sweep_secs),
@@ -96,6 +112,43 @@ pub async fn serve(
         tracing::info!("content ready");
     });
     server.serve(listener, shutdown).await
+}
+
+/// The 错敏词 round after every change of the dictionary.
+async fn rescan(
+    pool: sqlx::PgPool,
+    dictionary: Arc<dictionary::Dictionary>,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    yiwang_kit::every(every, shutdown, || async {
+        match dictionary_scan::run(&pool, &dictionary).await {
+            Ok(None) => {}
+            Ok(Some(id)) => tracing::info!(
+                round = id,
+                "错敏词 round over everything published finished"
+            ),
+            Err(e) => tracing::warn!(error = %e, "错敏词 round failed"),
+        }
+    })
+    .await
+}
+
+/// The 错链/死链 checker: the links due, pass after pass.
+async fn check_links(
+    pool: sqlx::PgPool,
+    checker: links::Checker,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    yiwang_kit::every(every, shutdown, || async {
+        match links::check_due(&pool, &checker).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(links = n, "links checked"),
+            Err(e) => tracing::warn!(error = %e, "link check pass failed"),
+        }
+    })
+    .await
 }
 
 /// The weekly check of new-media accounts, run continuously (each lapse announced once).

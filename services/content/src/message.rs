@@ -43,6 +43,26 @@ impl Cases {
     }
 }
 
+/// The rates of the tickets of each message source over [from, to), from the cases service's
+/// statistics (as a system, the county's figures); None when it does not answer.
+pub async fn ticket_rates(
+    cases: &Cases,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Option<std::collections::HashMap<String, cases_pb::TicketRates>> {
+    let req = cases.request(cases_pb::GetCaseStatsRequest {
+        from: Some(yiwang_kit::to_timestamp(from)),
+        to: Some(yiwang_kit::to_timestamp(to)),
+    })?;
+    match cases.client.clone().get_case_stats(req).await {
+        Ok(r) => Some(r.into_inner().tickets_by_source.into_iter().collect()),
+        Err(e) => {
+            tracing::warn!(code = ?e.code(), "ticket rates unavailable from the cases service");
+            None
+        }
+    }
+}
+
 pub fn not_found(id: impl std::fmt::Display) -> Error {
     Error::not_found("MESSAGE_NOT_FOUND", format!("message {id} does not exist"))
 }

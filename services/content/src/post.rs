@@ -12,7 +12,7 @@ use yiwang_kit::{Caller, Error, Result, Violations, page};
 use yiwang_proto::content::v1 as pb;
 
 use crate::dictionary::{self, Dictionary};
-use crate::site;
+use crate::{dictionary_scan, links, site};
 
 /// The three review steps' roles.
 pub const REVIEWERS: &[&str] = &[
@@ -27,7 +27,53 @@ const PUBLIC: &str = "published_at IS NOT NULL AND withdrawn_at IS NULL \
 
 const COLUMNS: &str = "id, site_id, column_id, department, author, draft_title, draft_body, review_state, \
     first_reviewer, second_reviewer, title, body, publish_at, withdraw_at, published_at, withdrawn_at, \
-    created_at, updated_at";
+    created_at, updated_at, draft_attachments, attachments";
+
+/// An attachment as kept (jsonb).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Attachment {
+    pub name: String,
+    pub url: String,
+}
+
+impl From<Attachment> for pb::Attachment {
+    fn from(a: Attachment) -> pb::Attachment {
+        pb::Attachment {
+            name: a.name,
+            url: a.url,
+        }
+    }
+}
+
+/// Most attachments a post carries.
+const MAX_ATTACHMENTS: usize = 20;
+
+/// Checks attachments: a name, and an http(s) address or a path on the site.
+fn attachments(v: &mut Violations, given: &[pb::Attachment]) -> Vec<Attachment> {
+    if given.len() > MAX_ATTACHMENTS {
+        v.add(
+            "attachments",
+            format!("at most {MAX_ATTACHMENTS} attachments"),
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(given.len());
+    for (i, a) in given.iter().enumerate() {
+        let name = v.text(&format!("attachments[{i}].name"), &a.name, true, 200);
+        let url = v.text(&format!("attachments[{i}].url"), &a.url, true, 2000);
+        let usable = url.starts_with('/') && !url.starts_with("//")
+            || reqwest::Url::parse(&url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if !url.is_empty() && !usable {
+            v.add(
+                &format!("attachments[{i}].url"),
+                "must be an http(s) address or a path on the site (/…)",
+            );
+        }
+        out.push(Attachment { name, url });
+    }
+    out
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PostRow {
@@ -49,6 +95,8 @@ pub struct PostRow {
     pub withdrawn_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub draft_attachments: sqlx::types::Json<Vec<Attachment>>,
+    pub attachments: sqlx::types::Json<Vec<Attachment>>,
 }
 
 impl PostRow {
@@ -123,9 +171,11 @@ pub fn to_pb(p: PostRow, staff: Option<(Vec<pb::Finding>, Vec<pb::HistoryEntry>)
         published_at: yiwang_kit::opt_timestamp(p.published_at),
         created_at: yiwang_kit::opt_timestamp(Some(p.created_at)),
         updated_at: yiwang_kit::opt_timestamp(Some(p.updated_at)),
+        attachments: p.attachments.0.into_iter().map(Into::into).collect(),
         ..Default::default()
     };
     if let Some((findings, history)) = staff {
+        out.draft_attachments = p.draft_attachments.0.into_iter().map(Into::into).collect();
         out.draft_title = p.draft_title;
         out.draft_body = p.draft_body;
         out.author = p.author;
@@ -268,6 +318,7 @@ pub async fn create(
     let body = sanitize(&v.text("body", &r.body, true, 500_000));
     let (publish_at, withdraw_at) = window(&mut v, r.publish_at.as_ref(), r.withdraw_at.as_ref());
     let request_id = v.text("request_id", &r.request_id, false, 100);
+    let files = attachments(&mut v, &r.attachments);
     v.into_result()?;
     site::ensure_column(pool, &r.site_id, &r.column_id).await?;
     if !request_id.is_empty()
@@ -285,8 +336,8 @@ pub async fn create(
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO posts (id, site_id, column_id, department, author, draft_title, draft_body,
-             review_state, publish_at, withdraw_at, request_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9, $10)",
+             review_state, publish_at, withdraw_at, request_id, draft_attachments)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9, $10, $11)",
     )
     .bind(id)
     .bind(&r.site_id)
@@ -298,6 +349,7 @@ pub async fn create(
     .bind(publish_at)
     .bind(withdraw_at)
     .bind(&request_id)
+    .bind(sqlx::types::Json(&files))
     .execute(&mut *tx)
     .await?;
     record(&mut tx, id, &c.sub, "create", "", "draft", "").await?;
@@ -327,6 +379,14 @@ pub async fn update(
     let title = v.text("title", &r.title, false, 200);
     let body = v.text("body", &r.body, false, 500_000);
     let (publish_at, withdraw_at) = window(&mut v, r.publish_at.as_ref(), r.withdraw_at.as_ref());
+    let files = attachments(&mut v, &r.attachments);
+    if r.clear_attachments && !files.is_empty() {
+        v.add(
+            "clear_attachments",
+            "give either attachments or clear_attachments, not both",
+        );
+    }
+    let files = (r.clear_attachments || !files.is_empty()).then_some(files);
     v.into_result()?;
     let mut tx = pool.begin().await?;
     let p = lock(&mut tx, id).await?;
@@ -338,6 +398,7 @@ pub async fn update(
         "UPDATE posts SET draft_title = CASE WHEN $2 = '' THEN draft_title ELSE $2 END,
                 draft_body = CASE WHEN $3 = '' THEN draft_body ELSE $3 END,
                 publish_at = COALESCE($4, publish_at), withdraw_at = COALESCE($5, withdraw_at),
+                draft_attachments = COALESCE($6, draft_attachments),
                 review_state = 'draft', first_reviewer = '', second_reviewer = '', updated_at = now()
           WHERE id = $1",
     )
@@ -346,6 +407,7 @@ pub async fn update(
     .bind(if body.is_empty() { String::new() } else { sanitize(&body) })
     .bind(publish_at)
     .bind(withdraw_at)
+    .bind(files.map(sqlx::types::Json))
     .execute(&mut *tx)
     .await?;
     record(&mut tx, id, &c.sub, "edit", &p.review_state, "draft", "").await?;
@@ -458,8 +520,24 @@ pub async fn review(
             )
             .with_metadata("findings", open.len().to_string()));
         }
+        // What the post publishes stands from now: its findings (overridden), its links.
+        dictionary_scan::store(&mut tx, &[(id, open.clone())], None).await?;
+        let domain: String = sqlx::query_scalar("SELECT domain FROM sites WHERE id = $1")
+            .bind(&p.site_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let files: Vec<pb::Attachment> = p
+            .draft_attachments
+            .0
+            .iter()
+            .cloned()
+            .map(Into::into)
+            .collect();
+        let found = links::extract(&p.draft_body, &files, site::base_url(&domain).as_ref());
+        links::record(&mut tx, id, &found).await?;
         sqlx::query(
             "UPDATE posts SET review_state = 'done', title = draft_title, body = draft_body,
+                    attachments = draft_attachments,
                     published_at = CASE WHEN published_at IS NULL OR withdrawn_at IS NOT NULL
                                         THEN now() ELSE published_at END,
                     withdrawn_at = NULL, first_reviewer = '', second_reviewer = '', updated_at = now()

@@ -151,3 +151,34 @@ pub async fn ensure_column(pool: &PgPool, site: &str, column: &str) -> Result<()
         .map(|_| ())
         .ok_or_else(|| column_not_found(site, column))
 }
+
+/// Checks an optional scope of a listing: a site, or a column of a site (a column alone is
+/// ambiguous: two sites may both have `news`).
+pub async fn ensure_scope(pool: &PgPool, site: &str, column: &str) -> Result<()> {
+    if !column.is_empty() && site.is_empty() {
+        return Err(Error::invalid("site_id", "is required with column_id"));
+    }
+    if !column.is_empty() {
+        ensure_column(pool, site, column).await
+    } else if !site.is_empty() {
+        ensure_site(pool, site).await
+    } else {
+        Ok(())
+    }
+}
+
+/// The address a site's relative links are resolved against: its domain as `https://domain/`,
+/// or the domain as written when it is an http(s) address. None when it has no usable domain.
+pub fn base_url(domain: &str) -> Option<reqwest::Url> {
+    let d = domain.trim();
+    if d.is_empty() {
+        return None;
+    }
+    let url = if d.starts_with("http://") || d.starts_with("https://") {
+        reqwest::Url::parse(d).ok()?
+    } else {
+        reqwest::Url::parse(&format!("https://{d}/")).ok()?
+    };
+    url.host_str()?;
+    Some(url)
+}

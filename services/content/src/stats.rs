@@ -1,16 +1,16 @@
 //! The website and new media over a period, from this service's own tables: what the bureau's
-//! report says of its website (posts by column, department and month; 错敏词 findings standing
-//! in what is published; the accounts and their lapses; the citizen messages by source).
-
-use std::collections::BTreeMap;
+//! report says of its website (posts by column, department and month; 错敏词 findings and dead
+//! links standing in what is published; the accounts and their lapses; the citizen messages by
+//! source, with their tickets' rates from the cases service's statistics).
 
 use chrono::{Duration, Utc};
 use sqlx::{PgPool, Row};
 use yiwang_kit::{Error, Result};
 use yiwang_proto::content::v1 as pb;
 
-use crate::dictionary::{self, Dictionary};
 use crate::media::LAPSE_DAYS;
+use crate::message::{self, Cases};
+use crate::{dictionary_scan, links};
 
 fn counts(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<pb::KeyCount>> {
     rows.iter()
@@ -25,7 +25,7 @@ fn counts(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<pb::KeyCount>> {
 
 pub async fn get(
     pool: &PgPool,
-    dict: &Dictionary,
+    cases: &Cases,
     r: &pb::GetContentStatsRequest,
 ) -> Result<pb::ContentStats> {
     let to = match &r.to {
@@ -43,22 +43,8 @@ pub async fn get(
         return Err(Error::invalid("from", "the period is at most ten years"));
     }
     let published = "published_at >= $1 AND published_at < $2 AND withdrawn_at IS NULL";
-    // Findings as the dictionary stands now, over what the period published.
-    let scanner = dict.scanner().await?;
-    let bodies = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT site_id, column_id, title, body FROM posts WHERE {published}"
-    )))
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    let mut findings: BTreeMap<(String, String), i64> = BTreeMap::new();
-    for b in &bodies {
-        let n = dictionary::findings(&scanner, b.try_get("title")?, b.try_get("body")?).len();
-        *findings
-            .entry((b.try_get("site_id")?, b.try_get("column_id")?))
-            .or_default() += n as i64;
-    }
+    let findings = dictionary_scan::per_column(pool, from, to).await?;
+    let broken = links::per_column(pool, from, to).await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT c.site_id, c.id, c.name, c.kind,
                 (SELECT count(*) FROM posts p WHERE p.site_id = c.site_id AND p.column_id = c.id AND {published}) AS n
@@ -71,11 +57,10 @@ pub async fn get(
     let mut columns = Vec::with_capacity(rows.len());
     for r in &rows {
         let (site_id, column_id): (String, String) = (r.try_get("site_id")?, r.try_get("id")?);
+        let key = (site_id.clone(), column_id.clone());
         columns.push(pb::ColumnStat {
-            findings: findings
-                .get(&(site_id.clone(), column_id.clone()))
-                .copied()
-                .unwrap_or(0),
+            findings: findings.get(&key).copied().unwrap_or(0),
+            broken_links: broken.get(&key).copied().unwrap_or(0),
             site_id,
             column_id,
             name: r.try_get("name")?,
@@ -132,6 +117,7 @@ pub async fn get(
     .bind(to)
     .fetch_all(pool)
     .await?;
+    let tickets = message::ticket_rates(cases, from, to).await;
     let mut messages = Vec::with_capacity(rows.len());
     for r in &rows {
         let (received, forwarded, answered): (i64, i64, i64) = (
@@ -139,8 +125,19 @@ pub async fn get(
             r.try_get("forwarded")?,
             r.try_get("answered")?,
         );
+        let source: String = r.try_get("source")?;
+        let rates = tickets
+            .as_ref()
+            .and_then(|t| t.get(&source))
+            .cloned()
+            .unwrap_or_default();
         messages.push(pb::MessageStat {
-            source: r.try_get("source")?,
+            dispatch_rate: rates.dispatch_rate,
+            reply_rate: rates.reply_rate,
+            closure_rate: rates.closure_rate,
+            callback_rate: rates.callback_rate,
+            satisfaction_rate: rates.satisfaction_rate,
+            source,
             received,
             forwarded,
             answered,
@@ -156,6 +153,7 @@ pub async fn get(
             .map(|c| c.posts)
             .sum(),
         findings: columns.iter().map(|c| c.findings).sum(),
+        broken_links: columns.iter().map(|c| c.broken_links).sum(),
         columns,
         posts_by_department: by_department,
         posts_by_month: by_month,
@@ -164,54 +162,6 @@ pub async fn get(
         media_posts,
         lapsed_accounts: lapsed,
         messages,
-    })
-}
-
-/// The 错敏词 round over what is published now (the site, the column, or everything).
-pub async fn findings(
-    pool: &PgPool,
-    dict: &Dictionary,
-    r: &pb::ListFindingsRequest,
-) -> Result<pb::ListFindingsResponse> {
-    if !r.column_id.is_empty() && r.site_id.is_empty() {
-        return Err(Error::invalid("site_id", "is required with column_id"));
-    }
-    if !r.column_id.is_empty() {
-        crate::site::ensure_column(pool, &r.site_id, &r.column_id).await?;
-    } else if !r.site_id.is_empty() {
-        crate::site::ensure_site(pool, &r.site_id).await?;
-    }
-    let scanner = dict.scanner().await?;
-    let rows = sqlx::query(
-        "SELECT id, site_id, column_id, department, title, body, published_at FROM posts
-          WHERE published_at IS NOT NULL AND withdrawn_at IS NULL
-            AND ($1 = '' OR site_id = $1) AND ($2 = '' OR column_id = $2)
-          ORDER BY published_at DESC, id DESC",
-    )
-    .bind(&r.site_id)
-    .bind(&r.column_id)
-    .fetch_all(pool)
-    .await?;
-    let mut posts = Vec::new();
-    for row in &rows {
-        let found = dictionary::findings(&scanner, row.try_get("title")?, row.try_get("body")?);
-        if found.is_empty() || posts.len() >= 500 {
-            continue;
-        }
-        posts.push(pb::PostFindings {
-            post_id: row.try_get::<uuid::Uuid, _>("id")?.to_string(),
-            site_id: row.try_get("site_id")?,
-            column_id: row.try_get("column_id")?,
-            department: row.try_get("department")?,
-            title: row.try_get("title")?,
-            published_at: row
-                .try_get::<Option<chrono::DateTime<Utc>>, _>("published_at")?
-                .map(yiwang_kit::to_timestamp),
-            findings: found,
-        });
-    }
-    Ok(pb::ListFindingsResponse {
-        scanned: rows.len() as i64,
-        posts,
+        ticket_rates_available: tickets.is_some(),
     })
 }

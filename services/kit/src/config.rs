@@ -66,6 +66,29 @@ pub struct Config {
     pub overdue_sweep_secs: u64,
     pub alerts: AlertsConfig,
     pub files: FilesConfig,
+    pub links: LinkCheckConfig,
+}
+
+/// The content service's 错链/死链 checker.
+#[derive(Clone, Debug)]
+pub struct LinkCheckConfig {
+    /// Hosts checked at once (`YIWANG_LINK_CHECK_CONCURRENCY`, 1–64, default 8).
+    pub concurrency: usize,
+    /// Milliseconds between two requests to the same host (`YIWANG_LINK_CHECK_HOST_INTERVAL_MS`,
+    /// default 1000): one request at a time per host, politely spaced.
+    pub host_interval_ms: u64,
+    /// Seconds one request may take (`YIWANG_LINK_CHECK_TIMEOUT_SECS`, 1–120, default 10).
+    pub timeout_secs: u64,
+    /// Retries after a timeout, a refused connection or a 5xx (`YIWANG_LINK_CHECK_RETRIES`,
+    /// 0–5, default 2).
+    pub retries: u32,
+    /// Seconds until a link found alive is checked again (`YIWANG_LINK_RECHECK_SECS`, default
+    /// 86400); a dead one is looked at again after a quarter of that.
+    pub recheck_secs: u64,
+    /// Whether links to loopback, private and link-local addresses are followed
+    /// (`YIWANG_LINK_CHECK_PRIVATE`, default false: a post cannot make the checker probe the
+    /// county's internal network or cloud metadata addresses).
+    pub allow_private: bool,
 }
 
 /// Material files (`POST /v1/uploads`).
@@ -302,6 +325,24 @@ impl Config {
             },
             overdue_sweep_secs: num("YIWANG_OVERDUE_SWEEP_SECS", 30)?.max(1),
             alerts: AlertsConfig::from_env(var)?,
+            links: LinkCheckConfig {
+                concurrency: match num("YIWANG_LINK_CHECK_CONCURRENCY", 8)? {
+                    n @ 1..=64 => n as usize,
+                    n => anyhow::bail!("YIWANG_LINK_CHECK_CONCURRENCY={n} must be 1 to 64"),
+                },
+                host_interval_ms: num("YIWANG_LINK_CHECK_HOST_INTERVAL_MS", 1000)?,
+                timeout_secs: match num("YIWANG_LINK_CHECK_TIMEOUT_SECS", 10)? {
+                    n @ 1..=120 => n,
+                    n => anyhow::bail!("YIWANG_LINK_CHECK_TIMEOUT_SECS={n} must be 1 to 120"),
+                },
+                retries: match num("YIWANG_LINK_CHECK_RETRIES", 2)? {
+                    n @ 0..=5 => n as u32,
+                    n => anyhow::bail!("YIWANG_LINK_CHECK_RETRIES={n} must be 0 to 5"),
+                },
+                recheck_secs: num("YIWANG_LINK_RECHECK_SECS", 86_400)?.max(1),
+                allow_private: var("YIWANG_LINK_CHECK_PRIVATE")
+                    .is_some_and(|v| v == "1" || v == "true"),
+            },
             files: FilesConfig {
                 store_url: var("YIWANG_OBJECT_STORE").unwrap_or_else(|| "yiwang-files".into()),
                 store_options: Vec::new(),
