@@ -28,28 +28,31 @@ pub async fn store(
     scan: Option<i64>,
 ) -> Result<u64> {
     let ids: Vec<Uuid> = posts.iter().map(|(id, _)| *id).collect();
-    let mut cols: (
-        Vec<Uuid>,
-        Vec<String>,
-        Vec<i32>,
-        Vec<i32>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-    ) = Default::default();
+    // One array per column, for unnest().
+    #[derive(Default)]
+    struct Columns {
+        post: Vec<Uuid>,
+        field: Vec<String>,
+        start: Vec<i32>,
+        end: Vec<i32>,
+        text: Vec<String>,
+        word: Vec<String>,
+        kind: Vec<String>,
+        suggestion: Vec<String>,
+        note: Vec<String>,
+    }
+    let mut cols = Columns::default();
     for (id, found) in posts {
         for f in found {
-            cols.0.push(*id);
-            cols.1.push(f.field.clone());
-            cols.2.push(f.start as i32);
-            cols.3.push(f.end as i32);
-            cols.4.push(f.text.clone());
-            cols.5.push(f.word.clone());
-            cols.6.push(f.kind.clone());
-            cols.7.push(f.suggestion.clone());
-            cols.8.push(f.note.clone());
+            cols.post.push(*id);
+            cols.field.push(f.field.clone());
+            cols.start.push(f.start as i32);
+            cols.end.push(f.end as i32);
+            cols.text.push(f.text.clone());
+            cols.word.push(f.word.clone());
+            cols.kind.push(f.kind.clone());
+            cols.suggestion.push(f.suggestion.clone());
+            cols.note.push(f.note.clone());
         }
     }
     sqlx::query(
@@ -58,10 +61,10 @@ pub async fn store(
                              WHERE t.p = f.post_id AND t.fd = f.field AND t.s = f.start_at AND t.w = f.word)",
     )
     .bind(&ids)
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.5)
+    .bind(&cols.post)
+    .bind(&cols.field)
+    .bind(&cols.start)
+    .bind(&cols.word)
     .execute(&mut **tx)
     .await?;
     let added = sqlx::query(
@@ -71,15 +74,15 @@ pub async fn store(
                        $7::text[], $8::text[], $9::text[]) AS t(p, fd, s, e, tx, w, k, sg, n)
          ON CONFLICT (post_id, field, start_at, word) DO NOTHING",
     )
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.3)
-    .bind(&cols.4)
-    .bind(&cols.5)
-    .bind(&cols.6)
-    .bind(&cols.7)
-    .bind(&cols.8)
+    .bind(&cols.post)
+    .bind(&cols.field)
+    .bind(&cols.start)
+    .bind(&cols.end)
+    .bind(&cols.text)
+    .bind(&cols.word)
+    .bind(&cols.kind)
+    .bind(&cols.suggestion)
+    .bind(&cols.note)
     .bind(scan)
     .execute(&mut **tx)
     .await?

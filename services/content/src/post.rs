@@ -66,7 +66,7 @@ fn attachments(v: &mut Violations, given: &[pb::Attachment]) -> Vec<Attachment> 
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
         if !url.is_empty() && !usable {
             v.add(
-                &format!("attachments[{i}].url"),
+                format!("attachments[{i}].url"),
                 "must be an http(s) address or a path on the site (/…)",
             );
         }
