@@ -748,14 +748,7 @@ pub async fn per_column(
     .bind(to)
     .fetch_all(pool)
     .await?;
-    let mut out = BTreeMap::new();
-    for r in &rows {
-        out.insert(
-            (r.try_get("site_id")?, r.try_get("column_id")?),
-            r.try_get("n")?,
-        );
-    }
-    Ok(out)
+    crate::site::by_column(&rows)
 }
 
 /// Brings links forward: one post's, or every published post's.

@@ -182,3 +182,17 @@ pub fn base_url(domain: &str) -> Option<reqwest::Url> {
     url.host_str()?;
     Some(url)
 }
+
+/// Rows of (site_id, column_id, n) as a map from the column to its count.
+pub fn by_column(
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<std::collections::BTreeMap<(String, String), i64>> {
+    rows.iter()
+        .map(|r| {
+            Ok((
+                (r.try_get("site_id")?, r.try_get("column_id")?),
+                r.try_get("n")?,
+            ))
+        })
+        .collect()
+}
