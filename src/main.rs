@@ -321,7 +321,8 @@ async fn load_demo_cases(cfg: &Config) -> anyhow::Result<()> {
         &calendar,
         &cfg.region_code,
         &items,
-        120,
+        // The reference county's January–May (its half-year report).
+        227_000,
         chrono::Utc::now(),
     )
     .await?

@@ -967,13 +967,29 @@ async fn demo_cases_load_once_and_live_numbering_continues_after_them() {
     }];
     let key = yiwang_kit::crypto::DataKey::development();
     let now = chrono::Utc::now();
-    let loaded = yiwang_cases::seed::load_demo(&pool, &key, &calendar, "340522", &items, 4, now)
+    let loaded = yiwang_cases::seed::load_demo(&pool, &key, &calendar, "340522", &items, 1_000, now)
         .await
         .unwrap()
         .expect("an empty service takes the demo");
-    assert!(loaded.cases > 300, "{} cases", loaded.cases);
+    assert!(loaded.cases > 2_000, "{} cases", loaded.cases);
+    // January–May of the reference half-year holds exactly the cases asked for, 62.97 % online.
+    let year = yiwang_cases::seed::reference_year(
+        now.with_timezone(&yiwang_cases::calendar::SHANGHAI)
+            .date_naive(),
+    );
+    let (jan_may, online): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE channel IN ('online', 'mobile')) FROM cases
+          WHERE created_at >= make_timestamptz($1, 1, 1, 0, 0, 0, 'Asia/Shanghai')
+            AND created_at < make_timestamptz($1, 6, 1, 0, 0, 0, 'Asia/Shanghai')",
+    )
+    .bind(year)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(jan_may, 1_000);
+    assert!((online - 630).abs() <= 1, "{online} online");
     assert!(
-        yiwang_cases::seed::load_demo(&pool, &key, &calendar, "340522", &items, 4, now)
+        yiwang_cases::seed::load_demo(&pool, &key, &calendar, "340522", &items, 1_000, now)
             .await
             .unwrap()
             .is_none()

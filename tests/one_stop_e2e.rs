@@ -1379,7 +1379,7 @@ async fn demo_oversight_notices_point_at_real_overdue_cases() {
         &calendar,
         "340522",
         &items,
-        6,
+        3_000,
         chrono::Utc::now(),
     )
     .await

@@ -1,11 +1,13 @@
-//! Sample cases for the demo county (`yiwang up --demo`): five months of filings against the
-//! catalogue's demo items, in the reference county's proportions (62.97 % online), worked
-//! through the lifecycle, evaluated, with a few 差评 rectifications and tickets.
+//! Sample cases for the demo county (`yiwang up --demo`): the reference half-year (the most
+//! recent completed January–June) at the county's real scale — 227,000 cases January–May, in
+//! its proportions (62.97 % online, exact to the case) — and a live tail to today, filed against
+//! the catalogue's demo items, worked through the lifecycle, evaluated, with a few 差评
+//! rectifications and tickets. Loaded in bulk (one UNNEST insert per table and batch).
 //!
 //! The launcher hands in the items (this crate does not depend on the catalogue's); everything
 //! else is generated here, deterministically.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 use yiwang_kit::crypto::DataKey;
@@ -29,25 +31,7 @@ pub struct Loaded {
     pub tickets: usize,
 }
 
-/// splitmix64: tiny, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    /// True with probability `per_10000` / 10000.
-    fn chance(&mut self, per_10000: u64) -> bool {
-        self.below(10_000) < per_10000
-    }
-}
+type Rng = yiwang_kit::demo_rng::SplitMix64;
 
 const SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
@@ -76,14 +60,222 @@ fn phone(rng: &mut Rng) -> String {
     )
 }
 
-/// Loads the demo cases unless the service already has cases. `now` anchors the five months.
+/// The reference half-year: the most recent completed January–June before `today`.
+pub fn reference_year(today: NaiveDate) -> i32 {
+    if today.month() >= 7 {
+        today.year()
+    } else {
+        today.year() - 1
+    }
+}
+
+/// Cases a day takes, as a weight: a working day ten, a rest day one.
+fn weight(calendar: &Calendar, day: NaiveDate) -> u64 {
+    if calendar.is_working_day(day) { 10 } else { 1 }
+}
+
+/// Shares given out in exact proportion along a sequence (so the first n cases hold the
+/// shares to the nearest case): the category furthest behind its share takes the next.
+struct Proportions<const N: usize> {
+    shares: [u64; N],
+    given: [u64; N],
+    n: u64,
+}
+
+impl<const N: usize> Proportions<N> {
+    fn new(shares: [u64; N]) -> Self {
+        Proportions {
+            shares,
+            given: [0; N],
+            n: 0,
+        }
+    }
+    fn next(&mut self) -> usize {
+        self.n += 1;
+        let total: u64 = self.shares.iter().sum();
+        let behind = |i: usize| (self.n * self.shares[i]) as i128 - (self.given[i] * total) as i128;
+        let pick = (0..N).max_by_key(|&i| (behind(i), std::cmp::Reverse(i))).unwrap_or(0);
+        self.given[pick] += 1;
+        pick
+    }
+}
+
+/// The channels, in the reference county's mix: 62.97 % online (web 40.00 %, app 22.97 %),
+/// windows 29.03 %, self-service terminals 6 %, 跨省通办 1 %.
+const CHANNELS: [&str; 5] = ["online", "mobile", "window", "self_service", "cross_province"];
+const CHANNEL_SHARES: [u64; 5] = [4000, 2297, 2903, 600, 200];
+
+/// The cases of one batch, column by column (inserted with one UNNEST).
+#[derive(Default)]
+struct Batch {
+    id: Vec<Uuid>,
+    number: Vec<String>,
+    item_code: Vec<String>,
+    item_name: Vec<String>,
+    department: Vec<String>,
+    task_type: Vec<String>,
+    channel: Vec<&'static str>,
+    kind: Vec<&'static str>,
+    name: Vec<String>,
+    id_sealed: Vec<Vec<u8>>,
+    id_hash: Vec<Vec<u8>>,
+    uscc: Vec<String>,
+    phone_sealed: Vec<Vec<u8>>,
+    phone_hash: Vec<Vec<u8>>,
+    owner: Vec<String>,
+    filed_by: Vec<&'static str>,
+    materials: Vec<String>,
+    required: Vec<String>,
+    state: Vec<&'static str>,
+    limit_value: Vec<i32>,
+    limit_unit: Vec<&'static str>,
+    deadline: Vec<Option<DateTime<Utc>>>,
+    clock: Vec<&'static str>,
+    stopped_at: Vec<Option<DateTime<Utc>>>,
+    outcome: Vec<&'static str>,
+    delivery: Vec<&'static str>,
+    tracking: Vec<String>,
+    created: Vec<DateTime<Utc>>,
+    updated: Vec<DateTime<Utc>>,
+    accepted: Vec<Option<DateTime<Utc>>>,
+    decided: Vec<Option<DateTime<Utc>>>,
+    partner: Vec<&'static str>,
+    direction: Vec<&'static str>,
+    // Evaluations (and the rectification of a 差评).
+    eval_id: Vec<Uuid>,
+    eval_case: Vec<Uuid>,
+    eval_level: Vec<i32>,
+    eval_at: Vec<DateTime<Utc>>,
+    rect_eval: Vec<Uuid>,
+    rect_case: Vec<Uuid>,
+    rect_department: Vec<String>,
+    rect_deadline: Vec<DateTime<Utc>>,
+    rect_at: Vec<DateTime<Utc>>,
+    // Case numbers given per day.
+    days: Vec<NaiveDate>,
+    day_last: Vec<i32>,
+}
+
+/// Materials as one string for UNNEST (arrays of arrays flatten); split again in SQL.
+const SEP: &str = "\u{1f}";
+
+impl Batch {
+    async fn flush(&mut self, pool: &PgPool, region: &str) -> anyhow::Result<()> {
+        if self.id.is_empty() && self.days.is_empty() {
+            return Ok(());
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type, channel,
+                applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
+                applicant_phone_sealed, applicant_phone_hash, owner_sub, filed_by, materials, required_materials,
+                state, limit_value, limit_unit, deadline, clock, clock_stopped_at, outcome_reason, delivery_method,
+                tracking_number, overdue_notified, created_at, updated_at, accepted_at, decided_at,
+                partner_region, cross_direction)
+             SELECT id, num, code, 1, iname, dept, tt, ch, kind, nm, ids, idh, uscc, phs, phh, owner, fb,
+                    string_to_array(mat, E'\\x1f'), string_to_array(req, E'\\x1f'), st, lv, lu, dl, clk, stp,
+                    outc, dlv, trk, false, cr, up, acc, dec, pr, dir
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                           $8::text[], $9::text[], $10::bytea[], $11::bytea[], $12::text[], $13::bytea[],
+                           $14::bytea[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
+                           $20::int4[], $21::text[], $22::timestamptz[], $23::text[], $24::timestamptz[],
+                           $25::text[], $26::text[], $27::text[], $28::timestamptz[], $29::timestamptz[],
+                           $30::timestamptz[], $31::timestamptz[], $32::text[], $33::text[])
+                 AS t(id, num, code, iname, dept, tt, ch, kind, nm, ids, idh, uscc, phs, phh, owner, fb, mat,
+                      req, st, lv, lu, dl, clk, stp, outc, dlv, trk, cr, up, acc, dec, pr, dir)",
+        )
+        .bind(&self.id)
+        .bind(&self.number)
+        .bind(&self.item_code)
+        .bind(&self.item_name)
+        .bind(&self.department)
+        .bind(&self.task_type)
+        .bind(&self.channel)
+        .bind(&self.kind)
+        .bind(&self.name)
+        .bind(&self.id_sealed)
+        .bind(&self.id_hash)
+        .bind(&self.uscc)
+        .bind(&self.phone_sealed)
+        .bind(&self.phone_hash)
+        .bind(&self.owner)
+        .bind(&self.filed_by)
+        .bind(&self.materials)
+        .bind(&self.required)
+        .bind(&self.state)
+        .bind(&self.limit_value)
+        .bind(&self.limit_unit)
+        .bind(&self.deadline)
+        .bind(&self.clock)
+        .bind(&self.stopped_at)
+        .bind(&self.outcome)
+        .bind(&self.delivery)
+        .bind(&self.tracking)
+        .bind(&self.created)
+        .bind(&self.updated)
+        .bind(&self.accepted)
+        .bind(&self.decided)
+        .bind(&self.partner)
+        .bind(&self.direction)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO case_transitions (case_id, at, actor, action, from_state, to_state, code)
+             SELECT c, a, 'demo', 'file', '', 'received', 1 FROM unnest($1::uuid[], $2::timestamptz[]) AS t(c, a)",
+        )
+        .bind(&self.id)
+        .bind(&self.created)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO evaluations (id, case_id, level, evaluator, created_at)
+             SELECT i, c, l, 'demo', a FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::timestamptz[]) AS t(i, c, l, a)",
+        )
+        .bind(&self.eval_id)
+        .bind(&self.eval_case)
+        .bind(&self.eval_level)
+        .bind(&self.eval_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO rectifications (id, evaluation_id, case_id, department, state, deadline, completion_note,
+                completed_at, callback_note, callback_satisfied, called_back_at, created_at)
+             SELECT gen_random_uuid(), e, c, d, 'called_back', dl, '已整改', dl - interval '4 hours', '已回访', true,
+                    dl - interval '4 hours', a
+               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS t(e, c, d, dl, a)",
+        )
+        .bind(&self.rect_eval)
+        .bind(&self.rect_case)
+        .bind(&self.rect_department)
+        .bind(&self.rect_deadline)
+        .bind(&self.rect_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO case_number_days (region, day, last) SELECT $1, d, l FROM unnest($2::date[], $3::int4[]) AS t(d, l)
+             ON CONFLICT (region, day) DO UPDATE SET last = greatest(case_number_days.last, EXCLUDED.last)",
+        )
+        .bind(region)
+        .bind(&self.days)
+        .bind(&self.day_last)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        *self = Batch::default();
+        Ok(())
+    }
+}
+
+/// Loads the demo cases unless the service already has cases: `jan_may` cases in January–May
+/// of the reference half-year ([`reference_year`]), and at the same daily rate from its first
+/// day to `now` (a rest day takes a tenth of a working day's), in bulk.
 pub async fn load_demo(
     pool: &PgPool,
     key: &DataKey,
     calendar: &Calendar,
     region: &str,
     items: &[DemoItem],
-    cases_per_day: u64,
+    jan_may: u64,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<Loaded>> {
     let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
@@ -103,62 +295,62 @@ pub async fn load_demo(
         .execute(pool)
         .await?;
     }
-    let mut rng = Rng(340_522);
+    let mut rng = Rng::new(340_522);
     // A few dozen high-frequency items take most filings, as in a real county.
     let hot: Vec<&DemoItem> = items.iter().filter(|i| i.high_frequency).collect();
     let today = now.with_timezone(&SHANGHAI).date_naive();
-    let first = today - Duration::days(150);
+    let year = reference_year(today);
+    let first = NaiveDate::from_ymd_opt(year, 1, 1).expect("valid date");
+    let june = NaiveDate::from_ymd_opt(year, 6, 1).expect("valid date");
+    let jan_may_weight: u64 = first
+        .iter_days()
+        .take_while(|d| *d < june)
+        .map(|d| weight(calendar, d))
+        .sum();
     let mut loaded = Loaded {
         cases: 0,
         evaluations: 0,
         tickets: 0,
     };
+    let mut channels = Proportions::new(CHANNEL_SHARES);
+    let mut batch = Batch::default();
+    let (mut cumulative, mut given) = (0u64, 0u64);
     let mut day = first;
     while day <= today {
         let working = calendar.is_working_day(day);
-        let n = if working {
-            cases_per_day
-        } else {
-            cases_per_day / 10
-        };
-        let mut tx = pool.begin().await?;
+        // Exactly `jan_may` by the end of May: the running total follows the weights.
+        cumulative += weight(calendar, day);
+        let due = jan_may * cumulative / jan_may_weight.max(1);
+        let n = due - given;
+        given = due;
         for seq in 1..=n {
             let item = if !hot.is_empty() && rng.chance(7_000) {
-                hot[rng.below(hot.len() as u64) as usize]
+                hot[rng.index(hot.len())]
             } else {
-                &items[rng.below(items.len() as u64) as usize]
+                &items[rng.index(items.len())]
             };
-            // 62.97 % online (web 40 %, app 22.97 %), the rest at halls and terminals.
-            let r = rng.below(10_000);
-            let channel = match r {
-                0..4000 => "online",
-                4000..6297 => "mobile",
-                6297..9200 => "window",
-                9200..9800 => "self_service",
-                _ => "cross_province",
-            };
+            let channel = CHANNELS[channels.next()];
             let hour = 9 + rng.below(8) as u32;
-            let filed_local = SHANGHAI
+            let filed = SHANGHAI
                 .from_local_datetime(
                     &day.and_hms_opt(hour, rng.below(60) as u32, 0)
                         .expect("valid time"),
                 )
                 .single()
-                .expect("fixed offset");
-            let filed = filed_local.to_utc();
+                .expect("fixed offset")
+                .to_utc();
             if filed > now {
                 continue;
             }
             let person = !item.task_type.starts_with('0') || rng.chance(6_500);
             let name = format!(
                 "{}{}",
-                SURNAMES[rng.below(SURNAMES.len() as u64) as usize],
-                GIVEN[rng.below(GIVEN.len() as u64) as usize]
+                SURNAMES[rng.index(SURNAMES.len())],
+                GIVEN[rng.index(GIVEN.len())]
             );
             let id_number = resident_id(&mut rng);
             let tel = phone(&mut rng);
             let id = Uuid::now_v7();
-            let number = format!("{region}-{}-{seq:06}", day.format("%Y%m%d"));
             // Most cases are finished; the last two weeks' are still moving.
             let age = (today - day).num_days();
             let roll = rng.below(100);
@@ -186,12 +378,11 @@ pub async fn load_demo(
                 None => None,
             };
             let decided = matches!(state, "approved" | "denied" | "delivered");
-            // 98 % decided within the limit.
+            // 99.5 % decided within the limit.
             let decided_at = match (decided, accepted_at, deadline) {
                 (true, Some(a), Some(d)) => {
                     let span = (d - a).num_minutes().max(60);
-                    let late = rng.chance(200);
-                    let at = if late {
+                    let at = if rng.chance(50) {
                         d + Duration::hours(1 + rng.below(48) as i64)
                     } else {
                         a + Duration::minutes((span as u64 * (30 + rng.below(65)) / 100) as i64)
@@ -210,11 +401,6 @@ pub async fn load_demo(
             } else {
                 item.required_materials.clone()
             };
-            let outcome = if state == "denied" {
-                "不符合法定条件"
-            } else {
-                ""
-            };
             let (kind, uscc) = if person {
                 ("person", String::new())
             } else {
@@ -228,74 +414,72 @@ pub async fn load_demo(
                 )
             };
             let delivery = if state == "delivered" {
-                ["window", "ems", "electronic"][rng.below(3) as usize]
+                ["window", "ems", "electronic"][rng.index(3)]
             } else {
                 ""
             };
-            sqlx::query(
-                "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type, channel,
-                    applicant_kind, applicant_name, applicant_id_sealed, applicant_id_hash, applicant_uscc,
-                    applicant_phone_sealed, applicant_phone_hash, owner_sub, filed_by, materials, required_materials,
-                    state, limit_value, limit_unit, deadline, clock, clock_stopped_at, outcome_reason, delivery_method,
-                    tracking_number, overdue_notified, created_at, updated_at, accepted_at, decided_at,
-                    partner_region, cross_direction)
-                 VALUES ($1,$2,$3,1,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,
-                         $27,$28,$29,$30,$31,$32,$33,$34)",
-            )
-            .bind(id)
-            .bind(&number)
-            .bind(&item.code)
-            .bind(&item.name)
-            .bind(&item.department)
-            .bind(&item.task_type)
-            .bind(channel)
-            .bind(kind)
-            .bind(&name)
-            .bind(key.seal(&id_number, b"cases.applicant_id"))
-            .bind(key.lookup_hash("id_number", &id_number).to_vec())
-            .bind(&uscc)
-            .bind(key.seal(&tel, b"cases.applicant_phone"))
-            .bind(key.lookup_hash("phone", &tel).to_vec())
-            .bind(if channel == "online" || channel == "mobile" { format!("demo-citizen-{}", rng.below(5000)) } else { String::new() })
-            .bind(if channel == "online" || channel == "mobile" { "demo-citizen".to_string() } else { "demo-clerk".to_string() })
-            .bind(&materials)
-            .bind(&item.required_materials)
-            .bind(state)
-            .bind(item.limit.value as i32)
-            .bind(item.limit.unit.as_str())
-            .bind(deadline)
-            .bind(clock)
-            .bind((clock == "stopped").then_some(now - Duration::hours(2)))
-            .bind(outcome)
-            .bind(delivery)
-            .bind(if delivery == "ems" { format!("EA{:09}CN", rng.below(1_000_000_000)) } else { String::new() })
-            // Not yet announced: the first overdue sweep of the running platform announces each
-            // once, and supervision opens its 督办 notice on the real case.
-            .bind(false)
-            .bind(filed)
-            .bind(decided_at.or(accepted_at).unwrap_or(filed))
-            .bind(accepted_at)
-            .bind(decided_at)
-            .bind(if channel == "cross_province" {
-                // From the sequence, not the generator: the rest of the demo stays as it was.
+            let online = channel == "online" || channel == "mobile";
+            let b = &mut batch;
+            b.id.push(id);
+            b.number
+                .push(format!("{region}-{}-{seq:06}", day.format("%Y%m%d")));
+            b.item_code.push(item.code.clone());
+            b.item_name.push(item.name.clone());
+            b.department.push(item.department.clone());
+            b.task_type.push(item.task_type.clone());
+            b.channel.push(channel);
+            b.kind.push(kind);
+            b.name.push(name);
+            b.id_sealed
+                .push(key.seal(&id_number, b"cases.applicant_id"));
+            b.id_hash
+                .push(key.lookup_hash("id_number", &id_number).to_vec());
+            b.uscc.push(uscc);
+            b.phone_sealed.push(key.seal(&tel, b"cases.applicant_phone"));
+            b.phone_hash.push(key.lookup_hash("phone", &tel).to_vec());
+            b.owner.push(if online {
+                format!("demo-citizen-{}", rng.below(5000))
+            } else {
+                String::new()
+            });
+            b.filed_by
+                .push(if online { "demo-citizen" } else { "demo-clerk" });
+            b.materials.push(materials.join(SEP));
+            b.required.push(item.required_materials.join(SEP));
+            b.state.push(state);
+            b.limit_value.push(item.limit.value as i32);
+            b.limit_unit.push(item.limit.unit.as_str());
+            b.deadline.push(deadline);
+            b.clock.push(clock);
+            b.stopped_at
+                .push((clock == "stopped").then_some(now - Duration::hours(2)));
+            b.outcome.push(if state == "denied" {
+                "不符合法定条件"
+            } else {
+                ""
+            });
+            b.delivery.push(delivery);
+            b.tracking.push(if delivery == "ems" {
+                format!("EA{:09}CN", rng.below(1_000_000_000))
+            } else {
+                String::new()
+            });
+            b.created.push(filed);
+            b.updated.push(decided_at.or(accepted_at).unwrap_or(filed));
+            b.accepted.push(accepted_at);
+            b.decided.push(decided_at);
+            // From the sequence, not the generator: the rest of the demo stays as it was.
+            let cross = channel == "cross_province";
+            b.partner.push(if cross {
                 crate::partner::DEMO[(seq % 3) as usize].0
             } else {
                 ""
-            })
-            .bind(if channel == "cross_province" {
+            });
+            b.direction.push(if cross {
                 crate::partner::DIRECTIONS[(seq / 3 % 2) as usize]
             } else {
                 ""
-            })
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO case_transitions (case_id, at, actor, action, from_state, to_state, code) VALUES ($1, $2, 'demo', 'file', '', 'received', 1)",
-            )
-            .bind(id)
-            .bind(filed)
-            .execute(&mut *tx)
-            .await?;
+            });
             loaded.cases += 1;
             // About 60 % of decided cases are evaluated; 99 % of those are 好评.
             if let Some(at) = decided_at
@@ -308,43 +492,31 @@ pub async fn load_demo(
                 };
                 let level = level.clamp(1, 5);
                 let eid = Uuid::now_v7();
-                sqlx::query("INSERT INTO evaluations (id, case_id, level, evaluator, created_at) VALUES ($1,$2,$3,'demo',$4)")
-                    .bind(eid)
-                    .bind(id)
-                    .bind(level)
-                    .bind(at + Duration::hours(2))
-                    .execute(&mut *tx)
-                    .await?;
+                b.eval_id.push(eid);
+                b.eval_case.push(id);
+                b.eval_level.push(level);
+                b.eval_at.push(at + Duration::hours(2));
                 if level <= 2 {
-                    let d = calendar
-                        .deadline(at, Limit::new(5, Unit::WorkingDays))
-                        .map(|d| d.at.to_utc())
-                        .unwrap_or(at);
-                    sqlx::query(
-                        "INSERT INTO rectifications (id, evaluation_id, case_id, department, state, deadline, completion_note,
-                            completed_at, callback_note, callback_satisfied, called_back_at, created_at)
-                         VALUES ($1,$2,$3,$4,'called_back',$5,'已整改',$6,'已回访',true,$6,$7)",
-                    )
-                    .bind(Uuid::now_v7())
-                    .bind(eid)
-                    .bind(id)
-                    .bind(&item.department)
-                    .bind(d)
-                    .bind(d - Duration::hours(4))
-                    .bind(at + Duration::hours(2))
-                    .execute(&mut *tx)
-                    .await?;
+                    b.rect_eval.push(eid);
+                    b.rect_case.push(id);
+                    b.rect_department.push(item.department.clone());
+                    b.rect_deadline.push(
+                        calendar
+                            .deadline(at, Limit::new(5, Unit::WorkingDays))
+                            .map(|d| d.at.to_utc())
+                            .unwrap_or(at),
+                    );
+                    b.rect_at.push(at + Duration::hours(2));
                 }
                 loaded.evaluations += 1;
             }
         }
         if n > 0 {
-            sqlx::query("INSERT INTO case_number_days (region, day, last) VALUES ($1, $2, $3) ON CONFLICT (region, day) DO UPDATE SET last = greatest(case_number_days.last, $3)")
-                .bind(region)
-                .bind(day)
-                .bind(n as i32)
-                .execute(&mut *tx)
-                .await?;
+            batch.days.push(day);
+            batch.day_last.push(n as i32);
+        }
+        if batch.id.len() >= 5_000 {
+            batch.flush(pool, region).await?;
         }
         // Two tickets a working day, all dispatched, replied within three working days and closed.
         if working {
@@ -360,14 +532,14 @@ pub async fn load_demo(
                 if at + Duration::days(7) > now {
                     continue;
                 }
-                let item = &items[rng.below(items.len() as u64) as usize];
-                let kind =
-                    ["enterprise_request", "complaint", "web_message"][rng.below(3) as usize];
+                let item = &items[rng.index(items.len())];
+                let kind = ["enterprise_request", "complaint", "web_message"][rng.index(3)];
                 let deadline = calendar
                     .deadline(at, Limit::new(3, Unit::WorkingDays))
                     .map(|d| d.at.to_utc())
                     .unwrap_or(at);
                 let ticket_id = Uuid::now_v7();
+                let mut tx = pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO tickets (id, kind, subject, body, state, submitted_by, department, dispatched_by, dispatched_at,
                         reply_deadline, reply, replied_by, replied_at, callback_note, callback_satisfied, called_back_at,
@@ -398,11 +570,40 @@ pub async fn load_demo(
                 .bind(at + Duration::hours(1))
                 .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 loaded.tickets += 1;
             }
         }
-        tx.commit().await?;
         day += Duration::days(1);
     }
+    batch.flush(pool, region).await?;
     Ok(Some(loaded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_half_year_is_the_last_completed_one() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(reference_year(d(2026, 12, 1)), 2026);
+        assert_eq!(reference_year(d(2026, 7, 1)), 2026);
+        assert_eq!(reference_year(d(2026, 6, 30)), 2025);
+    }
+
+    #[test]
+    fn channels_hold_their_shares_to_the_case() {
+        let mut p = Proportions::new(CHANNEL_SHARES);
+        let mut counts = [0u64; 5];
+        for n in 1..=227_000u64 {
+            counts[p.next()] += 1;
+            for (i, c) in counts.iter().enumerate() {
+                let exact = n as f64 * CHANNEL_SHARES[i] as f64 / 10_000.0;
+                assert!((*c as f64 - exact).abs() <= 1.0, "{n}: {counts:?}");
+            }
+        }
+        let online = counts[0] + counts[1];
+        assert_eq!(format!("{:.2}", online as f64 * 100.0 / 227_000.0), "62.97");
+    }
 }

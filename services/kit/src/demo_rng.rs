@@ -21,6 +21,11 @@ impl SplitMix64 {
         self.next_u64() % n.max(1)
     }
 
+    /// True with probability `per_10000` / 10,000.
+    pub fn chance(&mut self, per_10000: u64) -> bool {
+        self.below(10_000) < per_10000
+    }
+
     /// An index into a slice of `len` elements.
     pub fn index(&mut self, len: usize) -> usize {
         self.below(len as u64) as usize
