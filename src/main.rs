@@ -1,7 +1,7 @@
 //! `yiwang`: every role of the platform in one binary.
 //!
 //! - `yiwang up [--demo]`    every role in one process, each on its own port, talking gRPC
-//! - `yiwang serve <role>`   one role (catalog, cases, supervision, projects, alerts, inbox, content, gateway)
+//! - `yiwang serve <role>`   one role (catalog, cases, supervision, projects, alerts, inbox, content, insight, gateway)
 //! - `yiwang migrate`        create each service's database if missing and apply migrations
 //! - `yiwang token …`        mint a development JWT with the configured secret
 //! - `yiwang probe <url>`    exit 0 if an HTTP GET answers 2xx (container health checks)
@@ -38,7 +38,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Run one role: catalog | cases | supervision | projects | alerts | inbox | content | gateway.
+    /// Run one role: catalog | cases | supervision | projects | alerts | inbox | content | insight | gateway.
     Serve { role: String },
     /// Create each service's database if missing and apply its migrations.
     Migrate,
@@ -130,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             yiwang_supervision::migrate(&cfg).await?;
             yiwang_inbox::migrate(&cfg).await?;
             yiwang_content::migrate(&cfg).await?;
+            yiwang_insight::migrate(&cfg).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -168,12 +169,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     yiwang_content::serve(cfg.clone(), bind(cfg.content_addr).await?, shutdown)
                         .await
                 }
+                "insight" => {
+                    yiwang_insight::serve(cfg.clone(), bind(cfg.insight_addr).await?, shutdown)
+                        .await
+                }
                 "gateway" => {
                     yiwang_gateway::serve(cfg.clone(), bind(cfg.gateway_addr).await?, shutdown)
                         .await
                 }
                 other => anyhow::bail!(
-                    "unknown role {other:?}; roles: catalog, cases, supervision, projects, alerts, inbox, content, gateway"
+                    "unknown role {other:?}; roles: catalog, cases, supervision, projects, alerts, inbox, content, insight, gateway"
                 ),
             }
         }
@@ -189,26 +194,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             yiwang_supervision::migrate(&cfg).await?;
             yiwang_inbox::migrate(&cfg).await?;
             yiwang_content::migrate(&cfg).await?;
+            yiwang_insight::migrate(&cfg).await?;
             yiwang_kit::redis::Redis::connect(&cfg.redis_url, &cfg.redis_prefix).await?;
             if demo {
-                let pool = yiwang_kit::db::lazy_pool(
-                    &cfg.service_database_url(yiwang_catalog::SERVICE),
-                    4,
-                )?;
-                match yiwang_catalog::seed::load_demo(&pool).await? {
-                    Some(l) => tracing::info!(
-                        org_units = l.org_units,
-                        items = l.items,
-                        bundles = l.bundles,
-                        "demo county loaded"
-                    ),
-                    None => tracing::info!("catalogue already has items; demo not loaded again"),
-                }
-                load_demo_cases(&cfg).await?;
-                load_demo_projects(&cfg).await?;
-                load_demo_alerts(&cfg).await?;
-                load_demo_supervision(&cfg).await?;
-                load_demo_content(&cfg).await?;
+                yiwang::demo::load(&cfg, yiwang::demo::JAN_MAY_CASES).await?;
             }
             let shutdown = shutdown_token();
             // Every role on its own port, talking gRPC to the others as in a deployment.
@@ -248,6 +237,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bind(cfg.content_addr).await?,
                 shutdown.clone(),
             )));
+            roles.push(tokio::spawn(yiwang_insight::serve(
+                cfg.clone(),
+                bind(cfg.insight_addr).await?,
+                shutdown.clone(),
+            )));
             roles.push(tokio::spawn(yiwang_gateway::serve(
                 cfg.clone(),
                 bind(cfg.gateway_addr).await?,
@@ -255,10 +249,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )));
             if demo {
                 // The app's side of the demo goes through the running services' APIs.
-                tokio::spawn(walk_demo_app(cfg.clone()));
+                tokio::spawn(yiwang::demo::walk_demo_app(cfg.clone()));
             }
             eprintln!(
-                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · supervision {} · projects {} · alerts {} · inbox {} · content {} · Ctrl-C to stop",
+                "yiwang is up: REST http://{} · gRPC catalog {} · cases {} · supervision {} · projects {} · alerts {} · inbox {} · content {} · insight {} · Ctrl-C to stop",
                 cfg.gateway_addr,
                 cfg.catalog_addr,
                 cfg.cases_addr,
@@ -266,7 +260,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.projects_addr,
                 cfg.alerts_addr,
                 cfg.inbox_addr,
-                cfg.content_addr
+                cfg.content_addr,
+                cfg.insight_addr
             );
             for role in roles {
                 role.await??;
@@ -274,221 +269,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Five months of sample cases against the demo county's items (the launcher bridges the two
-/// services' demo data; the services themselves share no crates).
-async fn load_demo_cases(cfg: &Config) -> anyhow::Result<()> {
-    use yiwang_cases::calendar::{Limit, Unit};
-    let county = yiwang_catalog::demo::generate(340522);
-    let items: Vec<yiwang_cases::seed::DemoItem> = county
-        .items
-        .iter()
-        .map(|(code, c)| {
-            let limit = if c.handling_kind == "instant" {
-                Limit::SAME_DAY
-            } else {
-                let l = c.promised_limit.as_ref().or(c.legal_limit.as_ref());
-                Limit::new(
-                    l.map(|l| l.value).unwrap_or(20),
-                    l.and_then(|l| Unit::parse(&l.unit))
-                        .unwrap_or(Unit::WorkingDays),
-                )
-            };
-            yiwang_cases::seed::DemoItem {
-                code: code.clone(),
-                name: c.name.clone(),
-                department: c.department.clone(),
-                task_type: c.task_type.clone(),
-                required_materials: c
-                    .materials
-                    .iter()
-                    .filter(|m| m.required)
-                    .map(|m| m.name.clone())
-                    .collect(),
-                limit,
-                high_frequency: c.high_frequency,
-            }
-        })
-        .collect();
-    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_cases::SERVICE), 4)?;
-    let calendar = yiwang_cases::store::load_calendar(&pool).await?;
-    let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
-    let started = std::time::Instant::now();
-    match yiwang_cases::seed::load_demo(
-        &pool,
-        &key,
-        &calendar,
-        &cfg.region_code,
-        &items,
-        // The reference county's January–May (its half-year report).
-        227_000,
-        chrono::Utc::now(),
-    )
-    .await?
-    {
-        Some(l) => tracing::info!(
-            cases = l.cases,
-            evaluations = l.evaluations,
-            tickets = l.tickets,
-            seconds = started.elapsed().as_secs_f64(),
-            "demo cases loaded"
-        ),
-        None => tracing::info!("cases already exist; demo cases not loaded again"),
-    }
-    pool.close().await;
-    Ok(())
-}
-
-/// The demo enterprise's cases, files, licence, delivery, request and (through the events)
-/// notifications, made through the cases API once the services answer.
-async fn walk_demo_app(cfg: Config) {
-    let Some(secret) = cfg.jwt.secret.clone() else {
-        tracing::info!(
-            "no YIWANG_JWT_SECRET: the demo's app side is skipped (it signs its own tokens)"
-        );
-        return;
-    };
-    let county = yiwang_catalog::demo::generate(340522);
-    let items: Vec<yiwang_cases::demo_app::AppItem> = county
-        .items
-        .iter()
-        .filter(|(_, c)| {
-            c.task_type == "01"
-                && c.applicant_kinds.iter().any(|k| k == "2")
-                && c.channels.iter().any(|ch| ch == "online" || ch == "mobile")
-                && c.materials.iter().any(|m| m.required)
-        })
-        .take(2)
-        .map(|(code, c)| yiwang_cases::demo_app::AppItem {
-            code: code.clone(),
-            department: c.department.clone(),
-            required_materials: c
-                .materials
-                .iter()
-                .filter(|m| m.required)
-                .map(|m| m.name.clone())
-                .collect(),
-        })
-        .collect();
-    match yiwang_cases::demo_app::walk(&cfg.cases_url, &secret, &items).await {
-        Ok(w) if w.cases == 0 => {
-            tracing::info!("the demo enterprise has cases; its walk-through is not repeated")
-        }
-        Ok(w) => tracing::info!(
-            account = yiwang_cases::demo_app::ACCOUNT,
-            cases = w.cases,
-            uploads = w.uploads,
-            "demo app walk-through done: files, a licence, an EMS delivery, a correction list, notifications"
-        ),
-        Err(e) => tracing::warn!(error = %e, "demo app walk-through failed"),
-    }
-}
-
-/// The reference county's year of IT projects (10 projects, 10.43 % saved) for the demo
-/// county's departments, serving some of their items.
-async fn load_demo_projects(cfg: &Config) -> anyhow::Result<()> {
-    let county = yiwang_catalog::demo::generate(340522);
-    let departments: Vec<yiwang_projects::demo::DemoDepartment> = county
-        .org_units
-        .iter()
-        .filter(|u| u.kind == "department")
-        .map(|u| yiwang_projects::demo::DemoDepartment {
-            code: u.code.clone(),
-            items: county
-                .items
-                .iter()
-                .filter(|(_, c)| c.department == u.code)
-                .take(2)
-                .map(|(code, _)| code.clone())
-                .collect(),
-        })
-        .filter(|d| !d.items.is_empty())
-        .take(10)
-        .collect();
-    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_projects::SERVICE), 2)?;
-    match yiwang_projects::demo::load_demo(&pool, &departments).await? {
-        Some(n) => tracing::info!(projects = n, "demo projects loaded"),
-        None => tracing::info!("projects already exist; demo projects not loaded again"),
-    }
-    pool.close().await;
-    Ok(())
-}
-
-/// Five months of the county's security alerts: a range per department, 7,107 events, 65
-/// notices whose deadlines come from the legal calendar in the cases database.
-async fn load_demo_alerts(cfg: &Config) -> anyhow::Result<()> {
-    use yiwang_cases::calendar::{Limit, Unit};
-    let county = yiwang_catalog::demo::generate(340522);
-    let departments: Vec<(String, String)> = county
-        .org_units
-        .iter()
-        .filter(|u| u.kind == "department")
-        .map(|u| (u.code.clone(), u.name.clone()))
-        .collect();
-    let cases = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_cases::SERVICE), 2)?;
-    let calendar = yiwang_cases::store::load_calendar(&cases).await?;
-    cases.close().await;
-    let deadline = |from: chrono::DateTime<chrono::Utc>, days: u32| {
-        calendar
-            .deadline(from, Limit::new(days, Unit::WorkingDays))
-            .map(|d| d.at.to_utc())
-            .unwrap_or(from + chrono::Duration::days(days as i64))
-    };
-    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_alerts::SERVICE), 4)?;
-    let started = std::time::Instant::now();
-    match yiwang_alerts::demo::load_demo(&pool, &departments, chrono::Utc::now(), deadline).await? {
-        Some(l) => tracing::info!(
-            assets = l.assets,
-            events = l.events,
-            incidents = l.incidents,
-            notices = l.notices,
-            seconds = started.elapsed().as_secs_f64(),
-            "demo alerts loaded"
-        ),
-        None => tracing::info!("alerts already has incidents; demo alerts not loaded again"),
-    }
-    pool.close().await;
-    Ok(())
-}
-
-/// The supervision sample data at the reference county's scale, for the demo county's
-/// departments.
-async fn load_demo_supervision(cfg: &Config) -> anyhow::Result<()> {
-    let county = yiwang_catalog::demo::generate(340522);
-    let departments: Vec<yiwang_supervision::demo::DemoDepartment> = county
-        .org_units
-        .iter()
-        .filter(|u| u.kind == "department")
-        .map(|u| yiwang_supervision::demo::DemoDepartment {
-            code: u.code.clone(),
-            name: u.name.clone(),
-            uscc: u.uscc.clone(),
-        })
-        .collect();
-    let pool =
-        yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_supervision::SERVICE), 4)?;
-    let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
-    let started = std::time::Instant::now();
-    match yiwang_supervision::demo::load_demo(&pool, &key, &departments, chrono::Utc::now()).await?
-    {
-        Some(l) => tracing::info!(
-            items = l.items,
-            check_lists = l.check_lists,
-            inspectors = l.inspectors,
-            entities = l.entities,
-            plans = l.plans,
-            inspections = l.inspections,
-            publications = l.publications,
-            tasks = l.tasks,
-            notices = l.notices,
-            seconds = started.elapsed().as_secs_f64(),
-            "demo supervision data loaded"
-        ),
-        None => tracing::info!("supervision items exist; demo supervision data not loaded again"),
-    }
-    pool.close().await;
-    Ok(())
 }
 
 /// `yiwang verify-draw`: re-runs a published draw offline.
@@ -584,31 +364,5 @@ async fn probe(url: &str) -> anyhow::Result<()> {
         .and_then(|c| c.parse().ok())
         .context("not an HTTP answer")?;
     anyhow::ensure!((200..300).contains(&code), "{url} answered {code}");
-    Ok(())
-}
-
-/// The county's website and new media at the scale of its half-year report.
-async fn load_demo_content(cfg: &Config) -> anyhow::Result<()> {
-    let county = yiwang_catalog::demo::generate(340522);
-    let departments: Vec<String> = county
-        .org_units
-        .iter()
-        .filter(|u| u.kind == "department")
-        .map(|u| u.code.clone())
-        .collect();
-    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_content::SERVICE), 4)?;
-    let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
-    match yiwang_content::demo::load_demo(&pool, &key, &departments, chrono::Utc::now()).await? {
-        Some(l) => tracing::info!(
-            posts = l.posts,
-            special_topic_posts = l.special_topic_posts,
-            accounts = l.accounts,
-            media_posts = l.media_posts,
-            messages = l.messages,
-            "demo website and new media loaded (messages become tickets as the content service forwards them)"
-        ),
-        None => tracing::info!("content already has sites; demo website not loaded again"),
-    }
-    pool.close().await;
     Ok(())
 }

@@ -967,10 +967,11 @@ async fn demo_cases_load_once_and_live_numbering_continues_after_them() {
     }];
     let key = yiwang_kit::crypto::DataKey::development();
     let now = chrono::Utc::now();
-    let loaded = yiwang_cases::seed::load_demo(&pool, &key, &calendar, "340522", &items, 1_000, now)
-        .await
-        .unwrap()
-        .expect("an empty service takes the demo");
+    let loaded =
+        yiwang_cases::seed::load_demo(&pool, &key, &calendar, "340522", &items, 1_000, now)
+            .await
+            .unwrap()
+            .expect("an empty service takes the demo");
     assert!(loaded.cases > 2_000, "{} cases", loaded.cases);
     // January–May of the reference half-year holds exactly the cases asked for, 62.97 % online.
     let year = yiwang_cases::seed::reference_year(

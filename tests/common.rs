@@ -21,7 +21,7 @@ pub struct Stack {
     stopped: bool,
 }
 
-const SERVICES: [&str; 7] = [
+const SERVICES: [&str; 8] = [
     "catalog",
     "cases",
     "supervision",
@@ -29,6 +29,7 @@ const SERVICES: [&str; 7] = [
     "alerts",
     "inbox",
     "content",
+    "insight",
 ];
 
 pub async fn test_config(rate_limit: u32) -> Config {
@@ -67,6 +68,8 @@ impl Stack {
         cfg.inbox_url = format!("http://{}", inbox.local_addr().unwrap());
         let content = TcpListener::bind("127.0.0.1:0").await.unwrap();
         cfg.content_url = format!("http://{}", content.local_addr().unwrap());
+        let insight = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        cfg.insight_url = format!("http://{}", insight.local_addr().unwrap());
         cfg.supervision_url = format!("http://{}", supervision.local_addr().unwrap());
         let grpc = format!("http://{}", catalog.local_addr().unwrap());
         cfg.cases_url = format!("http://{}", cases.local_addr().unwrap());
@@ -93,6 +96,11 @@ impl Stack {
         tokio::spawn(yiwang_content::serve(
             cfg.clone(),
             content,
+            shutdown.clone(),
+        ));
+        tokio::spawn(yiwang_insight::serve(
+            cfg.clone(),
+            insight,
             shutdown.clone(),
         ));
         tokio::spawn(yiwang_gateway::serve(

@@ -1571,6 +1571,7 @@ async fn the_reference_county_saves_10_43_percent_over_grpc_and_in_the_demo() {
     let pool = sqlx::PgPool::connect(&s2.cfg.service_database_url("projects"))
         .await
         .unwrap();
+    let last_year = chrono::Datelike::year(&(chrono::Utc::now() + chrono::Duration::hours(8))) - 1;
     let depts: Vec<yiwang_projects::demo::DemoDepartment> = (0..10)
         .map(|i| yiwang_projects::demo::DemoDepartment {
             code: format!("340522-D{i:02}"),
@@ -1578,13 +1579,13 @@ async fn the_reference_county_saves_10_43_percent_over_grpc_and_in_the_demo() {
         })
         .collect();
     assert_eq!(
-        yiwang_projects::demo::load_demo(&pool, &depts)
+        yiwang_projects::demo::load_demo(&pool, &depts, last_year)
             .await
             .unwrap(),
         Some(10)
     );
     assert_eq!(
-        yiwang_projects::demo::load_demo(&pool, &depts)
+        yiwang_projects::demo::load_demo(&pool, &depts, last_year)
             .await
             .unwrap(),
         None

@@ -216,6 +216,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         "alerts",
         "inbox",
         "content",
+        "insight",
     ] {
         yiwang_kit::db::drop_database(&cfg.database_url, &cfg.database_name(service)).await?;
     }
@@ -240,6 +241,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let supervision_addr = free_addr()?;
     let inbox_addr = free_addr()?;
     let content_addr = free_addr()?;
+    let insight_addr = free_addr()?;
     let env = |c: &mut Command| {
         c.env("DATABASE_URL", &cfg.database_url)
             .env("REDIS_URL", &cfg.redis_url)
@@ -259,6 +261,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             .env("YIWANG_INBOX_URL", format!("http://{inbox_addr}"))
             .env("YIWANG_CONTENT_ADDR", content_addr.to_string())
             .env("YIWANG_CONTENT_URL", format!("http://{content_addr}"))
+            .env("YIWANG_INSIGHT_ADDR", insight_addr.to_string())
+            .env("YIWANG_INSIGHT_URL", format!("http://{insight_addr}"))
             .env("YIWANG_SUPERVISION_ADDR", supervision_addr.to_string())
             .env(
                 "YIWANG_SUPERVISION_URL",
@@ -308,6 +312,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     env(&mut c);
     procs.0.push(spawn("content", &mut c)?);
     let mut c = Command::new(&yiwang);
+    c.args(["serve", "insight"]);
+    env(&mut c);
+    procs.0.push(spawn("insight", &mut c)?);
+    let mut c = Command::new(&yiwang);
     c.args(["serve", "gateway"]);
     env(&mut c);
     procs.0.push(spawn("gateway", &mut c)?);
@@ -318,6 +326,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     wait_ready(supervision_addr, "/readyz").await?;
     wait_ready(inbox_addr, "/readyz").await?;
     wait_ready(content_addr, "/readyz").await?;
+    wait_ready(insight_addr, "/readyz").await?;
     wait_ready(gateway_addr, "/readyz").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss = |procs: &Procs| {

@@ -9,6 +9,7 @@ pub mod middleware;
 pub mod notifications;
 pub mod openapi;
 pub mod ratelimit;
+pub mod reports;
 pub mod rest;
 pub mod uploads;
 
@@ -70,6 +71,7 @@ pub struct Shared {
     supervision_channel: Channel,
     inbox_channel: Channel,
     content_channel: Channel,
+    insight_channel: Channel,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -100,6 +102,10 @@ pub fn router(state: AppState) -> Router {
                 (
                     "yiwang.inbox.v1.InboxService.StreamNotifications",
                     get(notifications::stream),
+                ),
+                (
+                    "yiwang.insight.v1.InsightService.RenderWorkReport",
+                    get(reports::document),
                 ),
             ],
         ))
@@ -175,6 +181,7 @@ impl Shared {
             "yiwang.supervision.v1" => self.supervision_channel.clone(),
             "yiwang.inbox.v1" => self.inbox_channel.clone(),
             "yiwang.content.v1" => self.content_channel.clone(),
+            "yiwang.insight.v1" => self.insight_channel.clone(),
             _ => return None,
         })
     }
@@ -227,6 +234,7 @@ async fn readyz(State(s): State<AppState>) -> (http::StatusCode, &'static str) {
         ("supervision not serving", s.supervision_channel.clone()),
         ("inbox not serving", s.inbox_channel.clone()),
         ("content not serving", s.content_channel.clone()),
+        ("insight not serving", s.insight_channel.clone()),
     ] {
         if !serving(channel).await {
             return (http::StatusCode::SERVICE_UNAVAILABLE, name);
@@ -271,6 +279,7 @@ pub async fn serve(
     let supervision_channel = lazy(&cfg.supervision_url)?;
     let inbox_channel = lazy(&cfg.inbox_url)?;
     let content_channel = lazy(&cfg.content_url)?;
+    let insight_channel = lazy(&cfg.insight_url)?;
     let state = AppState(Arc::new(Shared {
         alerts: AlertsServiceClient::new(alerts_channel.clone()),
         alerts_channel,
@@ -279,6 +288,7 @@ pub async fn serve(
         supervision_channel,
         inbox_channel,
         content_channel,
+        insight_channel,
         catalog: CatalogServiceClient::new(channel.clone())
             .max_decoding_message_size(16 * 1024 * 1024),
         catalog_channel: channel,

@@ -111,6 +111,12 @@ pub mod content {
     }
 }
 
+pub mod insight {
+    pub mod v1 {
+        tonic::include_proto!("yiwang.insight.v1");
+    }
+}
+
 pub mod inbox {
     pub mod v1 {
         tonic::include_proto!("yiwang.inbox.v1");

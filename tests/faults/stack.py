@@ -22,8 +22,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-ROLES = ["catalog", "cases", "supervision", "projects", "alerts", "inbox", "content", "gateway"]
-SERVICES = ["catalog", "cases", "supervision", "projects", "alerts", "inbox", "content"]
+ROLES = ["catalog", "cases", "supervision", "projects", "alerts", "inbox", "content", "insight", "gateway"]
+SERVICES = ["catalog", "cases", "supervision", "projects", "alerts", "inbox", "content", "insight"]
 DB_PREFIX = "yf"
 REDIS_PREFIX = "yf"
 

@@ -1636,6 +1636,22 @@ impl CasesService for CasesApi {
             routed: st.routed,
             cross_province: st.cross_province.clone(),
             free_mailings: st.free_mailings,
+            departments: st
+                .departments
+                .into_iter()
+                .map(|d| pb::DepartmentCaseStats {
+                    department: d.department,
+                    filed: d.filed,
+                    online: d.online,
+                    online_share: d.online_share,
+                    items_with_cases: d.items_with_cases,
+                    decided: d.decided,
+                    on_time_rate: d.on_time_rate,
+                    evaluations: d.evaluations,
+                    good_rate: d.good_rate,
+                    rectifications: d.rectifications,
+                })
+                .collect(),
             tickets_by_source: st
                 .tickets_by_source
                 .iter()

@@ -94,7 +94,9 @@ impl<const N: usize> Proportions<N> {
         self.n += 1;
         let total: u64 = self.shares.iter().sum();
         let behind = |i: usize| (self.n * self.shares[i]) as i128 - (self.given[i] * total) as i128;
-        let pick = (0..N).max_by_key(|&i| (behind(i), std::cmp::Reverse(i))).unwrap_or(0);
+        let pick = (0..N)
+            .max_by_key(|&i| (behind(i), std::cmp::Reverse(i)))
+            .unwrap_or(0);
         self.given[pick] += 1;
         pick
     }
@@ -102,7 +104,13 @@ impl<const N: usize> Proportions<N> {
 
 /// The channels, in the reference county's mix: 62.97 % online (web 40.00 %, app 22.97 %),
 /// windows 29.03 %, self-service terminals 6 %, 跨省通办 1 %.
-const CHANNELS: [&str; 5] = ["online", "mobile", "window", "self_service", "cross_province"];
+const CHANNELS: [&str; 5] = [
+    "online",
+    "mobile",
+    "window",
+    "self_service",
+    "cross_province",
+];
 const CHANNEL_SHARES: [u64; 5] = [4000, 2297, 2903, 600, 200];
 
 /// The cases of one batch, column by column (inserted with one UNNEST).
@@ -435,7 +443,8 @@ pub async fn load_demo(
             b.id_hash
                 .push(key.lookup_hash("id_number", &id_number).to_vec());
             b.uscc.push(uscc);
-            b.phone_sealed.push(key.seal(&tel, b"cases.applicant_phone"));
+            b.phone_sealed
+                .push(key.seal(&tel, b"cases.applicant_phone"));
             b.phone_hash.push(key.lookup_hash("phone", &tel).to_vec());
             b.owner.push(if online {
                 format!("demo-citizen-{}", rng.below(5000))

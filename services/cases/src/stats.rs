@@ -35,6 +35,22 @@ pub struct Stats {
     pub tickets_by_source: std::collections::BTreeMap<String, TicketRates>,
     pub cross_province: std::collections::HashMap<String, u64>,
     pub free_mailings: u64,
+    /// County-wide only: each department's figures.
+    pub departments: Vec<DepartmentStats>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DepartmentStats {
+    pub department: String,
+    pub filed: u64,
+    pub online: u64,
+    pub online_share: f64,
+    pub items_with_cases: u64,
+    pub decided: u64,
+    pub on_time_rate: f64,
+    pub evaluations: u64,
+    pub good_rate: f64,
+    pub rectifications: u64,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -264,5 +280,85 @@ pub async fn compute(
     .bind(dept)
     .fetch_one(pool)
     .await? as u64;
+    if dept.is_empty() {
+        s.departments = by_department(pool, from, to).await?;
+    }
     Ok(s)
+}
+
+/// Every department's figures over the period, in four grouped scans.
+async fn by_department(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<DepartmentStats>> {
+    let mut out: std::collections::BTreeMap<String, DepartmentStats> = Default::default();
+    fn entry(
+        out: &mut std::collections::BTreeMap<String, DepartmentStats>,
+        department: String,
+    ) -> &mut DepartmentStats {
+        out.entry(department.clone())
+            .or_insert_with(|| DepartmentStats {
+                department,
+                ..Default::default()
+            })
+    }
+    let rows = sqlx::query(
+        "SELECT department, count(*) AS n, count(*) FILTER (WHERE channel IN ('online', 'mobile')) AS online,
+                count(DISTINCT item_code) AS items
+           FROM cases WHERE created_at >= $1 AND created_at < $2 GROUP BY department",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let d = entry(&mut out, r.try_get("department")?);
+        d.filed = r.try_get::<i64, _>("n")? as u64;
+        d.online = r.try_get::<i64, _>("online")? as u64;
+        d.online_share = rate(d.online as i64, d.filed as i64);
+        d.items_with_cases = r.try_get::<i64, _>("items")? as u64;
+    }
+    let rows = sqlx::query(
+        "SELECT department, count(*) AS n, count(deadline) AS with_deadline,
+                count(*) FILTER (WHERE decided_at <= deadline) AS on_time
+           FROM cases WHERE decided_at >= $1 AND decided_at < $2 GROUP BY department",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let d = entry(&mut out, r.try_get("department")?);
+        d.decided = r.try_get::<i64, _>("n")? as u64;
+        d.on_time_rate = rate(r.try_get("on_time")?, r.try_get("with_deadline")?);
+    }
+    let rows = sqlx::query(
+        "SELECT c.department, count(*) AS n, count(*) FILTER (WHERE e.level >= 3) AS good
+           FROM evaluations e JOIN cases c ON c.id = e.case_id
+          WHERE e.created_at >= $1 AND e.created_at < $2 GROUP BY c.department",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let d = entry(&mut out, r.try_get("department")?);
+        let n: i64 = r.try_get("n")?;
+        d.evaluations = n as u64;
+        d.good_rate = rate(r.try_get("good")?, n);
+    }
+    let rows = sqlx::query(
+        "SELECT department, count(*) AS n FROM rectifications
+          WHERE created_at >= $1 AND created_at < $2 GROUP BY department",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let d = entry(&mut out, r.try_get("department")?);
+        d.rectifications = r.try_get::<i64, _>("n")? as u64;
+    }
+    Ok(out.into_values().collect())
 }

@@ -240,6 +240,7 @@ impl ContentService for ContentApi {
             roles::CONTENT_SECOND_REVIEWER,
             roles::CONTENT_FINAL_REVIEWER,
             roles::SUPERVISOR,
+            roles::SYSTEM,
         ])?;
         Ok(Response::new(
             stats::get(&self.pool, &self.cases, req.get_ref()).await?,

@@ -57,7 +57,7 @@ pub async fn serve(
                 .connect_timeout(std::time::Duration::from_secs(2))
                 .connect_lazy(),
         ),
-        token: service_token(&cfg),
+        token: yiwang_kit::auth::service_token(&cfg, "content-service", "政府网站"),
     };
     if cases.token.is_none() {
         tracing::warn!(
@@ -164,27 +164,6 @@ async fn flag_lapsed(pool: sqlx::PgPool, every: std::time::Duration, shutdown: C
         }
     })
     .await
-}
-
-/// How this service presents itself to the cases service (as the website's system):
-/// `YIWANG_SERVICE_TOKEN` (issued by the identity provider), or, in development, a token signed
-/// with the HS256 secret every service verifies.
-fn service_token(cfg: &Config) -> Option<String> {
-    std::env::var("YIWANG_SERVICE_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .or_else(|| {
-            let secret = cfg.jwt.secret.as_deref()?;
-            yiwang_kit::auth::mint_token(
-                secret,
-                "content-service",
-                "政府网站",
-                &[yiwang_kit::auth::roles::SYSTEM.to_string()],
-                None,
-                10 * 365 * 24 * 3600,
-            )
-            .ok()
-        })
 }
 
 /// Retries the messages not yet handed to the cases service.

@@ -369,3 +369,24 @@ MCowBQYDK2VwAyEAFX+wPEwxnbftQazO+UhPqWeNfmLq5r0irH9XI3u+JbQ=
         assert!(admin.require_any_role(&["catalog_admin"]).is_ok());
     }
 }
+
+/// How a service presents itself when it calls another as a department system (role `system`):
+/// `YIWANG_SERVICE_TOKEN` (issued by the identity provider), or, in development, a token signed
+/// with the HS256 secret every service verifies. None when neither is there.
+pub fn service_token(cfg: &crate::Config, sub: &str, name: &str) -> Option<String> {
+    std::env::var("YIWANG_SERVICE_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| {
+            let secret = cfg.jwt.secret.as_deref()?;
+            mint_token(
+                secret,
+                sub,
+                name,
+                &[roles::SYSTEM.to_string()],
+                None,
+                10 * 365 * 24 * 3600,
+            )
+            .ok()
+        })
+}

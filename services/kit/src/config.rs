@@ -47,6 +47,9 @@ pub struct Config {
     pub content_addr: SocketAddr,
     /// Where the gateway reaches the content service's gRPC API.
     pub content_url: String,
+    pub insight_addr: SocketAddr,
+    /// Where the gateway reaches the insight service's gRPC API.
+    pub insight_url: String,
     pub gateway: GatewayConfig,
     /// Byte budget of each process's in-memory read cache (`YIWANG_NEAR_CACHE_MB`, default 16).
     pub near_cache_bytes: u64,
@@ -291,6 +294,9 @@ impl Config {
             content_addr: addr("YIWANG_CONTENT_ADDR", "0.0.0.0:50057")?,
             content_url: var("YIWANG_CONTENT_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:50057".to_string()),
+            insight_addr: addr("YIWANG_INSIGHT_ADDR", "0.0.0.0:50058")?,
+            insight_url: var("YIWANG_INSIGHT_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:50058".to_string()),
             inbox_heartbeat_secs: match num("YIWANG_INBOX_HEARTBEAT_SECS", 15)? {
                 n @ 1..=300 => n,
                 n => anyhow::bail!("YIWANG_INBOX_HEARTBEAT_SECS={n} must be 1 to 300"),

@@ -461,8 +461,14 @@ impl ProjectsApi {
 
     /// Officers (non-admin) get their own department; `requested` must then be empty or theirs.
     fn reporting_department(caller: &Caller, requested: &str) -> Result<String, Error> {
-        caller.require_any_role(&[roles::PROJECT_ADMIN, roles::OFFICER])?;
-        if is_admin(caller) {
+        caller.require_any_role(&[
+            roles::PROJECT_ADMIN,
+            roles::OFFICER,
+            roles::SUPERVISOR,
+            roles::SYSTEM,
+        ])?;
+        // The bureau (supervisor) and its systems (the insight service) see every department.
+        if is_admin(caller) || caller.has_any_role(&[roles::SUPERVISOR, roles::SYSTEM]) {
             return Ok(requested.trim().to_string());
         }
         let own = caller.dept.clone().ok_or_else(|| {

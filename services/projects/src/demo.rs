@@ -3,7 +3,7 @@
 //! exactly 10.43 % — each reviewed by a panel of three, every one built under a third-party
 //! supervisor (监理), at various stages.
 
-use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 use yiwang_kit::Caller;
 
@@ -285,15 +285,16 @@ pub fn projects(year: i32, departments: &[DemoDepartment]) -> Vec<Project> {
     out
 }
 
-/// Loads the demo projects of last year into an empty database; `None` when projects exist.
+/// Loads the demo projects of `year` into an empty database (their acceptances lie in late
+/// November of it); `None` when projects exist.
 pub async fn load_demo(
     pool: &sqlx::PgPool,
     departments: &[DemoDepartment],
+    year: i32,
 ) -> anyhow::Result<Option<usize>> {
     if departments.is_empty() || crate::store::any(pool).await? {
         return Ok(None);
     }
-    let year = (Utc::now() + chrono::Duration::hours(8)).year() - 1;
     let demo = Caller {
         sub: "demo".into(),
         name: "demo loader".into(),

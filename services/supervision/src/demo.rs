@@ -674,7 +674,8 @@ impl Records {
         e: &(i64, String, String, String, String, String),
         ins: &[&(i64, String, String, String)],
     ) {
-        let inspected = now - Duration::hours(24 + rng.below(24 * 360) as i64);
+        // Over the half-year before `now` (the launcher anchors it at the reference half-year's end).
+        let inspected = now - Duration::hours(24 + rng.below(24 * 175) as i64);
         let reported = inspected + Duration::hours(1 + rng.below(48) as i64);
         let result = match rng.below(100) {
             0..=79 => "no_problem",

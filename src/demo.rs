@@ -1,0 +1,298 @@
+//! The demo county for `yiwang up --demo` (and the tests that want it): the reference county's
+//! catalogue, its half-year of cases at the real scale, its projects, security alerts,
+//! supervision registers and website — each loaded into its own service's database through that
+//! service's demo loader, dated in the reference half-year (the most recent completed
+//! January–June) where the county's half-year report counts them. The launcher bridges the
+//! services' demo data; the services themselves share no crates.
+
+use yiwang_kit::Config;
+
+/// Cases filed January–May of the reference half-year: the county report's 227,000.
+pub const JAN_MAY_CASES: u64 = 227_000;
+
+/// Loads every service's demo data into empty databases (a second run loads nothing twice).
+/// `jan_may_cases` sets the scale of the cases (the tests load fewer).
+pub async fn load(cfg: &Config, jan_may_cases: u64) -> anyhow::Result<()> {
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_catalog::SERVICE), 4)?;
+    match yiwang_catalog::seed::load_demo(&pool).await? {
+        Some(l) => tracing::info!(
+            org_units = l.org_units,
+            items = l.items,
+            bundles = l.bundles,
+            "demo county loaded"
+        ),
+        None => tracing::info!("catalogue already has items; demo not loaded again"),
+    }
+    pool.close().await;
+    load_demo_cases(cfg, jan_may_cases).await?;
+    load_demo_projects(cfg).await?;
+    load_demo_alerts(cfg).await?;
+    load_demo_supervision(cfg).await?;
+    load_demo_content(cfg).await?;
+    Ok(())
+}
+
+/// The reference half-year's cases (and a live tail to today) against the demo county's items.
+async fn load_demo_cases(cfg: &Config, jan_may: u64) -> anyhow::Result<()> {
+    use yiwang_cases::calendar::{Limit, Unit};
+    let county = yiwang_catalog::demo::generate(340522);
+    let items: Vec<yiwang_cases::seed::DemoItem> = county
+        .items
+        .iter()
+        .map(|(code, c)| {
+            let limit = if c.handling_kind == "instant" {
+                Limit::SAME_DAY
+            } else {
+                let l = c.promised_limit.as_ref().or(c.legal_limit.as_ref());
+                Limit::new(
+                    l.map(|l| l.value).unwrap_or(20),
+                    l.and_then(|l| Unit::parse(&l.unit))
+                        .unwrap_or(Unit::WorkingDays),
+                )
+            };
+            yiwang_cases::seed::DemoItem {
+                code: code.clone(),
+                name: c.name.clone(),
+                department: c.department.clone(),
+                task_type: c.task_type.clone(),
+                required_materials: c
+                    .materials
+                    .iter()
+                    .filter(|m| m.required)
+                    .map(|m| m.name.clone())
+                    .collect(),
+                limit,
+                high_frequency: c.high_frequency,
+            }
+        })
+        .collect();
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_cases::SERVICE), 4)?;
+    let calendar = yiwang_cases::store::load_calendar(&pool).await?;
+    let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
+    let started = std::time::Instant::now();
+    match yiwang_cases::seed::load_demo(
+        &pool,
+        &key,
+        &calendar,
+        &cfg.region_code,
+        &items,
+        jan_may,
+        chrono::Utc::now(),
+    )
+    .await?
+    {
+        Some(l) => tracing::info!(
+            cases = l.cases,
+            evaluations = l.evaluations,
+            tickets = l.tickets,
+            seconds = started.elapsed().as_secs_f64(),
+            "demo cases loaded"
+        ),
+        None => tracing::info!("cases already exist; demo cases not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// The demo enterprise's cases, files, licence, delivery, request and (through the events)
+/// notifications, made through the cases API once the services answer.
+pub async fn walk_demo_app(cfg: Config) {
+    let Some(secret) = cfg.jwt.secret.clone() else {
+        tracing::info!(
+            "no YIWANG_JWT_SECRET: the demo's app side is skipped (it signs its own tokens)"
+        );
+        return;
+    };
+    let county = yiwang_catalog::demo::generate(340522);
+    let items: Vec<yiwang_cases::demo_app::AppItem> = county
+        .items
+        .iter()
+        .filter(|(_, c)| {
+            c.task_type == "01"
+                && c.applicant_kinds.iter().any(|k| k == "2")
+                && c.channels.iter().any(|ch| ch == "online" || ch == "mobile")
+                && c.materials.iter().any(|m| m.required)
+        })
+        .take(2)
+        .map(|(code, c)| yiwang_cases::demo_app::AppItem {
+            code: code.clone(),
+            department: c.department.clone(),
+            required_materials: c
+                .materials
+                .iter()
+                .filter(|m| m.required)
+                .map(|m| m.name.clone())
+                .collect(),
+        })
+        .collect();
+    match yiwang_cases::demo_app::walk(&cfg.cases_url, &secret, &items).await {
+        Ok(w) if w.cases == 0 => {
+            tracing::info!("the demo enterprise has cases; its walk-through is not repeated")
+        }
+        Ok(w) => tracing::info!(
+            account = yiwang_cases::demo_app::ACCOUNT,
+            cases = w.cases,
+            uploads = w.uploads,
+            "demo app walk-through done: files, a licence, an EMS delivery, a correction list, notifications"
+        ),
+        Err(e) => tracing::warn!(error = %e, "demo app walk-through failed"),
+    }
+}
+
+/// Where the demo's dated samples end: the end of the reference half-year (the most recent
+/// completed January–June, whose work report the demo county's figures are), or now.
+pub fn demo_anchor() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let now = chrono::Utc::now();
+    let today = now
+        .with_timezone(&yiwang_cases::calendar::SHANGHAI)
+        .date_naive();
+    let year = yiwang_cases::seed::reference_year(today);
+    yiwang_cases::calendar::SHANGHAI
+        .with_ymd_and_hms(year, 7, 1, 0, 0, 0)
+        .single()
+        .map(|t| t.to_utc())
+        .unwrap_or(now)
+        .min(now)
+}
+
+/// The reference county's year of IT projects (10 projects, 10.43 % saved) for the demo
+/// county's departments, serving some of their items.
+async fn load_demo_projects(cfg: &Config) -> anyhow::Result<()> {
+    let county = yiwang_catalog::demo::generate(340522);
+    let departments: Vec<yiwang_projects::demo::DemoDepartment> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| yiwang_projects::demo::DemoDepartment {
+            code: u.code.clone(),
+            items: county
+                .items
+                .iter()
+                .filter(|(_, c)| c.department == u.code)
+                .take(2)
+                .map(|(code, _)| code.clone())
+                .collect(),
+        })
+        .filter(|d| !d.items.is_empty())
+        .take(10)
+        .collect();
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_projects::SERVICE), 2)?;
+    // The reference half-year's year once its projects' acceptances (by 29 November) are past.
+    let today = chrono::Utc::now()
+        .with_timezone(&yiwang_cases::calendar::SHANGHAI)
+        .date_naive();
+    let year = yiwang_cases::seed::reference_year(today);
+    let year = if today >= chrono::NaiveDate::from_ymd_opt(year, 11, 30).unwrap_or(today) {
+        year
+    } else {
+        year - 1
+    };
+    match yiwang_projects::demo::load_demo(&pool, &departments, year).await? {
+        Some(n) => tracing::info!(projects = n, "demo projects loaded"),
+        None => tracing::info!("projects already exist; demo projects not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// The county's security alerts in the reference half-year: a range per department, 7,107 events, 65
+/// notices whose deadlines come from the legal calendar in the cases database.
+async fn load_demo_alerts(cfg: &Config) -> anyhow::Result<()> {
+    use yiwang_cases::calendar::{Limit, Unit};
+    let county = yiwang_catalog::demo::generate(340522);
+    let departments: Vec<(String, String)> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| (u.code.clone(), u.name.clone()))
+        .collect();
+    let cases = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_cases::SERVICE), 2)?;
+    let calendar = yiwang_cases::store::load_calendar(&cases).await?;
+    cases.close().await;
+    let deadline = |from: chrono::DateTime<chrono::Utc>, days: u32| {
+        calendar
+            .deadline(from, Limit::new(days, Unit::WorkingDays))
+            .map(|d| d.at.to_utc())
+            .unwrap_or(from + chrono::Duration::days(days as i64))
+    };
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_alerts::SERVICE), 4)?;
+    let started = std::time::Instant::now();
+    match yiwang_alerts::demo::load_demo(&pool, &departments, demo_anchor(), deadline).await? {
+        Some(l) => tracing::info!(
+            assets = l.assets,
+            events = l.events,
+            incidents = l.incidents,
+            notices = l.notices,
+            seconds = started.elapsed().as_secs_f64(),
+            "demo alerts loaded"
+        ),
+        None => tracing::info!("alerts already has incidents; demo alerts not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// The supervision sample data at the reference county's scale, for the demo county's
+/// departments.
+async fn load_demo_supervision(cfg: &Config) -> anyhow::Result<()> {
+    let county = yiwang_catalog::demo::generate(340522);
+    let departments: Vec<yiwang_supervision::demo::DemoDepartment> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| yiwang_supervision::demo::DemoDepartment {
+            code: u.code.clone(),
+            name: u.name.clone(),
+            uscc: u.uscc.clone(),
+        })
+        .collect();
+    let pool =
+        yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_supervision::SERVICE), 4)?;
+    let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
+    let started = std::time::Instant::now();
+    match yiwang_supervision::demo::load_demo(&pool, &key, &departments, demo_anchor()).await? {
+        Some(l) => tracing::info!(
+            items = l.items,
+            check_lists = l.check_lists,
+            inspectors = l.inspectors,
+            entities = l.entities,
+            plans = l.plans,
+            inspections = l.inspections,
+            publications = l.publications,
+            tasks = l.tasks,
+            notices = l.notices,
+            seconds = started.elapsed().as_secs_f64(),
+            "demo supervision data loaded"
+        ),
+        None => tracing::info!("supervision items exist; demo supervision data not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// The county's website and new media at the scale of its half-year report.
+async fn load_demo_content(cfg: &Config) -> anyhow::Result<()> {
+    let county = yiwang_catalog::demo::generate(340522);
+    let departments: Vec<String> = county
+        .org_units
+        .iter()
+        .filter(|u| u.kind == "department")
+        .map(|u| u.code.clone())
+        .collect();
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_content::SERVICE), 4)?;
+    let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
+    match yiwang_content::demo::load_demo(&pool, &key, &departments, chrono::Utc::now()).await? {
+        Some(l) => tracing::info!(
+            posts = l.posts,
+            special_topic_posts = l.special_topic_posts,
+            accounts = l.accounts,
+            media_posts = l.media_posts,
+            messages = l.messages,
+            "demo website and new media loaded (messages become tickets as the content service forwards them)"
+        ),
+        None => tracing::info!("content already has sites; demo website not loaded again"),
+    }
+    pool.close().await;
+    Ok(())
+}
