@@ -60,13 +60,23 @@ pub async fn compute(
         .map(|u| (u.code.clone(), row(&u.code, &u.name)))
         .collect();
     let mut county = row("", "全县");
+    // Items and cases of units that are not county departments (towns' and villages' own
+    // items) get rows of their own, so the rows add up to the county.
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    fn unit<'a>(
+        rows: &'a mut BTreeMap<String, pb::ScorecardRow>,
+        names: &BTreeMap<String, String>,
+        code: &str,
+    ) -> &'a mut pb::ScorecardRow {
+        rows.entry(code.to_string())
+            .or_insert_with(|| row(code, names.get(code).map(String::as_str).unwrap_or(code)))
+    }
 
     match catalog {
         Ok(c) => {
             for d in &c.by_department {
-                if let Some(r) = rows.get_mut(&d.key) {
-                    r.items_published = d.count;
-                }
+                names.insert(d.key.clone(), d.name.clone());
+                unit(&mut rows, &names, &d.key).items_published = d.count;
             }
             county.items_published = c.published_items;
         }
@@ -75,7 +85,8 @@ pub async fn compute(
     match cases {
         Ok(c) => {
             for d in &c.departments {
-                if let Some(r) = rows.get_mut(&d.department) {
+                {
+                    let r = unit(&mut rows, &names, &d.department);
                     r.cases_filed = d.filed;
                     r.online_share = d.online_share;
                     r.items_with_cases = d.items_with_cases;
@@ -101,7 +112,8 @@ pub async fn compute(
     match projects {
         Ok(p) => {
             for d in &p.by_department {
-                if let Some(r) = rows.get_mut(&d.department) {
+                {
+                    let r = unit(&mut rows, &names, &d.department);
                     r.projects_requested_fen = d.requested_fen;
                     r.projects_approved_fen = d.approved_fen;
                     r.projects_cut_fen = d.cut_fen;
