@@ -1636,6 +1636,11 @@ impl CasesService for CasesApi {
             routed: st.routed,
             cross_province: st.cross_province.clone(),
             free_mailings: st.free_mailings,
+            by_month: st
+                .by_month
+                .into_iter()
+                .map(|(month, by_channel)| pb::MonthChannels { month, by_channel })
+                .collect(),
             departments: st
                 .departments
                 .into_iter()

@@ -37,6 +37,8 @@ pub struct Stats {
     pub free_mailings: u64,
     /// County-wide only: each department's figures.
     pub departments: Vec<DepartmentStats>,
+    /// Month (`YYYY-MM`, Beijing time) → channel → cases filed.
+    pub by_month: std::collections::BTreeMap<String, HashMap<String, u64>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -280,6 +282,22 @@ pub async fn compute(
     .bind(dept)
     .fetch_one(pool)
     .await? as u64;
+    let rows = sqlx::query(
+        "SELECT to_char(created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS m, channel, count(*) AS n
+           FROM cases WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)
+          GROUP BY 1, 2",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        s.by_month
+            .entry(r.try_get("m")?)
+            .or_default()
+            .insert(r.try_get("channel")?, r.try_get::<i64, _>("n")? as u64);
+    }
     if dept.is_empty() {
         s.departments = by_department(pool, from, to).await?;
     }

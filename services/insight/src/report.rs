@@ -84,7 +84,7 @@ fn count_of(counts: &[yiwang_proto::alerts::v1::Count], key: &str) -> f64 {
 }
 
 pub async fn compute(sources: &Sources, half: Half) -> Result<pb::WorkReport> {
-    let (from, to, five) = (half.from(), half.to(), half.five_months_end());
+    let (from, to) = (half.from(), half.to());
     let five_label = if half.half == 1 {
         "1—5月"
     } else {
@@ -96,33 +96,29 @@ pub async fn compute(sources: &Sources, half: Half) -> Result<pb::WorkReport> {
     } else {
         "下半年"
     };
-    let monthly =
-        futures::future::join_all(months.iter().map(|(_, a, b)| sources.case_stats(*a, *b)));
-    let (
-        catalog,
-        departments,
-        towns,
-        villages,
-        cases,
-        cases_five,
-        supervision,
-        projects,
-        alerts,
-        content,
-        monthly,
-    ) = tokio::join!(
+    let (catalog, departments, towns, villages, cases, supervision, projects, alerts, content) = tokio::join!(
         sources.catalog_stats(),
         sources.org_units("department"),
         sources.org_units("town"),
         sources.org_units("village"),
         sources.case_stats(from, to),
-        sources.case_stats(from, five),
         sources.supervision_stats("", from, to),
         sources.project_stats(half.year),
         sources.alert_stats(from, to),
         sources.content_stats(from, to),
-        monthly,
     );
+    // Cases per month and channel, from the half's one statistics call.
+    let month_counts: Vec<std::collections::HashMap<String, u64>> = months
+        .iter()
+        .map(|(m, _, _)| {
+            cases
+                .as_ref()
+                .ok()
+                .and_then(|c| c.by_month.iter().find(|b| &b.month == m))
+                .map(|b| b.by_channel.clone())
+                .unwrap_or_default()
+        })
+        .collect();
     let period = format!("{}–{}", half.first_day(), half.end_day());
     let mut f = Figures::default();
     let mut notes: Vec<String> = vec![
@@ -205,24 +201,28 @@ pub async fn compute(sources: &Sources, half: Half) -> Result<pb::WorkReport> {
             }
         }
     }
-    match &cases_five {
-        Ok(c) => {
-            f.add("cases.filed_five_months", &format!("{five_label}办件量"), c.filed as f64, "件", "cases filed in the half's first five months (the window of a report written in its sixth)", &format!("cases.GetCaseStats({}, {})", half.first_day(), five.with_timezone(&crate::period::beijing()).date_naive()));
-            f.add(
-                "cases.online_share_five_months",
-                &format!("{five_label}网上办件占比"),
-                c.online_share,
-                "%",
-                "cases filed on the web or the app / cases filed, same window",
-                "cases.GetCaseStats",
-            );
-            p1.push(format!(
-                "{five_label}，全县共受理办件{}件，其中网上（含掌上）办件占{}。",
-                int(c.filed as f64),
-                pct(c.online_share)
-            ));
-        }
-        Err(e) => notes.push(failed("cases.GetCaseStats", e)),
+    if cases.is_ok() {
+        let first5 = &month_counts[..5];
+        let filed: u64 = first5.iter().flat_map(|m| m.values()).sum();
+        let online: u64 = first5
+            .iter()
+            .flat_map(|m| ["online", "mobile"].map(|k| m.get(k).copied().unwrap_or(0)))
+            .sum();
+        let share = yiwang_kit::percent(online as i64, filed as i64);
+        f.add("cases.filed_five_months", &format!("{five_label}办件量"), filed as f64, "件", "cases filed in the half's first five months (the window of a report written in its sixth)", &format!("cases.GetCaseStats({period}).by_month, first five months"));
+        f.add(
+            "cases.online_share_five_months",
+            &format!("{five_label}网上办件占比"),
+            share,
+            "%",
+            "cases filed on the web or the app / cases filed, same window",
+            "cases.GetCaseStats(by_month)",
+        );
+        p1.push(format!(
+            "{five_label}，全县共受理办件{}件，其中网上（含掌上）办件占{}。",
+            int(filed as f64),
+            pct(share)
+        ));
     }
     match &cases {
         Ok(c) => {
@@ -451,7 +451,7 @@ pub async fn compute(sources: &Sources, half: Half) -> Result<pb::WorkReport> {
         ));
     }
     let month_names: Vec<String> = months.iter().map(|(m, _, _)| m.clone()).collect();
-    if monthly.iter().all(|m| m.is_ok()) {
+    if cases.is_ok() {
         charts.push(pb::Chart {
             key: "cases.by_month_channel".into(),
             title: "各月办件量（按渠道）".into(),
@@ -462,21 +462,13 @@ pub async fn compute(sources: &Sources, half: Half) -> Result<pb::WorkReport> {
                 .iter()
                 .map(|(k, label)| pb::Series {
                     name: (*label).into(),
-                    values: monthly
+                    values: month_counts
                         .iter()
-                        .map(|m| {
-                            m.as_ref()
-                                .ok()
-                                .and_then(|m| m.by_channel.get(*k))
-                                .copied()
-                                .unwrap_or(0) as f64
-                        })
+                        .map(|m| m.get(*k).copied().unwrap_or(0) as f64)
                         .collect(),
                 })
                 .collect(),
         });
-    } else if let Some(Err(e)) = monthly.iter().find(|m| m.is_err()) {
-        notes.push(failed("cases.GetCaseStats (by month)", e));
     }
     sections.push(pb::ReportSection {
         key: "channels".into(),
