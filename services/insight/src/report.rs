@@ -292,7 +292,7 @@ pub async fn compute(sources: &Sources, half: Half) -> Result<pb::WorkReport> {
                 "cases.GetCaseStats",
             );
             p1.push(format!(
-                "{}共受理办件{}件，办结{}件，按时办结率{}，平均办理时长{:.2}个工作日；收到好差评{}条，好评率{}，差评{}件全部进入整改，整改率{}。",
+                "{}共受理办件{}件，办结{}件，按时办结率{}，平均办理时长{:.2}个工作日；收到好差评{}条，好评率{}；差评整改{}件，整改完成率{}。",
                 half_label,
                 int(c.filed as f64),
                 int(c.decided as f64),
