@@ -24,6 +24,86 @@ fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
     req
 }
 
+/// The text of a PDF, as pypdf reads it (tests/requirements.txt).
+fn pdf_text(pdf: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!("yw-report-{}.pdf", uuid::Uuid::new_v4()));
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pypdf; print('\\n'.join(p.extract_text() for p in pypdf.PdfReader(sys.argv[1]).pages))",
+        ])
+        .arg(&path)
+        .output()
+        .expect("python3 runs (pip install -r tests/requirements.txt)");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "pypdf could not read the PDF: {} (needs: pip install -r tests/requirements.txt)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The HTML report as headless Chromium renders it (Debian's `chromium`, installed by .ci/run):
+/// it parses into a document with the figures and one drawn chart per chart, every bar a
+/// rectangle of real size, and it paints.
+fn rendered_by_a_browser(html: &str, charts: usize) {
+    let dir = std::env::temp_dir().join(format!("yw-report-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    std::fs::write(&page, html).unwrap();
+    let url = format!("file://{}", page.display());
+    let chromium = |args: &[&str]| {
+        std::process::Command::new("chromium")
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+            .args(args)
+            .arg(&url)
+            .output()
+            .expect("chromium runs (apt-get install chromium; .ci/run installs it)")
+    };
+    let dom = chromium(&["--dump-dom"]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    assert!(
+        dom.contains("8,120") && dom.contains("7,107"),
+        "the figures are in the page"
+    );
+    assert_eq!(dom.matches("<svg").count(), charts, "every chart is drawn");
+    let heights: Vec<f64> = dom
+        .split("<rect ")
+        .skip(1)
+        .filter_map(|r| r.split("height=\"").nth(1)?.split('"').next()?.parse().ok())
+        .collect();
+    assert!(
+        heights.iter().filter(|h| **h > 1.0).count() > 20,
+        "{heights:?}"
+    );
+    let shot = dir.join("shot.png");
+    let painted = chromium(&[
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=900,3000",
+    ]);
+    assert!(painted.status.success());
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn figure(report: &Value, key: &str) -> f64 {
     report["figures"]
         .as_array()
@@ -168,6 +248,39 @@ async fn the_work_report_and_scorecard_of_the_demo_county() {
     assert!(html.contains("8,120") && html.contains("7,107"));
     assert_eq!(html.matches("<svg").count(), charts.len());
     assert!(html.contains("data-chart=\"alerts.by_severity\""));
+    rendered_by_a_browser(&html, charts.len());
+
+    // The PDF, rendered in-process with its own CJK font: the headline figures are text in it.
+    let r = s
+        .http
+        .get(s.url(&format!(
+            "/v1/reports/work/document?year={year}&half=1&format=pdf"
+        )))
+        .bearer_auth(&director)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let pdf = r.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let text = pdf_text(&pdf);
+    let share = format!("{online:.2}%");
+    for figure in [
+        "8,120",
+        "2,000",
+        &share,
+        "2,767",
+        "1,459",
+        "7,107",
+        "10.43%",
+        "工作总结",
+    ] {
+        assert!(
+            text.contains(figure),
+            "{figure} not in the PDF's text: {text}"
+        );
+    }
 
     // Only the bureau; bad periods are named.
     let clerk = s.token("clerk", &["clerk"], Some("340522-SCJGJ"));

@@ -12,7 +12,7 @@ use yiwang_proto::insight::v1::insight_service_server::InsightService;
 
 use crate::period::{Half, beijing};
 use crate::sources::Sources;
-use crate::{cache, render, report, scorecard};
+use crate::{cache, pdf, render, report, scorecard};
 
 pub struct InsightApi {
     pub pool: PgPool,
@@ -88,14 +88,27 @@ impl InsightService for InsightApi {
     ) -> Reply<Self::RenderWorkReportStream> {
         Caller::of(&req).require_any_role(READERS)?;
         let r = req.into_inner();
-        if !matches!(r.format.trim(), "" | "html") {
-            return Err(Error::invalid("format", "must be html").into());
-        }
+        let pdf = match r.format.trim() {
+            "" | "html" => false,
+            "pdf" => true,
+            _ => return Err(Error::invalid("format", "must be html or pdf").into()),
+        };
         let report = self.work_report(r.year, r.half).await?;
-        let (content_type, body) = (
-            "text/html; charset=utf-8",
-            render::html(&report).into_bytes(),
-        );
+        let (content_type, body) = if pdf {
+            let started = std::time::Instant::now();
+            // Shaping and subsetting take a moment of CPU: off the async workers.
+            let body = tokio::task::spawn_blocking(move || pdf::render(&report))
+                .await
+                .map_err(Error::internal)??;
+            metrics::histogram!("yiwang_insight_pdf_seconds")
+                .record(started.elapsed().as_secs_f64());
+            ("application/pdf", body)
+        } else {
+            (
+                "text/html; charset=utf-8",
+                render::html(&report).into_bytes(),
+            )
+        };
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
             for (i, part) in body.chunks(CHUNK).enumerate() {

@@ -2,10 +2,11 @@
 //! no business data: it reads each service through its statistics API as the bureau's system
 //! ([`sources`]), puts the departments side by side ([`scorecard`]) and writes the half-year
 //! work report from live data ([`report`]: its figures, paragraphs and charts; [`render`]: the
-//! document), kept per period for ten minutes ([`cache`]); served over gRPC ([`api`]).
+//! HTML document; [`pdf`]: the PDF), kept per period for ten minutes ([`cache`]); served over gRPC ([`api`]).
 
 pub mod api;
 pub mod cache;
+pub mod pdf;
 pub mod period;
 pub mod render;
 pub mod report;

@@ -39,6 +39,15 @@ fn value_text(v: f64, unit: &str) -> String {
     }
 }
 
+/// A grid line's label: whole numbers (whole percents).
+fn axis_text(v: f64, unit: &str) -> String {
+    if unit == "%" {
+        format!("{v:.0}%")
+    } else {
+        int(v)
+    }
+}
+
 /// A grouped bar chart: categories along the bottom, one bar per series in each group.
 pub fn bar_chart(c: &pb::Chart) -> String {
     let (w, h, left, bottom, top) = (760.0, 320.0, 56.0, 90.0, 36.0);
@@ -76,7 +85,7 @@ pub fn bar_chart(c: &pb::Chart) -> String {
             x2 = left + plot_w,
             tx = left - 4.0,
             ty = y + 4.0,
-            label = esc(&value_text(v, &c.unit))
+            label = esc(&axis_text(v, &c.unit))
         );
     }
     for (g, cat) in c.categories.iter().enumerate() {
