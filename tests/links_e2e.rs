@@ -391,3 +391,106 @@ async fn the_checker_does_not_visit_the_internal_network() {
         "nothing reached the server"
     );
 }
+
+#[tokio::test]
+async fn the_rounds_links_and_reports_answer_strangers_and_bad_input_with_a_named_4xx() {
+    let s = Stack::start().await;
+    let admin = s.token("web-admin", &["content_admin"], None);
+    let citizen = s.token("c", &["citizen"], None);
+    let director = s.token("director", &["supervisor"], None);
+    let huge = "x".repeat(100_000);
+    // A query as long as proxies pass (a 100,000-byte URI is refused by the HTTP client itself).
+    let long = "x".repeat(8_000);
+    for path in [
+        "/v1/content/scans",
+        "/v1/content/broken-links",
+        "/v1/reports/work",
+        "/v1/insight/scorecard",
+    ] {
+        let (st, _) = send(&s, "GET", path, None, None).await;
+        assert_eq!(st, 401, "{path} anonymous");
+        let (st, _) = send(&s, "GET", path, Some(&citizen), None).await;
+        assert_eq!(st, 403, "{path} as a citizen");
+    }
+    let (st, _) = send(
+        &s,
+        "POST",
+        "/v1/content/links/recheck",
+        None,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, 401);
+    // NUL bytes and 100,000-character values: a 4xx, never a 500.
+    for (method, path, token, body) in [
+        (
+            "GET",
+            format!("/v1/content/broken-links?site_id=a%00b"),
+            &admin,
+            None,
+        ),
+        (
+            "GET",
+            format!("/v1/content/broken-links?site_id={long}"),
+            &admin,
+            None,
+        ),
+        (
+            "GET",
+            format!("/v1/content/findings?site_id=x&scan_id=abc"),
+            &admin,
+            None,
+        ),
+        (
+            "GET",
+            "/v1/content/scans?page_size=1000".to_string(),
+            &admin,
+            None,
+        ),
+        (
+            "POST",
+            "/v1/content/links/recheck".to_string(),
+            &admin,
+            Some(json!({"post_id": "p\u{0}"})),
+        ),
+        (
+            "POST",
+            "/v1/content/links/recheck".to_string(),
+            &admin,
+            Some(json!({"post_id": huge})),
+        ),
+        (
+            "GET",
+            "/v1/reports/work?year=2026&half=%00".to_string(),
+            &director,
+            None,
+        ),
+        (
+            "GET",
+            format!("/v1/reports/work?year={long}&half=1"),
+            &director,
+            None,
+        ),
+        (
+            "GET",
+            "/v1/reports/work/document?year=2026&half=1&format=docx".to_string(),
+            &director,
+            None,
+        ),
+        (
+            "GET",
+            "/v1/insight/scorecard?from=2026-07-01T00:00:00Z&to=2026-01-01T00:00:00Z".to_string(),
+            &director,
+            None,
+        ),
+    ] {
+        let (st, v) = send(&s, method, &path, Some(token), body).await;
+        assert!(
+            (400..500).contains(&st),
+            "{method} {}: {st} {}",
+            &path[..path.len().min(80)],
+            v.to_string().chars().take(200).collect::<String>()
+        );
+    }
+    s.stop().await;
+}
