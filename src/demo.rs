@@ -5,6 +5,7 @@
 //! January–June) where the county's half-year report counts them. The launcher bridges the
 //! services' demo data; the services themselves share no crates.
 
+use yiwang_catalog::demo::DemoCounty as County;
 use yiwang_kit::Config;
 
 /// Cases filed January–May of the reference half-year: the county report's 227,000.
@@ -24,18 +25,24 @@ pub async fn load(cfg: &Config, jan_may_cases: u64) -> anyhow::Result<()> {
         None => tracing::info!("catalogue already has items; demo not loaded again"),
     }
     pool.close().await;
-    load_demo_cases(cfg, jan_may_cases).await?;
-    load_demo_projects(cfg).await?;
-    load_demo_alerts(cfg).await?;
-    load_demo_supervision(cfg).await?;
-    load_demo_content(cfg).await?;
+    // The county's items and units, generated once for every service's loader.
+    let county = yiwang_catalog::demo::generate(340522);
+    load_demo_cases(cfg, &county, jan_may_cases).await?;
+    load_demo_projects(cfg, &county).await?;
+    load_demo_alerts(cfg, &county).await?;
+    load_demo_supervision(cfg, &county).await?;
+    load_demo_content(cfg, &county).await?;
     Ok(())
 }
 
+/// The county's departments (not its towns and villages).
+fn departments(county: &County) -> impl Iterator<Item = &yiwang_catalog::model::OrgUnit> {
+    county.org_units.iter().filter(|u| u.kind == "department")
+}
+
 /// The reference half-year's cases (and a live tail to today) against the demo county's items.
-async fn load_demo_cases(cfg: &Config, jan_may: u64) -> anyhow::Result<()> {
+async fn load_demo_cases(cfg: &Config, county: &County, jan_may: u64) -> anyhow::Result<()> {
     use yiwang_cases::calendar::{Limit, Unit};
-    let county = yiwang_catalog::demo::generate(340522);
     let items: Vec<yiwang_cases::seed::DemoItem> = county
         .items
         .iter()
@@ -158,12 +165,8 @@ pub fn demo_anchor() -> chrono::DateTime<chrono::Utc> {
 
 /// The reference county's year of IT projects (10 projects, 10.43 % saved) for the demo
 /// county's departments, serving some of their items.
-async fn load_demo_projects(cfg: &Config) -> anyhow::Result<()> {
-    let county = yiwang_catalog::demo::generate(340522);
-    let departments: Vec<yiwang_projects::demo::DemoDepartment> = county
-        .org_units
-        .iter()
-        .filter(|u| u.kind == "department")
+async fn load_demo_projects(cfg: &Config, county: &County) -> anyhow::Result<()> {
+    let departments: Vec<yiwang_projects::demo::DemoDepartment> = departments(county)
         .map(|u| yiwang_projects::demo::DemoDepartment {
             code: u.code.clone(),
             items: county
@@ -198,13 +201,9 @@ async fn load_demo_projects(cfg: &Config) -> anyhow::Result<()> {
 
 /// The county's security alerts in the reference half-year: a range per department, 7,107 events, 65
 /// notices whose deadlines come from the legal calendar in the cases database.
-async fn load_demo_alerts(cfg: &Config) -> anyhow::Result<()> {
+async fn load_demo_alerts(cfg: &Config, county: &County) -> anyhow::Result<()> {
     use yiwang_cases::calendar::{Limit, Unit};
-    let county = yiwang_catalog::demo::generate(340522);
-    let departments: Vec<(String, String)> = county
-        .org_units
-        .iter()
-        .filter(|u| u.kind == "department")
+    let departments: Vec<(String, String)> = departments(county)
         .map(|u| (u.code.clone(), u.name.clone()))
         .collect();
     let cases = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_cases::SERVICE), 2)?;
@@ -235,12 +234,8 @@ async fn load_demo_alerts(cfg: &Config) -> anyhow::Result<()> {
 
 /// The supervision sample data at the reference county's scale, for the demo county's
 /// departments.
-async fn load_demo_supervision(cfg: &Config) -> anyhow::Result<()> {
-    let county = yiwang_catalog::demo::generate(340522);
-    let departments: Vec<yiwang_supervision::demo::DemoDepartment> = county
-        .org_units
-        .iter()
-        .filter(|u| u.kind == "department")
+async fn load_demo_supervision(cfg: &Config, county: &County) -> anyhow::Result<()> {
+    let departments: Vec<yiwang_supervision::demo::DemoDepartment> = departments(county)
         .map(|u| yiwang_supervision::demo::DemoDepartment {
             code: u.code.clone(),
             name: u.name.clone(),
@@ -272,14 +267,8 @@ async fn load_demo_supervision(cfg: &Config) -> anyhow::Result<()> {
 }
 
 /// The county's website and new media at the scale of its half-year report.
-async fn load_demo_content(cfg: &Config) -> anyhow::Result<()> {
-    let county = yiwang_catalog::demo::generate(340522);
-    let departments: Vec<String> = county
-        .org_units
-        .iter()
-        .filter(|u| u.kind == "department")
-        .map(|u| u.code.clone())
-        .collect();
+async fn load_demo_content(cfg: &Config, county: &County) -> anyhow::Result<()> {
+    let departments: Vec<String> = departments(county).map(|u| u.code.clone()).collect();
     let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_content::SERVICE), 4)?;
     let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
     match yiwang_content::demo::load_demo(&pool, &key, &departments, chrono::Utc::now()).await? {
