@@ -148,6 +148,16 @@ impl Outcome {
             attempts,
         }
     }
+    /// An address the checker may not visit.
+    fn blocked(host: &str) -> Outcome {
+        Outcome {
+            state: "blocked",
+            failure: "blocked",
+            http_status: 0,
+            detail: Blocked(host.into()).to_string(),
+            attempts: 1,
+        }
+    }
     fn dead(failure: &'static str, status: u16, detail: impl Into<String>) -> Outcome {
         Outcome {
             state: "dead",
@@ -407,13 +417,7 @@ impl Checker {
         let mut hops: Vec<Url> = Vec::new();
         let resp = loop {
             if blocked_literal(&current, self.cfg.allow_private) {
-                return Err(Outcome {
-                    state: "blocked",
-                    failure: "blocked",
-                    http_status: 0,
-                    detail: Blocked(current.host_str().unwrap_or_default().into()).to_string(),
-                    attempts: 1,
-                });
+                return Err(Outcome::blocked(current.host_str().unwrap_or_default()));
             }
             let resp = self
                 .client
@@ -551,13 +555,7 @@ fn classify(e: reqwest::Error) -> Outcome {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(s) = source {
         if let Some(b) = s.downcast_ref::<Blocked>() {
-            return Outcome {
-                state: "blocked",
-                failure: "blocked",
-                http_status: 0,
-                detail: b.to_string(),
-                attempts: 1,
-            };
+            return Outcome::blocked(&b.0);
         }
         if let Some(d) = s.downcast_ref::<DnsFailure>() {
             return Outcome::dead("dns", 0, d.to_string());

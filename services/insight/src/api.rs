@@ -43,7 +43,11 @@ impl InsightApi {
         metrics::histogram!("yiwang_insight_report_seconds")
             .record(started.elapsed().as_secs_f64());
         // A report with a source missing is not kept: the next request tries again.
-        if !r.notes.iter().any(|n| n.contains("did not answer")) {
+        if !r
+            .notes
+            .iter()
+            .any(|n| n.contains(crate::sources::DID_NOT_ANSWER))
+        {
             cache::put(&self.pool, half, &r).await?;
         }
         Ok(r)

@@ -40,10 +40,13 @@ fn channel(url: &str) -> anyhow::Result<Channel> {
         .connect_lazy())
 }
 
+/// What every note of a source that did not answer says (a report with one is not kept).
+pub const DID_NOT_ANSWER: &str = "did not answer";
+
 /// A figure's source that did not answer: which call, and why.
 pub fn failed(call: &str, e: &tonic::Status) -> String {
     format!(
-        "{call} did not answer ({:?}: {}); its figures are left out",
+        "{call} {DID_NOT_ANSWER} ({:?}: {}); its figures are left out",
         e.code(),
         yiwang_kit::error::clip(e.message())
     )
