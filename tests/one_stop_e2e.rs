@@ -323,6 +323,78 @@ async fn bundle_of_two(s: &Stack) -> (String, String, String) {
     (b["id"].as_str().unwrap().to_string(), item_a, item_b)
 }
 
+#[tokio::test]
+async fn bundles_are_listed_by_applicant_kind_and_high_frequency() {
+    let s = Stack::start().await;
+    let (first, item_a, item_b) = bundle_of_two(&s).await;
+    let cat = s.token("cat-admin", &["catalog_admin"], None);
+    let (st, hf) = send(
+        &s,
+        "POST",
+        "/v1/bundles",
+        Some(&cat),
+        Some(json!({"name": "开办企业一件事", "applicant_kind": "legal_person", "items": [item_a, item_b],
+            "promised_limit": {"value": 4, "unit": "working_hours"}, "high_frequency": true})),
+    )
+    .await;
+    assert_eq!(st, 201, "{hf}");
+    assert_eq!(hf["high_frequency"], true, "{hf}");
+    let ids = |v: &Value| -> Vec<String> {
+        v["bundles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (st, v) = send(
+        &s,
+        "GET",
+        "/v1/bundles?high_frequency_only=true",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(ids(&v), vec![hf["id"].as_str().unwrap().to_string()]);
+    let (st, v) = send(
+        &s,
+        "GET",
+        "/v1/bundles?applicant_kind=legal_person",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let mut got = ids(&v);
+    got.sort();
+    let mut want = vec![first.clone(), hf["id"].as_str().unwrap().to_string()];
+    want.sort();
+    assert_eq!(got, want);
+    let (st, v) = send(&s, "GET", "/v1/bundles?applicant_kind=person", None, None).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(ids(&v).is_empty(), "{v}");
+    let (st, v) = send(&s, "GET", "/v1/bundles?applicant_kind=robot", None, None).await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(violation_field(&v), "applicant_kind", "{v}");
+    // A page token from one filter is refused under another, so a client cannot skip rows.
+    let (st, v) = send(&s, "GET", "/v1/bundles?page_size=1", None, None).await;
+    assert_eq!(st, 200, "{v}");
+    let token = v["next_page_token"].as_str().unwrap().to_string();
+    assert!(!token.is_empty(), "{v}");
+    let (st, v) = send(
+        &s,
+        "GET",
+        &format!("/v1/bundles?page_size=1&high_frequency_only=true&page_token={token}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(violation_field(&v), "page_token", "{v}");
+    s.stop().await;
+}
+
 fn application_body(bundle: &str) -> Value {
     json!({"bundle_id": bundle, "channel": "online", "materials": ["营业执照"],
         "applicant": {"kind": "legal_person", "name": "含山县好味餐饮有限公司",

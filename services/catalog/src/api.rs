@@ -237,6 +237,7 @@ fn bundle_to_pb(b: &store::Bundle) -> pb::Bundle {
         promised_limit: limit_to_pb(&b.spec.promised_limit),
         description: b.spec.description.clone(),
         created_at: Some(to_timestamp(b.created_at)),
+        high_frequency: b.spec.high_frequency,
     }
 }
 
@@ -499,6 +500,7 @@ impl CatalogService for CatalogApi {
             items: b.items,
             promised_limit: limit_from_pb(b.promised_limit),
             description: b.description,
+            high_frequency: b.high_frequency,
         };
         let bundle = store::create_bundle(&self.pool, &caller, spec, &r.request_id).await?;
         Ok(Response::new(bundle_to_pb(&bundle)))
@@ -515,7 +517,14 @@ impl CatalogService for CatalogApi {
         req: Request<pb::ListBundlesRequest>,
     ) -> Reply<pb::ListBundlesResponse> {
         let r = req.into_inner();
-        let (bundles, next) = store::list_bundles(&self.pool, r.page_size, &r.page_token).await?;
+        let (bundles, next) = store::list_bundles(
+            &self.pool,
+            r.page_size,
+            &r.page_token,
+            &r.applicant_kind,
+            r.high_frequency_only,
+        )
+        .await?;
         Ok(Response::new(pb::ListBundlesResponse {
             bundles: bundles.iter().map(bundle_to_pb).collect(),
             next_page_token: next,
@@ -585,6 +594,9 @@ impl CatalogService for CatalogApi {
             full_online_share: share(s.full_online),
             high_frequency: s.high_frequency,
             bundles: s.bundles,
+            bundles_legal_person: s.bundles_legal_person,
+            bundles_person: s.bundles_person,
+            bundles_high_frequency: s.bundles_high_frequency,
         }))
     }
 }

@@ -18,6 +18,8 @@ const USCC_CHARS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 const WD: &str = "working_days";
 const ND: &str = "natural_days";
 const WH: &str = "working_hours";
+/// The county's 一件事: 169 for legal persons and 25 for persons, 13 of them high-frequency.
+const LEGAL_PERSON_BUNDLES: usize = 169;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DemoCounty {
@@ -398,27 +400,52 @@ const FORCE_MATS: &[&str] = &[
 ];
 const AWARD_MATS: &[&str] = &["推荐审批表", "先进事迹材料", "相关证明材料"];
 
-/// 一件事一次办: (name, applicant kind, promised working days, description, `unit:item name|…`).
+/// Hand-written 一件事: (name, applicant kind, promised limit, high-frequency, description, items as
+/// `<unit>:<item name>`). The 13 high-frequency ones carry the county's promised limits (4 working
+/// hours to open a company, 2 working days for property registration, 26 working days from project
+/// approval to completion acceptance).
+type BundleRow = (
+    &'static str,
+    &'static str,
+    (u32, &'static str),
+    bool,
+    &'static str,
+    &'static str,
+);
 #[rustfmt::skip]
-const BUNDLES: &[(&str, &str, u32, &str, &str)] = &[
-    ("企业开办一件事", "legal_person", 1, "营业执照、公章刻制、发票领用、社保和公积金登记一表申请、一日办结。", "SCJGJ:企业设立登记|GAJ:公章刻制备案|SWJ:发票领用|RSJ:单位参保登记|GJJ:单位住房公积金缴存登记"),
-    ("开办餐饮店一件事", "legal_person", 5, "个体工商户登记、食品经营许可、消防检查、招牌和排水许可一次办。", "SCJGJ:个体工商户设立登记|SCJGJ:食品经营许可证核发|XFJY:公众聚集场所投入使用、营业前消防安全检查|CGJ:设置大型户外广告审批|ZJJ:城镇污水排入排水管网许可证核发"),
-    ("新生儿出生一件事", "person", 5, "出生医学证明、户口登记、医保参保、社保卡申领和预防接种证联办。", "WJW:出生医学证明办理|GAJ:出生登记|YBJ:城乡居民基本医疗保险参保登记|RSJ:社会保障卡申领|WJW:预防接种证办理"),
-    ("退休一件事", "person", 10, "养老金待遇、医保退休待遇和公积金提取一次申请。", "RSJ:职工基本养老保险待遇申领|YBJ:职工医保退休人员待遇核定|GJJ:住房公积金提取"),
-    ("二手房转移登记及水电气过户一件事", "person", 5, "不动产转移登记、税费申报与供水过户同步办理。", "ZRZYJ:不动产转移登记|SWJ:不动产交易税费申报|SLJ:供水过户"),
-    ("身后一件事", "person", 10, "户口注销、丧葬补助、医保停保和殡葬补贴一次办。", "GAJ:死亡户口注销|RSJ:丧葬补助金和抚恤金申领|YBJ:参保人员死亡停保|MZJ:惠民殡葬补贴给付"),
-    ("军人退役一件事", "person", 10, "安置报到、户口登记、养老保险接续和一次性经济补助联办。", "TYJRJ:退役士兵安置报到|GAJ:退役士兵户口登记|RSJ:退役士兵养老保险关系转移接续|TYJRJ:退役士兵自主就业一次性经济补助金给付"),
-    ("残疾人服务一件事", "person", 15, "残疾人证、两项补贴和辅助器具补贴一次申请。", "CL:残疾人证核发|MZJ:困难残疾人生活补贴和重度残疾人护理补贴给付|CL:残疾人辅助器具适配补贴"),
-    ("就业创业一件事", "person", 10, "失业登记、失业保险金、创业补贴和创业担保贷款一次办。", "RSJ:失业登记|RSJ:失业保险金申领|RSJ:一次性创业补贴申领|RSJ:创业担保贷款申请"),
-    ("社会救助一件事", "person", 15, "低保、临时救助、医疗救助和公租房保障一次申请、部门联审。", "MZJ:最低生活保障金给付|MZJ:临时救助金给付|YBJ:医疗救助|ZJJ:公共租赁住房申请"),
-    ("企业注销一件事", "legal_person", 5, "营业执照注销、清税和社保注销一网通办。", "SCJGJ:企业注销登记|SWJ:税务注销|RSJ:单位参保注销登记"),
-    ("建设项目开工一件事", "legal_person", 20, "规划许可、消防设计审查、水保方案和施工许可并联审批。", "ZRZYJ:建设工程规划许可证核发|ZJJ:建设工程消防设计审查|SLJ:生产建设项目水土保持方案审批|ZJJ:建筑工程施工许可证核发"),
-    ("开办药店一件事", "legal_person", 10, "企业登记、药品经营许可、医疗器械备案和医保定点一次办。", "SCJGJ:企业设立登记|SCJGJ:药品经营许可证核发|SCJGJ:第二类医疗器械经营备案|YBJ:医药机构申请定点"),
-    ("开办旅馆一件事", "legal_person", 10, "企业登记、特种行业许可、卫生许可和消防检查联办。", "SCJGJ:企业设立登记|GAJ:旅馆业特种行业许可证核发|WJW:公共场所卫生许可证核发|XFJY:公众聚集场所投入使用、营业前消防安全检查"),
-    ("开办娱乐场所一件事", "legal_person", 15, "企业登记、娱乐场所经营许可和消防检查一次办。", "SCJGJ:企业设立登记|WLJ:娱乐场所经营许可证核发|XFJY:公众聚集场所投入使用、营业前消防安全检查"),
-    ("婚育一件事", "person", 5, "结婚登记、生育登记和户口迁移一次办。", "MZJ:内地居民结婚登记|WJW:生育登记|GAJ:户口迁移登记"),
-    ("入学一件事", "person", 5, "入学报名所需户籍和房产信息共享核验，一次提交。", "JYJ:义务教育阶段入学报名|GAJ:户籍证明开具|ZRZYJ:不动产登记信息查询"),
-    ("农村村民建房一件事", "person", 20, "宅基地审批和乡村建设规划许可在镇便民服务中心一窗受理。", "T01:农村村民宅基地审批|T01:乡村建设规划许可证核发"),
+const BUNDLES: &[BundleRow] = &[
+    ("企业开办一件事", "legal_person", (4, WH), true, "营业执照、公章刻制、发票领用、社保和公积金登记一表申请、4个工作小时办结。", "SCJGJ:企业设立登记|GAJ:公章刻制备案|SWJ:发票领用|RSJ:单位参保登记|GJJ:单位住房公积金缴存登记"),
+    ("开办餐饮店一件事", "legal_person", (5, WD), true, "个体工商户登记、食品经营许可、消防检查、招牌和排水许可一次办。", "SCJGJ:个体工商户设立登记|SCJGJ:食品经营许可证核发|XFJY:公众聚集场所投入使用、营业前消防安全检查|CGJ:设置大型户外广告审批|ZJJ:城镇污水排入排水管网许可证核发"),
+    ("新生儿出生一件事", "person", (5, WD), true, "出生医学证明、户口登记、医保参保、社保卡申领和预防接种证联办。", "WJW:出生医学证明办理|GAJ:出生登记|YBJ:城乡居民基本医疗保险参保登记|RSJ:社会保障卡申领|WJW:预防接种证办理"),
+    ("退休一件事", "person", (10, WD), true, "养老金待遇、医保退休待遇和公积金提取一次申请。", "RSJ:职工基本养老保险待遇申领|YBJ:职工医保退休人员待遇核定|GJJ:住房公积金提取"),
+    ("二手房转移登记及水电气过户一件事", "person", (2, WD), true, "不动产转移登记、税费申报与供水过户同步办理，2个工作日办结。", "ZRZYJ:不动产转移登记|SWJ:不动产交易税费申报|SLJ:供水过户"),
+    ("身后一件事", "person", (10, WD), true, "户口注销、丧葬补助、医保停保和殡葬补贴一次办。", "GAJ:死亡户口注销|RSJ:丧葬补助金和抚恤金申领|YBJ:参保人员死亡停保|MZJ:惠民殡葬补贴给付"),
+    ("军人退役一件事", "person", (10, WD), true, "安置报到、户口登记、养老保险接续和一次性经济补助联办。", "TYJRJ:退役士兵安置报到|GAJ:退役士兵户口登记|RSJ:退役士兵养老保险关系转移接续|TYJRJ:退役士兵自主就业一次性经济补助金给付"),
+    ("残疾人服务一件事", "person", (15, WD), false, "残疾人证、两项补贴和辅助器具补贴一次申请。", "CL:残疾人证核发|MZJ:困难残疾人生活补贴和重度残疾人护理补贴给付|CL:残疾人辅助器具适配补贴"),
+    ("就业创业一件事", "person", (10, WD), true, "失业登记、失业保险金、创业补贴和创业担保贷款一次办。", "RSJ:失业登记|RSJ:失业保险金申领|RSJ:一次性创业补贴申领|RSJ:创业担保贷款申请"),
+    ("社会救助一件事", "person", (15, WD), true, "低保、临时救助、医疗救助和公租房保障一次申请、部门联审。", "MZJ:最低生活保障金给付|MZJ:临时救助金给付|YBJ:医疗救助|ZJJ:公共租赁住房申请"),
+    ("企业注销一件事", "legal_person", (5, WD), true, "营业执照注销、清税和社保注销一网通办。", "SCJGJ:企业注销登记|SWJ:税务注销|RSJ:单位参保注销登记"),
+    ("工程建设项目审批一件事", "legal_person", (26, WD), true, "从立项到竣工验收：项目备案、规划许可、消防设计审查、水保方案和施工许可并联审批，26个工作日。", "FGW:企业投资项目备案|ZRZYJ:建设工程规划许可证核发|ZJJ:建设工程消防设计审查|SLJ:生产建设项目水土保持方案审批|ZJJ:建筑工程施工许可证核发"),
+    ("开办药店一件事", "legal_person", (10, WD), false, "企业登记、药品经营许可、医疗器械备案和医保定点一次办。", "SCJGJ:企业设立登记|SCJGJ:药品经营许可证核发|SCJGJ:第二类医疗器械经营备案|YBJ:医药机构申请定点"),
+    ("开办旅馆一件事", "legal_person", (10, WD), false, "企业登记、特种行业许可、卫生许可和消防检查联办。", "SCJGJ:企业设立登记|GAJ:旅馆业特种行业许可证核发|WJW:公共场所卫生许可证核发|XFJY:公众聚集场所投入使用、营业前消防安全检查"),
+    ("开办娱乐场所一件事", "legal_person", (15, WD), false, "企业登记、娱乐场所经营许可和消防检查一次办。", "SCJGJ:企业设立登记|WLJ:娱乐场所经营许可证核发|XFJY:公众聚集场所投入使用、营业前消防安全检查"),
+    ("婚育一件事", "person", (5, WD), true, "结婚登记、生育登记和户口迁移一次办。", "MZJ:内地居民结婚登记|WJW:生育登记|GAJ:户口迁移登记"),
+    ("入学一件事", "person", (5, WD), true, "入学报名所需户籍和房产信息共享核验，一次提交。", "JYJ:义务教育阶段入学报名|GAJ:户籍证明开具|ZRZYJ:不动产登记信息查询"),
+    ("农村村民建房一件事", "person", (20, WD), false, "宅基地审批和乡村建设规划许可在镇便民服务中心一窗受理。", "T01:农村村民宅基地审批|T01:乡村建设规划许可证核发"),
+    ("购房落户一件事", "person", (10, WD), false, "不动产转移登记、契税缴纳和购房迁入户口一次办。", "ZRZYJ:不动产转移登记|SWJ:契税征收|GAJ:户口迁移登记"),
+    ("公积金贷款购房一件事", "person", (10, WD), false, "网签备案、公积金贷款和抵押登记一次申请。", "ZJJ:商品房买卖合同网签备案|GJJ:住房公积金个人住房贷款|ZRZYJ:不动产抵押登记"),
+    ("老年人优待一件事", "person", (10, WD), false, "老年人优待证、老年人公交卡和高龄津贴一次办。", "WJW:老年人优待证办理|JTJ:老年人公交卡办理|MZJ:高龄津贴发放"),
+    ("新车上牌一件事", "person", (10, WD), false, "车辆购置税申报、机动车注册登记和检验合格标志一次办。", "SWJ:车辆购置税申报|GAJ:机动车注册登记|GAJ:机动车检验合格标志核发"),
+    ("工伤保险待遇一件事", "person", (10, WD), false, "工伤认定、劳动能力鉴定和待遇核定一次申请。", "RSJ:工伤认定|RSJ:劳动能力鉴定|RSJ:工伤保险待遇核定"),
+    ("灵活就业一件事", "person", (10, WD), false, "就业登记、社保补贴、公积金缴存和医保参保一次办。", "RSJ:就业登记|RSJ:灵活就业人员社会保险补贴|GJJ:灵活就业人员住房公积金缴存|YBJ:城乡居民基本医疗保险参保登记"),
+    ("困境儿童保障一件事", "person", (10, WD), false, "孤儿认定、基本生活费、困境儿童保障和康复救助联办。", "MZJ:孤儿认定|MZJ:孤儿基本生活费给付|MZJ:困境儿童保障服务|CL:残疾儿童康复救助申请"),
+    ("退役军人优待一件事", "person", (10, WD), false, "身份认定、优待证申领和光荣牌悬挂一次办。", "TYJRJ:退役军人身份认定|TYJRJ:退役军人优待证申领|TYJRJ:光荣牌悬挂申请"),
+    ("异地就医一件事", "person", (10, WD), false, "异地就医备案、医保关系转移接续和零星报销一次办。", "YBJ:异地就医备案|YBJ:基本医疗保险关系转移接续|YBJ:医疗费用零星报销"),
+    ("住房保障一件事", "person", (10, WD), false, "低收入认定、公租房申请和租赁补贴一次申请。", "MZJ:低收入人口认定|ZJJ:公共租赁住房申请|ZJJ:住房租赁补贴发放"),
+    ("种粮补贴一件事", "person", (10, WD), false, "耕地地力保护、稻谷生产者补贴和农业保险保费补贴一次申报。", "NYNCJ:耕地地力保护补贴发放|NYNCJ:稻谷生产者补贴|NYNCJ:农业保险保费补贴"),
+    ("出国（境）一件事", "person", (10, WD), false, "护照、港澳通行证、无犯罪记录证明和公证一次办。", "GAJ:普通护照签发|GAJ:往来港澳通行证签发|GAJ:无犯罪记录证明开具|SFJ:公证事项办理"),
+    ("失能老人照护一件事", "person", (10, WD), false, "经济困难老年人认定、护理补贴、居家养老和家庭医生签约联办。", "MZJ:经济困难老年人认定|MZJ:经济困难失能老年人护理补贴给付|MZJ:居家养老服务申请|WJW:家庭医生签约服务"),
+    ("高校毕业生就业一件事", "person", (10, WD), false, "户口迁移、就业登记、求职创业补贴和档案证明一次办。", "GAJ:户口迁移登记|RSJ:就业登记|RSJ:求职创业补贴|DAG:档案证明出具"),
 ];
 
 /// One candidate item of a unit.
@@ -1241,7 +1268,7 @@ pub fn generate(seed: u64) -> DemoCounty {
         .map(|(i, (_, c))| ((c.department.as_str(), c.name.as_str()), i))
         .collect();
     let mut bundles = Vec::new();
-    for &(name, kind, days, description, refs) in BUNDLES {
+    for &(name, kind, (value, unit), high_frequency, description, refs) in BUNDLES {
         let mut codes: Vec<String> = Vec::new();
         for r in refs.split('|') {
             let Some((unit, item_name)) = r.split_once(':') else {
@@ -1260,16 +1287,104 @@ pub fn generate(seed: u64) -> DemoCounty {
                 name: name.to_string(),
                 applicant_kind: kind.to_string(),
                 items: codes,
-                promised_limit: tl(days, WD),
+                promised_limit: tl(value, unit),
                 description: description.to_string(),
+                high_frequency,
             });
         }
     }
+    bundles.extend(licence_bundles(&pools, &items, &index, &bundles));
     DemoCounty {
         org_units,
         items,
         bundles,
     }
+}
+
+/// Legal-person 一件事 the county builds around each licence (一业一证 style "准营" bundles): the
+/// entity's registration, the licence, the company seal and social-insurance registration, up to
+/// [`LEGAL_PERSON_BUNDLES`] in all. Licences (行政许可) come first in department order, then
+/// other legal-person core items; items already in a hand-written bundle are left to it.
+fn licence_bundles(
+    pools: &[Vec<Cand>],
+    items: &[(String, ItemContent)],
+    index: &HashMap<(&str, &str), usize>,
+    written: &[BundleSpec],
+) -> Vec<BundleSpec> {
+    let code_of = |unit: &str, name: &str| {
+        index
+            .get(&(format!("{REGION_CODE}-{unit}").as_str(), name))
+            .map(|&i| i)
+    };
+    let used: std::collections::HashSet<&str> = written
+        .iter()
+        .flat_map(|b| b.items.iter().map(String::as_str))
+        .collect();
+    let company = code_of("SCJGJ", "企业设立登记");
+    let organisation = code_of("MZJ", "民办非企业单位成立登记");
+    let seal = code_of("GAJ", "公章刻制备案");
+    let insurance = code_of("RSJ", "单位参保登记");
+    let wanted = LEGAL_PERSON_BUNDLES
+        - written
+            .iter()
+            .filter(|b| b.applicant_kind == "legal_person")
+            .count();
+    let mut out = Vec::new();
+    for task_types in [&["01"][..], &["10", "07", "20"][..]] {
+        for (d, pool) in pools.iter().enumerate() {
+            for c in pool
+                .iter()
+                .filter(|c| c.core && !matches!(c.class, 'P' | 'G') && task_types.contains(&c.tt))
+            {
+                let Some(licence) = code_of(DEPTS[d].0, &c.name) else {
+                    continue;
+                };
+                let (code, content) = &items[licence];
+                if out.len() == wanted
+                    || used.contains(code.as_str())
+                    || Some(licence) == company
+                    || Some(licence) == organisation
+                    || !fits("legal_person", &content.applicant_kinds)
+                {
+                    continue;
+                }
+                let register = if c.class == 'O' {
+                    organisation
+                } else {
+                    company
+                };
+                let members: Vec<String> = [register, Some(licence), seal, insurance]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&i| fits("legal_person", &items[i].1.applicant_kinds))
+                    .map(|i| items[i].0.clone())
+                    .collect();
+                let days = content
+                    .promised_limit
+                    .as_ref()
+                    .filter(|l| l.unit == WD)
+                    .map_or(5, |l| l.value + 1);
+                // 食品经营许可证 → 食品经营准营一件事; 企业投资项目备案 → 企业投资项目备案一件事.
+                let stem = c.lic.unwrap_or(&c.name);
+                let name = match stem.strip_suffix('证') {
+                    Some(s) => format!("{}准营一件事", s.trim_end_matches("许可")),
+                    None => format!("{stem}一件事"),
+                };
+                out.push(BundleSpec {
+                    name,
+                    applicant_kind: "legal_person".into(),
+                    items: members,
+                    promised_limit: tl(days, WD),
+                    description: format!(
+                        "主体登记、{}、公章刻制和单位参保一表申请、并联审批。",
+                        content.name
+                    ),
+                    high_frequency: false,
+                });
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1339,11 +1454,30 @@ mod tests {
     #[test]
     fn bundles_reference_fitting_items() {
         let county = generate(340522);
-        assert!(
-            (12..=20).contains(&county.bundles.len()),
-            "{} bundles",
-            county.bundles.len()
-        );
+        let of = |kind: &str| {
+            county
+                .bundles
+                .iter()
+                .filter(|b| b.applicant_kind == kind)
+                .count()
+        };
+        // Every hand-written bundle found its items (none was dropped for want of two).
+        let written = county.bundles.len() - (LEGAL_PERSON_BUNDLES - 7);
+        assert_eq!(written, BUNDLES.len(), "hand-written bundles kept");
+        assert_eq!((of("legal_person"), of("person")), (169, 25));
+        let hf: Vec<&BundleSpec> = county.bundles.iter().filter(|b| b.high_frequency).collect();
+        assert_eq!(hf.len(), 13);
+        let limit = |name: &str| {
+            let b = hf.iter().find(|b| b.name == name).expect(name);
+            let l = b.promised_limit.as_ref().expect("limit");
+            (l.value, l.unit.as_str())
+        };
+        assert_eq!(limit("企业开办一件事"), (4, WH));
+        assert_eq!(limit("二手房转移登记及水电气过户一件事"), (2, WD));
+        assert_eq!(limit("工程建设项目审批一件事"), (26, WD));
+        let names: std::collections::HashSet<&str> =
+            county.bundles.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names.len(), county.bundles.len(), "bundle names are unique");
         let items: HashMap<&str, &ItemContent> =
             county.items.iter().map(|(k, c)| (k.as_str(), c)).collect();
         for b in &county.bundles {

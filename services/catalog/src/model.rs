@@ -155,6 +155,9 @@ pub struct BundleSpec {
     pub items: Vec<String>,
     pub promised_limit: Option<TimeLimit>,
     pub description: String,
+    /// One of the county's high-frequency 一件事.
+    #[serde(default)]
+    pub high_frequency: bool,
 }
 
 /// Search normalisation: full-width ASCII to half-width, lowercase, whitespace removed. Applied to

@@ -873,7 +873,8 @@ pub async fn create_bundle(
         });
     }
     let created_at: DateTime<Utc> = sqlx::query_scalar(
-        "INSERT INTO bundles (id, name, applicant_kind, items, promised_limit, description) VALUES ($1,$2,$3,$4,$5,$6) RETURNING created_at",
+        "INSERT INTO bundles (id, name, applicant_kind, items, promised_limit, description, high_frequency)
+         VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING created_at",
     )
     .bind(id)
     .bind(&spec.name)
@@ -881,6 +882,7 @@ pub async fn create_bundle(
     .bind(&spec.items)
     .bind(json!(spec.promised_limit))
     .bind(&spec.description)
+    .bind(spec.high_frequency)
     .fetch_one(&mut *tx)
     .await?;
     audit(
@@ -967,6 +969,7 @@ fn bundle_from_row(row: &sqlx::postgres::PgRow) -> Result<(Uuid, BundleSpec, Dat
             items: row.try_get("items")?,
             promised_limit: serde_json::from_value(limit).map_err(Error::internal)?,
             description: row.try_get("description")?,
+            high_frequency: row.try_get("high_frequency")?,
         },
         row.try_get("created_at")?,
     ))
@@ -994,20 +997,38 @@ pub async fn get_bundle(pool: &PgPool, id: Uuid) -> Result<Bundle> {
     })
 }
 
+/// Bundles in creation order, optionally only one applicant kind and only the high-frequency ones.
 pub async fn list_bundles(
     pool: &PgPool,
     page_size: i32,
     page_token: &str,
+    applicant_kind: &str,
+    high_frequency_only: bool,
 ) -> Result<(Vec<Bundle>, String)> {
+    if !applicant_kind.is_empty() {
+        let mut v = yiwang_kit::Violations::new();
+        v.one_of(
+            "applicant_kind",
+            applicant_kind,
+            crate::model::BUNDLE_APPLICANT_KINDS,
+        );
+        v.into_result()?;
+    }
     let limit = page::page_size(page_size)?;
-    let fp = page::fingerprint(&["bundles"]);
+    let hf = if high_frequency_only { "hf" } else { "" };
+    let fp = page::fingerprint(&["bundles", applicant_kind, hf]);
     let after: Option<Uuid> = page::decode(page_token, fp)?;
-    let rows =
-        sqlx::query("SELECT * FROM bundles WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(limit + 1)
-            .fetch_all(pool)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT * FROM bundles
+         WHERE ($1::uuid IS NULL OR id > $1) AND ($3 = '' OR applicant_kind = $3) AND (high_frequency OR NOT $4)
+         ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit + 1)
+    .bind(applicant_kind)
+    .bind(high_frequency_only)
+    .fetch_all(pool)
+    .await?;
     let mut specs = rows
         .iter()
         .map(bundle_from_row)
@@ -1039,6 +1060,9 @@ pub struct Stats {
     pub full_online: i64,
     pub high_frequency: i64,
     pub bundles: i64,
+    pub bundles_legal_person: i64,
+    pub bundles_person: i64,
+    pub bundles_high_frequency: i64,
 }
 
 pub async fn stats(pool: &PgPool) -> Result<Stats> {
@@ -1065,7 +1089,12 @@ pub async fn stats(pool: &PgPool) -> Result<Stats> {
     )
     .fetch_all(pool)
     .await?;
-    let bundles: i64 = sqlx::query_scalar("SELECT count(*) FROM bundles")
+    let (bundles, bundles_legal_person, bundles_person, bundles_high_frequency): (i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE applicant_kind = 'legal_person'),
+                    count(*) FILTER (WHERE applicant_kind = 'person'), count(*) FILTER (WHERE high_frequency)
+             FROM bundles",
+        )
         .fetch_one(pool)
         .await?;
     Ok(Stats {
@@ -1077,5 +1106,8 @@ pub async fn stats(pool: &PgPool) -> Result<Stats> {
         full_online,
         high_frequency,
         bundles,
+        bundles_legal_person,
+        bundles_person,
+        bundles_high_frequency,
     })
 }

@@ -351,6 +351,30 @@ pub async fn compute(sources: &Sources, half: Half) -> Result<pb::WorkReport> {
             "catalog.GetCatalogStats",
         );
         f.add(
+            "catalog.bundles_legal_person",
+            "法人一件事",
+            c.bundles_legal_person as f64,
+            "个",
+            "bundles whose applicant is a legal person",
+            "catalog.GetCatalogStats",
+        );
+        f.add(
+            "catalog.bundles_person",
+            "个人一件事",
+            c.bundles_person as f64,
+            "个",
+            "bundles whose applicant is a natural person",
+            "catalog.GetCatalogStats",
+        );
+        f.add(
+            "catalog.bundles_high_frequency",
+            "高频一件事",
+            c.bundles_high_frequency as f64,
+            "个",
+            "bundles marked high-frequency (with promised limits such as 4 working hours for opening a company)",
+            "catalog.GetCatalogStats",
+        );
+        f.add(
             "catalog.high_frequency",
             "高频事项",
             c.high_frequency as f64,
@@ -367,8 +391,11 @@ pub async fn compute(sources: &Sources, half: Half) -> Result<pb::WorkReport> {
             "catalog.GetCatalogStats",
         );
         p2.push(format!(
-            "推进事项标准化，梳理“一件事一次办”套餐{}个，高频事项{}项，可网办事项占{}。",
+            "推进事项标准化，梳理“一件事一次办”套餐{}个（法人{}个、个人{}个，其中高频{}个），高频事项{}项，可网办事项占{}。",
             int(c.bundles as f64),
+            int(c.bundles_legal_person as f64),
+            int(c.bundles_person as f64),
+            int(c.bundles_high_frequency as f64),
             int(c.high_frequency as f64),
             pct(c.online_capable_share * 100.0)
         ));
