@@ -31,8 +31,26 @@ pub async fn load(cfg: &Config, jan_may_cases: u64) -> anyhow::Result<()> {
     load_demo_projects(cfg, &county).await?;
     load_demo_alerts(cfg, &county).await?;
     load_demo_supervision(cfg, &county).await?;
-    load_demo_content(cfg, &county).await?;
+    load_demo_website(cfg, &county).await?;
     Ok(())
+}
+
+/// The reference half-year: from 1 January of the most recent completed January–June to its
+/// end ([`demo_anchor`]).
+pub fn reference_half_year() -> std::ops::Range<chrono::DateTime<chrono::Utc>> {
+    use chrono::TimeZone;
+    let end = demo_anchor();
+    let year = yiwang_cases::seed::reference_year(
+        chrono::Utc::now()
+            .with_timezone(&yiwang_cases::calendar::SHANGHAI)
+            .date_naive(),
+    );
+    let start = yiwang_cases::calendar::SHANGHAI
+        .with_ymd_and_hms(year, 1, 1, 0, 0, 0)
+        .single()
+        .map(|t| t.to_utc())
+        .unwrap_or(end);
+    start..end
 }
 
 /// The county's departments (not its towns and villages).
@@ -96,6 +114,30 @@ async fn load_demo_cases(cfg: &Config, county: &County, jan_may: u64) -> anyhow:
             "demo cases loaded"
         ),
         None => tracing::info!("cases already exist; demo cases not loaded again"),
+    }
+    // 周末不打烊: the report's 26 appointments kept on rest days at the county hall.
+    let weekend: Vec<(String, String)> = county
+        .items
+        .iter()
+        .filter(|(_, c)| c.channels.iter().any(|ch| ch == "weekend_appointment"))
+        .map(|(code, c)| (code.clone(), c.department.clone()))
+        .collect();
+    let year = yiwang_cases::seed::reference_year(
+        chrono::Utc::now()
+            .with_timezone(&yiwang_cases::calendar::SHANGHAI)
+            .date_naive(),
+    );
+    let n = yiwang_cases::seed::load_demo_weekend_appointments(
+        &pool,
+        &calendar,
+        yiwang_catalog::seed::DEMO_HALL,
+        &weekend,
+        year,
+        26,
+    )
+    .await?;
+    if n > 0 {
+        tracing::info!(appointments = n, "demo weekend appointments loaded");
     }
     pool.close().await;
     Ok(())
@@ -266,19 +308,62 @@ async fn load_demo_supervision(cfg: &Config, county: &County) -> anyhow::Result<
     Ok(())
 }
 
-/// The county's website and new media at the scale of its half-year report.
-async fn load_demo_content(cfg: &Config, county: &County) -> anyhow::Result<()> {
-    let departments: Vec<String> = departments(county).map(|u| u.code.clone()).collect();
+/// The county's website and new media at the scale of its half-year report, and its citizen
+/// messages as the tickets they became in the cases service: dispatched, replied, called back
+/// and closed (the report's 100 % rates), each reply published as the message's answer.
+async fn load_demo_website(cfg: &Config, county: &County) -> anyhow::Result<()> {
+    let departments: Vec<&yiwang_catalog::model::OrgUnit> = departments(county).collect();
+    let codes: Vec<String> = departments.iter().map(|u| u.code.clone()).collect();
+    let half = reference_half_year();
+    let mut messages = yiwang_content::demo::messages(&half);
+    let mut tickets = Vec::with_capacity(messages.len());
+    for (n, m) in messages.iter_mut().enumerate() {
+        let Some(unit) = departments.get(n * 7 % departments.len().max(1)) else {
+            break;
+        };
+        // Ids derived from the message's, so a second load finds the first's rows.
+        let ticket_id = uuid::Uuid::from_u128(m.id.as_u128() ^ 0x7469_636b_6574);
+        let replied_at = m.created_at + chrono::Duration::hours(20 + (n as i64 % 4) * 24);
+        let reply = format!(
+            "您好！您反映的“{}”已转{}办理，相关情况已核实处理，感谢您的监督。",
+            m.subject, unit.name
+        );
+        tickets.push(yiwang_cases::seed::DemoTicket {
+            id: ticket_id,
+            source: m.source.to_string(),
+            subject: m.subject.to_string(),
+            body: m.body.clone(),
+            submitted_by: "content-service".into(),
+            request_id: format!("content-message-{}", m.id),
+            department: unit.code.clone(),
+            created_at: m.created_at,
+            replied_at,
+            reply: reply.clone(),
+        });
+        m.answered = Some(yiwang_content::demo::DemoAnswer {
+            ticket_id,
+            answer: reply,
+            answered_at: replied_at + chrono::Duration::hours(2),
+        });
+    }
+    // The tickets first: a message never names a ticket that is not there.
+    let cases = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_cases::SERVICE), 4)?;
+    let calendar = yiwang_cases::store::load_calendar(&cases).await?;
+    let n = yiwang_cases::seed::load_demo_tickets(&cases, &calendar, &tickets).await?;
+    cases.close().await;
     let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_content::SERVICE), 4)?;
     let key = yiwang_kit::crypto::DataKey::from_config(cfg)?;
-    match yiwang_content::demo::load_demo(&pool, &key, &departments, chrono::Utc::now()).await? {
+    match yiwang_content::demo::load_demo(&pool, &key, &codes, half, chrono::Utc::now(), &messages)
+        .await?
+    {
         Some(l) => tracing::info!(
             posts = l.posts,
             special_topic_posts = l.special_topic_posts,
             accounts = l.accounts,
             media_posts = l.media_posts,
             messages = l.messages,
-            "demo website and new media loaded (messages become tickets as the content service forwards them)"
+            tickets = n,
+            "demo website and new media loaded, the messages answered through their tickets"
         ),
         None => tracing::info!("content already has sites; demo website not loaded again"),
     }

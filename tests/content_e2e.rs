@@ -721,10 +721,13 @@ async fn the_demo_website_has_the_report_s_posts_accounts_and_messages_which_bec
     let key = yiwang_kit::crypto::DataKey::from_config(&s.cfg).unwrap();
     let departments = vec!["340522-SCJGJ".to_string(), "340522-XXZX".to_string()];
     let now = chrono::Utc::now();
-    let loaded = yiwang_content::demo::load_demo(&content, &key, &departments, now)
-        .await
-        .unwrap()
-        .expect("loaded into an empty service");
+    let half = now - chrono::Duration::days(182)..now;
+    let messages = yiwang_content::demo::messages(&half);
+    let loaded =
+        yiwang_content::demo::load_demo(&content, &key, &departments, half.clone(), now, &messages)
+            .await
+            .unwrap()
+            .expect("loaded into an empty service");
     assert_eq!(
         (
             loaded.posts,
@@ -735,7 +738,7 @@ async fn the_demo_website_has_the_report_s_posts_accounts_and_messages_which_bec
         (2_351, 712, 14, 276)
     );
     assert!(
-        yiwang_content::demo::load_demo(&content, &key, &departments, now)
+        yiwang_content::demo::load_demo(&content, &key, &departments, half, now, &messages)
             .await
             .unwrap()
             .is_none()

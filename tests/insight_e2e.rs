@@ -118,6 +118,35 @@ fn figure(report: &Value, key: &str) -> f64 {
 async fn the_work_report_and_scorecard_of_the_demo_county() {
     let s = Stack::start().await;
     yiwang::demo::load(&s.cfg, 2_000).await.unwrap();
+    // A second `up --demo` loads nothing twice.
+    let cases_db = sqlx::PgPool::connect(&s.cfg.service_database_url("cases"))
+        .await
+        .unwrap();
+    let content_db = sqlx::PgPool::connect(&s.cfg.service_database_url("content"))
+        .await
+        .unwrap();
+    let counts = || async {
+        let c: (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM tickets),
+                    (SELECT count(*) FROM appointments)",
+        )
+        .fetch_one(&cases_db)
+        .await
+        .unwrap();
+        let m: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+            .fetch_one(&content_db)
+            .await
+            .unwrap();
+        (c, m)
+    };
+    let first = counts().await;
+    yiwang::demo::load(&s.cfg, 2_000).await.unwrap();
+    assert_eq!(counts().await, first);
+    let orphans: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE ticket_id IS NULL")
+        .fetch_one(&content_db)
+        .await
+        .unwrap();
+    assert_eq!(orphans, 0, "every demo message is a ticket");
     let year = reference_year();
     let director = s.token("director", &["supervisor"], None);
 
@@ -183,6 +212,31 @@ async fn the_work_report_and_scorecard_of_the_demo_county() {
         .map(|k| figure(&report, &format!("alerts.events.{k}")))
         .sum();
     assert_eq!(by_severity, 7_107.0, "high + medium + low = all events");
+    // 周末不打烊, and the website's messages: every one a ticket, dispatched, replied, closed
+    // and called back satisfied, its answer published.
+    assert_eq!(figure(&report, "cases.weekend_appointments"), 26.0);
+    assert_eq!(figure(&report, "content.messages"), 276.0);
+    let doors = ["leader_mailbox", "citizen_forum"];
+    let submitted: f64 = doors
+        .iter()
+        .map(|d| figure(&report, &format!("tickets.{d}.submitted")))
+        .sum();
+    assert_eq!(submitted, 276.0);
+    for d in doors {
+        for rate in [
+            "dispatch_rate",
+            "reply_rate",
+            "closure_rate",
+            "satisfaction_rate",
+        ] {
+            assert_eq!(
+                figure(&report, &format!("tickets.{d}.{rate}")),
+                100.0,
+                "{d} {rate}"
+            );
+        }
+    }
+    assert_eq!(figure(&report, "content.posts"), 2_351.0);
     // Charts: cases by month and channel, on time by department, security with the year before,
     // projects requested against approved.
     let charts: Vec<&str> = report["charts"]

@@ -1636,6 +1636,7 @@ impl CasesService for CasesApi {
             routed: st.routed,
             cross_province: st.cross_province.clone(),
             free_mailings: st.free_mailings,
+            weekend_appointments: st.weekend_appointments,
             by_month: st
                 .by_month
                 .into_iter()

@@ -542,7 +542,13 @@ pub async fn load_demo(
                     continue;
                 }
                 let item = &items[rng.index(items.len())];
-                let kind = ["enterprise_request", "complaint", "web_message"][rng.index(3)];
+                // The doors other than the website (whose messages come as their own tickets).
+                let (kind, source) = [
+                    ("enterprise_request", "window_enterprise"),
+                    ("complaint", "window_complaint"),
+                    ("complaint", "hotline_12345"),
+                    ("enterprise_request", "app"),
+                ][rng.index(4)];
                 let deadline = calendar
                     .deadline(at, Limit::new(3, Unit::WorkingDays))
                     .map(|d| d.at.to_utc())
@@ -550,10 +556,10 @@ pub async fn load_demo(
                 let ticket_id = Uuid::now_v7();
                 let mut tx = pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO tickets (id, kind, subject, body, state, submitted_by, department, dispatched_by, dispatched_at,
+                    "INSERT INTO tickets (id, kind, source, subject, body, state, submitted_by, department, dispatched_by, dispatched_at,
                         reply_deadline, reply, replied_by, replied_at, callback_note, callback_satisfied, called_back_at,
                         close_note, closed_at, created_at)
-                     VALUES ($1,$2,$3,$4,'closed','demo-citizen',$5,'demo-supervisor',$6,$7,'已答复','demo-officer',$8,'已回访',true,$9,'',$9,$10)",
+                     VALUES ($1,$2,$11,$3,$4,'closed','demo-citizen',$5,'demo-supervisor',$6,$7,'已答复','demo-officer',$8,'已回访',true,$9,'',$9,$10)",
                 )
                 .bind(ticket_id)
                 .bind(kind)
@@ -565,6 +571,7 @@ pub async fn load_demo(
                 .bind(at + Duration::hours(20))
                 .bind(at + Duration::days(2))
                 .bind(at)
+                .bind(source)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -587,6 +594,177 @@ pub async fn load_demo(
     }
     batch.flush(pool, region).await?;
     Ok(Some(loaded))
+}
+
+/// A website message (领导信箱, 市民心声论坛) as the ticket it became: the launcher hands the
+/// content service's demo messages over, so both services hold the same ones.
+pub struct DemoTicket {
+    pub id: Uuid,
+    pub source: String,
+    pub subject: String,
+    pub body: String,
+    /// The forwarding service's account, as when the content service forwards a message.
+    pub submitted_by: String,
+    pub request_id: String,
+    pub department: String,
+    pub created_at: DateTime<Utc>,
+    /// When the department replied (the content service publishes the reply as the answer).
+    pub replied_at: DateTime<Utc>,
+    pub reply: String,
+}
+
+/// Loads the website's tickets, each dispatched within the hour, replied by its deadline, called
+/// back satisfied and closed (the county's 100 % rates), with their history. Once: tickets
+/// already there are left alone.
+pub async fn load_demo_tickets(
+    pool: &PgPool,
+    calendar: &Calendar,
+    tickets: &[DemoTicket],
+) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let mut loaded = 0;
+    for t in tickets {
+        let dispatched = t.created_at + Duration::hours(1);
+        let deadline = calendar
+            .deadline(dispatched, Limit::new(5, Unit::WorkingDays))
+            .map(|d| d.at.to_utc())
+            .unwrap_or(t.replied_at);
+        let called_back = t.replied_at + Duration::days(1);
+        let inserted = sqlx::query(
+            "INSERT INTO tickets (id, kind, source, subject, body, state, submitted_by, registered_by, request_id,
+                department, dispatched_by, dispatched_at, reply_deadline, reply, replied_by, replied_at,
+                callback_note, callback_satisfied, called_back_at, close_note, closed_at, created_at)
+             VALUES ($1, 'web_message', $2, $3, $4, 'closed', $5, $5, $6, $7, 'demo-supervisor', $8, $9, $10,
+                     'demo-officer', $11, '已电话回访，满意', true, $12, '', $12, $13)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(t.id)
+        .bind(&t.source)
+        .bind(&t.subject)
+        .bind(&t.body)
+        .bind(&t.submitted_by)
+        .bind(&t.request_id)
+        .bind(&t.department)
+        .bind(dispatched)
+        .bind(deadline)
+        .bind(&t.reply)
+        .bind(t.replied_at)
+        .bind(called_back)
+        .bind(t.created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO ticket_assignments (ticket_id, department, reply_deadline, reply, replied_by,
+                replied_at, overdue_notified, assigned_at)
+             VALUES ($1, $2, $3, $4, 'demo-officer', $5, false, $6)",
+        )
+        .bind(t.id)
+        .bind(&t.department)
+        .bind(deadline)
+        .bind(&t.reply)
+        .bind(t.replied_at)
+        .bind(dispatched)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ticket_events (ticket_id, at, actor, action, from_state, to_state, note)
+             SELECT $1, at, actor, action, f, s, n
+               FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                    AS e(at, actor, action, f, s, n)",
+        )
+        .bind(t.id)
+        .bind(vec![t.created_at, dispatched, t.replied_at, called_back, called_back])
+        .bind(vec![
+            t.submitted_by.as_str(),
+            "demo-supervisor",
+            "demo-officer",
+            "demo-supervisor",
+            "demo-supervisor",
+        ])
+        .bind(vec!["create", "dispatch", "reply", "callback", "close"])
+        .bind(vec!["", "received", "dispatched", "replied", "called_back"])
+        .bind(vec!["received", "dispatched", "replied", "called_back", "closed"])
+        .bind(vec![t.source.as_str(), t.department.as_str(), "", "满意", ""])
+        .execute(&mut *tx)
+        .await?;
+        loaded += 1;
+    }
+    tx.commit().await?;
+    Ok(loaded)
+}
+
+/// The county hall's 周末不打烊: `count` appointments kept on rest days of the reference
+/// half-year's January–June, one per rest-day slot, spread over the items that offer weekend
+/// appointments (`(item code, department)`). Once: a hall that has demo slots is left alone.
+pub async fn load_demo_weekend_appointments(
+    pool: &PgPool,
+    calendar: &Calendar,
+    hall: &str,
+    items: &[(String, String)],
+    year: i32,
+    count: usize,
+) -> anyhow::Result<usize> {
+    let has: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM appointment_slots WHERE hall = $1 AND created_by = 'demo'",
+    )
+    .bind(hall)
+    .fetch_one(pool)
+    .await?;
+    if has > 0 || items.is_empty() {
+        return Ok(0);
+    }
+    let first = NaiveDate::from_ymd_opt(year, 1, 1).expect("valid date");
+    let july = NaiveDate::from_ymd_opt(year, 7, 1).expect("valid date");
+    let rest_days: Vec<NaiveDate> = first
+        .iter_days()
+        .take_while(|d| *d < july)
+        .filter(|d| !calendar.is_working_day(*d))
+        .collect();
+    let mut rng = Rng::new(26);
+    let mut tx = pool.begin().await?;
+    for n in 0..count.min(rest_days.len()) {
+        // Evenly over the half-year's rest days, so every month has its weekends served.
+        let date = rest_days[n * rest_days.len() / count.max(1)];
+        let (code, department) = &items[rng.index(items.len())];
+        let slot = Uuid::now_v7();
+        let booked_at = SHANGHAI
+            .from_local_datetime(
+                &(date - Duration::days(2 + rng.below(5) as i64))
+                    .and_hms_opt(20, 0, 0)
+                    .expect("valid time"),
+            )
+            .single()
+            .expect("fixed offset")
+            .to_utc();
+        sqlx::query(
+            "INSERT INTO appointment_slots (id, item_code, department, hall, date, start_time, end_time, capacity,
+                booked, rest_day, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, TIME '09:00', TIME '12:00', 5, 1, true, 'demo', $6)",
+        )
+        .bind(slot)
+        .bind(code)
+        .bind(department)
+        .bind(hall)
+        .bind(date)
+        .bind(booked_at - Duration::days(7))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO appointments (id, slot_id, state, booked_by, created_at) VALUES ($1, $2, 'booked', $3, $4)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(slot)
+        .bind(format!("demo-citizen-{}", rng.below(5000)))
+        .bind(booked_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(count.min(rest_days.len()))
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub struct Stats {
     pub tickets_by_source: std::collections::BTreeMap<String, TicketRates>,
     pub cross_province: std::collections::HashMap<String, u64>,
     pub free_mailings: u64,
+    pub weekend_appointments: u64,
     /// County-wide only: each department's figures.
     pub departments: Vec<DepartmentStats>,
     /// Month (`YYYY-MM`, Beijing time) → channel → cases filed.
@@ -266,6 +267,19 @@ pub async fn compute(
     s.free_mailings = sqlx::query_scalar::<_, i64>(
         "SELECT count(*) FROM cases c JOIN case_transitions t ON t.case_id = c.id AND t.action = 'deliver'
           WHERE c.free_mailing AND t.at >= $1 AND t.at < $2 AND ($3 = '' OR c.department = $3)",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(dept)
+    .fetch_one(pool)
+    .await? as u64;
+
+    // Slot dates are Beijing calendar dates; the period's bounds are instants.
+    s.weekend_appointments = sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id
+          WHERE a.state = 'booked' AND s.rest_day
+            AND s.date >= ($1 AT TIME ZONE 'Asia/Shanghai')::date AND s.date < ($2 AT TIME ZONE 'Asia/Shanghai')::date
+            AND ($3 = '' OR s.department = $3)",
     )
     .bind(from)
     .bind(to)

@@ -1,12 +1,16 @@
 //! The demo county's website and new media (`yiwang up --demo`), at the scale of its half-year
 //! report: the portal and the disclosure site with their columns and 6 special topics; 2,351
-//! posts published over the last six months (700+ of them in the special topics), each with its
+//! posts published in the report's half-year (700+ of them in the special topics), each with its
 //! three reviews by three different people in its history; 14 new-media accounts (6 WeChat, 5
-//! Weibo, 2 Douyin, 1 WeChat Channels) with their posts, one of them silent for over a week; a
-//! small 错敏词 dictionary (one post in fifty has a slip it finds); and 276 citizen messages
-//! (领导信箱 and 市民心声论坛), stored as submitted so that the forwarding sweep hands each to the
-//! cases service as a ticket through the API.
+//! Weibo, 2 Douyin, 1 WeChat Channels) posting from then to today, one of them silent for over a
+//! week; a small 错敏词 dictionary (one post in fifty has a slip it finds); and 276 citizen
+//! messages (领导信箱 and 市民心声论坛) in the half-year ([`messages`]). A message either waits
+//! as submitted, so that the forwarding sweep hands it to the cases service as a ticket through
+//! the API, or comes with the ticket the launcher loaded for it into the cases service and the
+//! answer published from that ticket's reply.
 //! Deterministic; loaded once.
+
+use std::ops::Range;
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgPool;
@@ -138,13 +142,68 @@ const MESSAGE_SUBJECTS: &[&str] = &[
     "反映农贸市场占道经营",
 ];
 
+/// A citizen message of the demo.
+pub struct DemoMessage {
+    pub id: Uuid,
+    pub source: &'static str,
+    pub subject: &'static str,
+    pub body: String,
+    pub submitted_by: String,
+    pub created_at: DateTime<Utc>,
+    /// The ticket it already became, and the answer published from the ticket's reply.
+    pub answered: Option<DemoAnswer>,
+}
+
+pub struct DemoAnswer {
+    pub ticket_id: Uuid,
+    pub answer: String,
+    pub answered_at: DateTime<Utc>,
+}
+
+/// A deterministic id (the same on every run, so a second load finds the first's rows).
+fn demo_id(rng: &mut SplitMix64) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&rng.below(u64::MAX).to_le_bytes());
+    bytes[8..].copy_from_slice(&rng.below(u64::MAX).to_le_bytes());
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// The half-year's 276 messages (a third to the 市民心声论坛), unanswered; deterministic.
+pub fn messages(half: &Range<DateTime<Utc>>) -> Vec<DemoMessage> {
+    let mut rng = SplitMix64::new(276);
+    let span = (half.end - half.start).num_seconds().max(1) as u64;
+    let mut list: Vec<DemoMessage> = (0..MESSAGES)
+        .map(|n| {
+            let subject = MESSAGE_SUBJECTS[rng.below(MESSAGE_SUBJECTS.len() as u64) as usize];
+            DemoMessage {
+                id: demo_id(&mut rng),
+                source: if n % 3 == 0 {
+                    "citizen_forum"
+                } else {
+                    "leader_mailbox"
+                },
+                subject,
+                body: format!("{subject}，请相关部门予以答复。"),
+                submitted_by: format!("demo-citizen-{}", n % 97),
+                created_at: half.start + Duration::seconds(rng.below(span) as i64),
+                answered: None,
+            }
+        })
+        .collect();
+    list.sort_by_key(|m| m.created_at);
+    list
+}
+
 /// Loads the demo unless the service has sites already. `departments` are the county's
-/// department codes (authors' and accounts' departments); `now` anchors the half-year.
+/// department codes (authors' and accounts' departments); posts and `messages` fall in `half`
+/// (the report's half-year); the new-media accounts post from its start to `now`.
 pub async fn load_demo(
     pool: &PgPool,
     key: &DataKey,
     departments: &[String],
+    half: Range<DateTime<Utc>>,
     now: DateTime<Utc>,
+    messages: &[DemoMessage],
 ) -> anyhow::Result<Option<Loaded>> {
     let mut tx = pool.begin().await?;
     // One loader at a time; a second start finds the sites and leaves.
@@ -203,7 +262,7 @@ pub async fn load_demo(
     }
 
     let mut rng = SplitMix64::new(16);
-    let half_year = Duration::days(182);
+    let span = (half.end - half.start).num_seconds().max(1) as u64;
     let ordinary: Vec<&(&str, &str, &str, &str, u32)> =
         COLUMNS.iter().filter(|c| c.3 == "column").collect();
     let topics: Vec<&(&str, &str, &str, &str, u32)> =
@@ -227,8 +286,7 @@ pub async fn load_demo(
             chosen
         };
         let department = &departments[rng.below(departments.len() as u64) as usize];
-        let published =
-            now - half_year + Duration::seconds(rng.below(half_year.num_seconds() as u64) as i64);
+        let published = half.start + Duration::seconds(rng.below(span) as i64);
         let subject = SUBJECTS[rng.below(SUBJECTS.len() as u64) as usize];
         let title = format!(
             "{}{subject}",
@@ -316,7 +374,7 @@ pub async fn load_demo(
         .bind(platform)
         .bind(name)
         .bind(department)
-        .bind(now - half_year)
+        .bind(half.start)
         .execute(&mut *tx)
         .await?;
         // Every account posts every few days; the last one has been silent for 10 days (the
@@ -326,7 +384,7 @@ pub async fn load_demo(
         } else {
             Duration::zero()
         };
-        let mut at = now - half_year;
+        let mut at = half.start;
         let mut n = 0;
         let mut last = None;
         while at < now - silent_since {
@@ -354,26 +412,32 @@ pub async fn load_demo(
             .await?;
     }
 
-    for n in 0..MESSAGES {
-        let source = if n % 3 == 0 {
-            "citizen_forum"
-        } else {
-            "leader_mailbox"
+    for (n, m) in messages.iter().enumerate() {
+        // A message waiting to be forwarded keeps its contact sealed; a forwarded one has none.
+        let (name, phone) = match m.answered {
+            None => (
+                Some(key.seal("张女士", b"content.contact_name")),
+                Some(key.seal(&format!("1390000{:04}", n), b"content.contact_phone")),
+            ),
+            Some(_) => (None, None),
         };
-        let subject = MESSAGE_SUBJECTS[rng.below(MESSAGE_SUBJECTS.len() as u64) as usize];
         sqlx::query(
             "INSERT INTO messages (id, site_id, source, subject, body, submitted_by, contact_name_sealed,
-                 contact_phone_sealed, created_at)
-             VALUES ($1, 'hanshan-portal', $2, $3, $4, $5, $6, $7, $8)",
+                 contact_phone_sealed, ticket_id, answer, answered_by, answered_at, created_at)
+             VALUES ($1, 'hanshan-portal', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
-        .bind(Uuid::now_v7())
-        .bind(source)
-        .bind(subject)
-        .bind(format!("{subject}，请相关部门予以答复。"))
-        .bind(format!("demo-citizen-{}", n % 97))
-        .bind(key.seal("张女士", b"content.contact_name"))
-        .bind(key.seal(&format!("1390000{:04}", n), b"content.contact_phone"))
-        .bind(now - half_year + Duration::seconds(rng.below(half_year.num_seconds() as u64) as i64))
+        .bind(m.id)
+        .bind(m.source)
+        .bind(m.subject)
+        .bind(&m.body)
+        .bind(&m.submitted_by)
+        .bind(name)
+        .bind(phone)
+        .bind(m.answered.as_ref().map(|a| a.ticket_id))
+        .bind(m.answered.as_ref().map(|a| a.answer.as_str()).unwrap_or(""))
+        .bind(if m.answered.is_some() { "demo-reviewer-3" } else { "" })
+        .bind(m.answered.as_ref().map(|a| a.answered_at))
+        .bind(m.created_at)
         .execute(&mut *tx)
         .await?;
     }
@@ -385,6 +449,6 @@ pub async fn load_demo(
         special_topic_posts: special,
         accounts: ACCOUNTS.len(),
         media_posts,
-        messages: MESSAGES,
+        messages: messages.len(),
     }))
 }

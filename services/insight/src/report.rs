@@ -73,6 +73,16 @@ const CHANNELS: [(&str, &str); 5] = [
     ("cross_province", "跨省通办"),
 ];
 
+/// The doors a ticket comes in by, as the report names them.
+const TICKET_SOURCES: [(&str, &str); 6] = [
+    ("window_complaint", "“办不成事”窗口"),
+    ("window_enterprise", "涉企服务窗口"),
+    ("leader_mailbox", "领导信箱"),
+    ("citizen_forum", "市民心声论坛"),
+    ("hotline_12345", "12345热线"),
+    ("app", "网上和掌上"),
+];
+
 const SEVERITIES: [(&str, &str); 3] = [("high", "高危"), ("medium", "中危"), ("low", "低危")];
 
 fn count_of(counts: &[yiwang_proto::alerts::v1::Count], key: &str) -> f64 {
@@ -470,12 +480,80 @@ pub async fn compute(sources: &Sources, half: Half) -> Result<pb::WorkReport> {
             int(c.free_mailings as f64),
             int(c.routed as f64)
         ));
+        f.add(
+            "cases.weekend_appointments",
+            "周末预约服务",
+            c.weekend_appointments as f64,
+            "次",
+            "appointments kept on rest-day slots dated in the half-year (周末不打烊)",
+            "cases.GetCaseStats",
+        );
         p3.push(format!(
-            "受理企业群众诉求{}件，回复率{}，办结率{}。",
+            "受理企业群众诉求{}件，回复率{}，办结率{}；周末预约服务{}次。",
             int(c.tickets as f64),
             pct(c.reply_rate),
-            pct(c.closure_rate)
+            pct(c.closure_rate),
+            int(c.weekend_appointments as f64)
         ));
+        let mut doors = Vec::new();
+        for (source, label) in TICKET_SOURCES {
+            let Some(t) = c.tickets_by_source.get(source) else {
+                continue;
+            };
+            let query = "cases.GetCaseStats(tickets_by_source)";
+            let key = |m: &str| format!("tickets.{source}.{m}");
+            f.add(
+                &key("submitted"),
+                label,
+                t.submitted as f64,
+                "件",
+                "tickets that came in by this door in the half-year",
+                query,
+            );
+            f.add(
+                &key("dispatch_rate"),
+                &format!("{label}交办率"),
+                t.dispatch_rate,
+                "%",
+                "dispatched / submitted",
+                query,
+            );
+            f.add(
+                &key("reply_rate"),
+                &format!("{label}回复率"),
+                t.reply_rate,
+                "%",
+                "replied / dispatched",
+                query,
+            );
+            f.add(
+                &key("closure_rate"),
+                &format!("{label}办结率"),
+                t.closure_rate,
+                "%",
+                "closed / submitted",
+                query,
+            );
+            f.add(
+                &key("satisfaction_rate"),
+                &format!("{label}回访满意率"),
+                t.satisfaction_rate,
+                "%",
+                "satisfied / called back",
+                query,
+            );
+            doors.push(format!(
+                "{label}{}件（交办率{}、回复率{}、办结率{}、回访满意率{}）",
+                int(t.submitted as f64),
+                pct(t.dispatch_rate),
+                pct(t.reply_rate),
+                pct(t.closure_rate),
+                pct(t.satisfaction_rate)
+            ));
+        }
+        if !doors.is_empty() {
+            p3.push(format!("按来源：{}。", doors.join("；")));
+        }
     }
     let month_names: Vec<String> = months.iter().map(|(m, _, _)| m.clone()).collect();
     if cases.is_ok() {
