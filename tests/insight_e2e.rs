@@ -409,3 +409,515 @@ async fn the_work_report_and_scorecard_of_the_demo_county() {
     assert_eq!(st, 400, "a period is required");
     s.stop().await;
 }
+
+/// A case filed online by `citizen`, accepted and decided by `officer`; with `correction`, the
+/// officer first asks for a missing material and the citizen supplies it.
+async fn worked_case(
+    s: &Stack,
+    item: &str,
+    citizen: &str,
+    officer: &str,
+    correction: bool,
+) -> String {
+    let (st, c) = send(
+        s,
+        "POST",
+        "/v1/cases",
+        Some(citizen),
+        Some(serde_json::json!({"item_code": item, "channel": "online",
+            "applicant": {"kind": "person", "name": "张三丰", "id_number": "11010519491231002X", "phone": "13812345678"}})),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    post_ok(
+        s,
+        &format!("/v1/cases/{id}/accept"),
+        officer,
+        serde_json::json!({}),
+    )
+    .await;
+    if correction {
+        post_ok(
+            s,
+            &format!("/v1/cases/{id}/request-correction"),
+            officer,
+            serde_json::json!({"reason": "缺少食品安全管理制度"}),
+        )
+        .await;
+        post_ok(
+            s,
+            &format!("/v1/cases/{id}/submit-correction"),
+            citizen,
+            serde_json::json!({"materials": ["食品安全管理制度"]}),
+        )
+        .await;
+    }
+    post_ok(
+        s,
+        &format!("/v1/cases/{id}/decide"),
+        officer,
+        serde_json::json!({"outcome": "approved"}),
+    )
+    .await;
+    id
+}
+
+fn row<'a>(rows: &'a Value, key: &str, value: &str) -> &'a Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[key] == value)
+        .unwrap_or_else(|| panic!("no row {key} = {value}: {rows}"))
+}
+
+#[tokio::test]
+async fn the_bureau_assesses_its_window_staff_monthly_from_their_own_cases() {
+    use serde_json::json;
+    let s = Stack::start().await;
+    let item = create_published(&s, 1, "食品经营许可证核发").await;
+    let dept = "340522-SCJGJ";
+    let hall = "340522-ZWFWZX";
+    let cat = s.token("cat-admin", &["catalog_admin"], None);
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/halls",
+        Some(&cat),
+        Some(json!({"code": hall, "name": "含山县政务服务中心",
+        "level": "county", "region_code": "340522", "address": "环峰镇褒禅山路", "windows": [
+            {"number": "A01", "name": "综合受理一号窗", "kind": "comprehensive"},
+            {"number": "A02", "name": "综合受理二号窗", "kind": "comprehensive"},
+            {"number": "C02", "name": "办不成事反映窗口", "kind": "complaint"}]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let director = s.token("director", &["supervisor"], None);
+    let admin = s.token("bureau-admin", &["admin"], None);
+    let officer1 = s.token("officer-1", &["officer"], Some(dept));
+    let officer2 = s.token("officer-2", &["officer"], Some(dept));
+    let citizen = s.token("citizen-a", &["citizen"], None);
+    let month = chrono::Utc::now()
+        .with_timezone(&yiwang_cases::calendar::SHANGHAI)
+        .format("%Y-%m")
+        .to_string();
+
+    // Only the bureau: strangers 401, other roles 403, before the body is read.
+    let path = format!("/v1/assessments/{month}");
+    assert_eq!(send(&s, "GET", &path, None, None).await.0, 401);
+    assert_eq!(send(&s, "GET", &path, Some(&officer1), None).await.0, 403);
+    assert_eq!(
+        send(&s, "PUT", "/v1/staff/officer-1", None, Some(json!({})))
+            .await
+            .0,
+        401
+    );
+
+    // The register: who they are, who employs them, where they serve.
+    for (account, name, employment, employer, party) in [
+        ("officer-1", "李明", "department", dept, true),
+        (
+            "officer-2",
+            "王芳",
+            "outsourced",
+            "安徽政通人力资源有限公司",
+            false,
+        ),
+    ] {
+        let (st, v) = send(
+            &s,
+            "PUT",
+            &format!("/v1/staff/{account}"),
+            Some(&director),
+            Some(
+                json!({"name": name, "employment": employment, "employer": employer,
+                        "post": "综合受理", "party_member": party}),
+            ),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["active"], true, "active unless said otherwise: {v}");
+    }
+    let (st, v) = send(
+        &s,
+        "PUT",
+        "/v1/staff/officer-3",
+        Some(&director),
+        Some(json!({"name": "赵六", "employment": "contractor", "employer": "x", "post": "y"})),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "employment".to_string()),
+        "{v}"
+    );
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/staff/officer-1/postings",
+        Some(&director),
+        Some(json!({"hall": hall, "window": "Z99"})),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "window".to_string()),
+        "{v}"
+    );
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/staff/nobody/postings",
+        Some(&director),
+        Some(json!({"hall": hall, "window": "A01"})),
+    )
+    .await;
+    assert_eq!(st, 404, "{v}");
+    assert_eq!(v["error"]["details"][0]["reason"], "STAFF_NOT_FOUND", "{v}");
+    // Two postings of one person at once: one open posting stands, the other closed or gone.
+    let post = |window: &'static str| {
+        send(
+            &s,
+            "POST",
+            "/v1/staff/officer-2/postings",
+            Some(&director),
+            Some(json!({"hall": hall, "window": window})),
+        )
+    };
+    let ((s1, _), (s2, _)) = tokio::join!(post("A02"), post("A01"));
+    assert_eq!((s1, s2), (200, 200));
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/staff/officer-2/postings",
+        Some(&director),
+        Some(json!({"hall": hall, "window": "A02"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let open: Vec<&Value> = v["postings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["to"] == "")
+        .collect();
+    assert_eq!(open.len(), 1, "{v}");
+    assert_eq!(open[0]["window"], "A02");
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/staff/officer-1/postings",
+        Some(&director),
+        Some(json!({"hall": hall, "window": "A01"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+
+    // The month's work: officer-1 decides two cases well; officer-2 one after a correction, a
+    // 差评, and a 办不成事 complaint that names them.
+    let a = worked_case(&s, &item, &citizen, &officer1, false).await;
+    let b = worked_case(&s, &item, &citizen, &officer1, false).await;
+    let c = worked_case(&s, &item, &citizen, &officer2, true).await;
+    for (id, level) in [(&a, 5), (&b, 4), (&c, 2)] {
+        let (st, v) = send(
+            &s,
+            "POST",
+            &format!("/v1/cases/{id}/evaluation"),
+            Some(&citizen),
+            Some(json!({"level": level, "comment": "评价"})),
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let window = s.token("window-9", &["window_clerk"], Some(hall));
+    let complaint = json!({"kind": "complaint", "subject": "窗口推诿", "body": "材料齐全仍被退回",
+        "source": "window_complaint", "contact_name": "王女士", "contact_phone": "13912345678",
+        "about_staff": "officer-2"});
+    let (st, v) = send(
+        &s,
+        "POST",
+        "/v1/tickets",
+        Some(&window),
+        Some(complaint.clone()),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["about_staff"], "officer-2");
+    let mut bad = complaint.clone();
+    bad["about_staff"] = json!("has space");
+    let (st, v) = send(&s, "POST", "/v1/tickets", Some(&window), Some(bad)).await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "about_staff".to_string()),
+        "{v}"
+    );
+
+    // Weights are the administrator's: they add up to 100 and name known measures.
+    let weights = format!("/v1/assessments/{month}/weights");
+    let (st, v) = send(&s, "GET", &weights, Some(&director), None).await;
+    assert_eq!((st, v["is_default"].as_bool()), (200, Some(true)), "{v}");
+    let (st, _) = send(
+        &s,
+        "PUT",
+        &weights,
+        Some(&director),
+        Some(json!({"weights": {"on_time": 100}})),
+    )
+    .await;
+    assert_eq!(
+        st, 403,
+        "the director reads weights; an administrator sets them"
+    );
+    for body in [
+        json!({"weights": {"on_time": 90}}),
+        json!({"weights": {"on_time": 50, "looks": 50}}),
+        json!({"weights": {"on_time": 150, "volume": -50}}),
+    ] {
+        let (st, v) = send(&s, "PUT", &weights, Some(&admin), Some(body)).await;
+        assert_eq!(
+            (st, violation_field(&v)),
+            (400, "weights".to_string()),
+            "{v}"
+        );
+    }
+    let (st, v) = send(
+        &s,
+        "PUT",
+        "/v1/assessments/2026-13/weights",
+        Some(&admin),
+        Some(json!({"weights": {"on_time": 100}})),
+    )
+    .await;
+    assert_eq!((st, violation_field(&v)), (400, "month".to_string()), "{v}");
+    let (st, v) = send(
+        &s,
+        "PUT",
+        &weights,
+        Some(&admin),
+        Some(json!({"weights": {
+        "volume": 10, "on_time": 20, "satisfaction": 20, "bad_reviews": 10, "complaints": 10,
+        "corrections": 10, "speed": 0, "quality": 10, "inspection": 0, "attendance": 10}})),
+    )
+    .await;
+    assert_eq!((st, v["is_default"].as_bool()), (200, Some(false)), "{v}");
+    let (st, v) = send(
+        &s,
+        "PUT",
+        &format!("/v1/assessments/{month}/manual-scores/officer-1/attendance"),
+        Some(&director),
+        Some(json!({"score": 90, "note": "迟到一次"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = send(
+        &s,
+        "PUT",
+        &format!("/v1/assessments/{month}/manual-scores/officer-1/attendance"),
+        Some(&director),
+        Some(json!({"score": 101})),
+    )
+    .await;
+    assert_eq!((st, violation_field(&v)), (400, "score".to_string()), "{v}");
+
+    // 办件质量检查: the month's decided cases, drawn again the same from the same seed.
+    let (st, q) = send(
+        &s,
+        "POST",
+        "/v1/quality-checks",
+        Some(&director),
+        Some(json!({"month": month, "size": 10, "seed": 20261})),
+    )
+    .await;
+    assert_eq!(st, 201, "{q}");
+    assert_eq!(
+        (q["population"].as_u64(), q["seed"].as_u64()),
+        (Some(3), Some(20261)),
+        "{q}"
+    );
+    let drawn: Vec<&str> = q["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["case_id"].as_str().unwrap())
+        .collect();
+    let (_, again) = send(
+        &s,
+        "POST",
+        "/v1/quality-checks",
+        Some(&director),
+        Some(json!({"month": month, "size": 10, "seed": 20261})),
+    )
+    .await;
+    let redrawn: Vec<&str> = again["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["case_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(drawn, redrawn, "the same seed draws the same sample");
+    let qid = q["id"].as_str().unwrap();
+    let sampled_c = q["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["case_id"] == c.as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            sampled_c["accepted_by"].as_str(),
+            sampled_c["decided_by"].as_str()
+        ),
+        (Some("officer-2"), Some("officer-2"))
+    );
+    let (st, v) = send(
+        &s,
+        "PUT",
+        &format!("/v1/quality-checks/{qid}/cases/{c}"),
+        Some(&director),
+        Some(json!({"finding": "major"})),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "note".to_string()),
+        "a finding says what: {v}"
+    );
+    let (st, v) = send(
+        &s,
+        "PUT",
+        &format!("/v1/quality-checks/{qid}/cases/{c}"),
+        Some(&director),
+        Some(json!({"finding": "major", "note": "告知书未载明救济途径"})),
+    )
+    .await;
+    assert_eq!((st, v["reviewed"].as_u64()), (200, Some(1)), "{v}");
+    let (st, v) = send(
+        &s,
+        "PUT",
+        &format!("/v1/quality-checks/{qid}/cases/{}", uuid::Uuid::new_v4()),
+        Some(&director),
+        Some(json!({"finding": "pass"})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["details"][0]["reason"].as_str()),
+        (404, Some("CASE_NOT_SAMPLED")),
+        "{v}"
+    );
+
+    // The month: every figure from the person's own cases, scored with the month's weights.
+    let (st, m) = send(&s, "GET", &path, Some(&director), None).await;
+    assert_eq!(st, 200, "{m}");
+    let one = row(&m["staff"], "account", "officer-1");
+    let two = row(&m["staff"], "account", "officer-2");
+    assert_eq!(
+        (
+            one["accepted"].as_u64(),
+            one["decided"].as_u64(),
+            one["on_time_rate"].as_f64()
+        ),
+        (Some(2), Some(2), Some(100.0)),
+        "{one}"
+    );
+    assert_eq!(
+        (
+            one["mean_level"].as_f64(),
+            one["bad_reviews"].as_u64(),
+            one["complaints"].as_u64()
+        ),
+        (Some(4.5), Some(0), Some(0)),
+        "{one}"
+    );
+    assert_eq!(one["manual"]["attendance"].as_f64(), Some(90.0), "{one}");
+    assert_eq!(
+        (
+            two["decided"].as_u64(),
+            two["bad_reviews"].as_u64(),
+            two["complaints"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{two}"
+    );
+    assert_eq!(
+        (
+            two["corrections_per_case"].as_f64(),
+            two["quality_major"].as_u64()
+        ),
+        (Some(1.0), Some(1)),
+        "{two}"
+    );
+    assert_eq!(two["scores"]["complaints"].as_f64(), Some(75.0), "{two}");
+    assert_eq!(two["scores"]["corrections"].as_f64(), Some(0.0), "{two}");
+    assert_eq!(
+        (one["rank"].as_u64(), two["rank"].as_u64()),
+        (Some(1), Some(2)),
+        "{m}"
+    );
+    assert!(one["total"].as_f64().unwrap() > two["total"].as_f64().unwrap());
+    assert!(
+        one["scores"].get("speed").is_some(),
+        "scored even at weight 0"
+    );
+    // Windows: the sums of the staff who served there this month (officer-2 served at both).
+    let a01 = row(&m["windows"], "window", "A01");
+    let a02 = row(&m["windows"], "window", "A02");
+    assert_eq!(a02["members"], json!(["officer-2"]), "{m}");
+    assert_eq!(a02["decided"].as_u64(), Some(1));
+    assert!(
+        a01["members"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("officer-1")),
+        "{a01}"
+    );
+
+    // Awards: a window's 红旗窗口 once a month; 党员先锋岗 only to a party member.
+    let award = |body: Value| send(&s, "POST", "/v1/awards", Some(&director), Some(body));
+    let (st, v) = award(
+        json!({"kind": "red_flag_window", "month": month, "hall": hall, "window": "A01",
+        "reason": "本月办件量第一、零投诉"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = award(
+        json!({"kind": "red_flag_window", "month": month, "hall": hall, "window": "A01",
+        "reason": "again"}),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["details"][0]["reason"].as_str()),
+        (409, Some("AWARD_EXISTS")),
+        "{v}"
+    );
+    let (st, v) = award(
+        json!({"kind": "party_vanguard", "month": month, "account": "officer-2", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (st, violation_field(&v)),
+        (400, "account".to_string()),
+        "{v}"
+    );
+    let (st, v) = award(json!({"kind": "party_vanguard", "month": month, "account": "officer-1", "reason": "党员示范"})).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) =
+        award(json!({"kind": "advanced_individual", "month": month, "hall": hall, "reason": "x"}))
+            .await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = send(
+        &s,
+        "GET",
+        &format!("/v1/awards?month={month}"),
+        Some(&director),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, v["awards"].as_array().map(|a| a.len())),
+        (200, Some(2)),
+        "{v}"
+    );
+    let (_, m) = send(&s, "GET", &path, Some(&director), None).await;
+    assert_eq!(m["awards"].as_array().unwrap().len(), 2, "{m}");
+    s.stop().await;
+}

@@ -267,6 +267,7 @@ impl CasesApi {
             closed_at: t.closed_at.map(to_timestamp),
             source: t.source.clone(),
             registered_by: t.registered_by.clone(),
+            about_staff: t.about_staff.clone(),
             contact_name: t.contact_name.clone(),
             contact_phone: if full || phone.is_empty() {
                 phone
@@ -790,6 +791,20 @@ impl CasesService for CasesApi {
 
     type StreamProcessRecordsStream =
         tokio_stream::wrappers::ReceiverStream<Result<pb::ProcessRecord, Status>>;
+
+    async fn get_staff_case_stats(
+        &self,
+        req: Request<pb::GetStaffCaseStatsRequest>,
+    ) -> Reply<pb::GetStaffCaseStatsResponse> {
+        crate::staff_stats::get_staff_case_stats(self, req).await
+    }
+
+    async fn sample_decided_cases(
+        &self,
+        req: Request<pb::SampleDecidedCasesRequest>,
+    ) -> Reply<pb::SampleDecidedCasesResponse> {
+        crate::staff_stats::sample_decided_cases(self, req).await
+    }
 
     async fn create_ticket(&self, req: Request<pb::CreateTicketRequest>) -> Reply<pb::Ticket> {
         crate::ticket_rpc::create_ticket(self, req).await

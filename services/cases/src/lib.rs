@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod material;
 pub mod partner;
 pub mod seed;
+pub mod staff_stats;
 pub mod stats;
 pub mod store;
 pub mod ticket;

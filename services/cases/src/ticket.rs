@@ -67,6 +67,8 @@ pub struct TicketRow {
     pub registered_by: String,
     pub contact_name: String,
     pub contact_phone_sealed: Option<Vec<u8>>,
+    /// The staff member a complaint names.
+    pub about_staff: String,
     /// The first department it was dispatched to (the one department, unless split).
     pub department: String,
     pub reply_deadline: Option<DateTime<Utc>>,
@@ -97,7 +99,7 @@ impl TicketRow {
 }
 
 const COLUMNS: &str = "id, kind, source, subject, body, state, submitted_by, registered_by, contact_name, \
-    contact_phone_sealed, department, reply_deadline, reply, replied_at, callback_note, callback_satisfied, \
+    contact_phone_sealed, about_staff, department, reply_deadline, reply, replied_at, callback_note, callback_satisfied, \
     created_at, dispatched_at, closed_at";
 
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<TicketRow> {
@@ -112,6 +114,7 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<TicketRow> {
         registered_by: r.try_get("registered_by")?,
         contact_name: r.try_get("contact_name")?,
         contact_phone_sealed: r.try_get("contact_phone_sealed")?,
+        about_staff: r.try_get("about_staff")?,
         department: r.try_get("department")?,
         reply_deadline: r.try_get("reply_deadline")?,
         reply: r.try_get("reply")?,
@@ -192,6 +195,7 @@ pub struct NewTicket<'a> {
     pub contact_name: &'a str,
     pub contact_phone_sealed: Option<Vec<u8>>,
     pub request_id: &'a str,
+    pub about_staff: &'a str,
 }
 
 pub async fn create(pool: &PgPool, n: NewTicket<'_>) -> Result<TicketRow> {
@@ -199,8 +203,8 @@ pub async fn create(pool: &PgPool, n: NewTicket<'_>) -> Result<TicketRow> {
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO tickets (id, kind, source, subject, body, state, submitted_by, registered_by,
-                              contact_name, contact_phone_sealed, request_id)
-         VALUES ($1,$2,$3,$4,$5,'received',$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING",
+                              contact_name, contact_phone_sealed, request_id, about_staff)
+         VALUES ($1,$2,$3,$4,$5,'received',$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING",
     )
     .bind(id)
     .bind(n.kind)
@@ -212,6 +216,7 @@ pub async fn create(pool: &PgPool, n: NewTicket<'_>) -> Result<TicketRow> {
     .bind(n.contact_name)
     .bind(&n.contact_phone_sealed)
     .bind(n.request_id)
+    .bind(n.about_staff)
     .execute(&mut *tx)
     .await?
     .rows_affected();

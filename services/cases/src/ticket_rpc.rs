@@ -84,6 +84,14 @@ pub(crate) async fn create_ticket(
             "is only for tickets registered on a citizen's behalf",
         );
     }
+    let about_staff = r.about_staff.trim();
+    if !about_staff.is_empty() {
+        if r.kind != "complaint" {
+            v.add("about_staff", "names a staff member only in a complaint");
+        } else {
+            v.check("about_staff", ids::check_account(about_staff));
+        }
+    }
     v.into_result()?;
     let t = ticket::create(
         &api.pool,
@@ -98,6 +106,7 @@ pub(crate) async fn create_ticket(
             contact_phone_sealed: on_behalf
                 .then(|| api.key.seal(r.contact_phone.trim(), AAD_TICKET_PHONE)),
             request_id: &r.request_id,
+            about_staff,
         },
     )
     .await?;

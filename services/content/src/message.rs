@@ -204,6 +204,7 @@ pub async fn forward(pool: &PgPool, key: &DataKey, cases: &Cases, id: Uuid) -> R
         source: source.clone(),
         contact_name: open("contact_name_sealed", AAD_NAME)?,
         contact_phone: open("contact_phone_sealed", AAD_PHONE)?,
+        about_staff: String::new(),
     }) else {
         return Err(Error::unavailable(
             "forwarding to the cases service is not configured (YIWANG_SERVICE_TOKEN)",

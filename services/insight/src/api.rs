@@ -10,9 +10,10 @@ use yiwang_kit::{Caller, Error};
 use yiwang_proto::insight::v1 as pb;
 use yiwang_proto::insight::v1::insight_service_server::InsightService;
 
+use crate::period::Month;
 use crate::period::{Half, beijing};
 use crate::sources::Sources;
-use crate::{cache, pdf, render, report, scorecard};
+use crate::{assessment, award, cache, pdf, quality_check, render, report, scorecard, staff};
 
 pub struct InsightApi {
     pub pool: PgPool,
@@ -130,5 +131,127 @@ impl InsightService for InsightApi {
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn put_staff(&self, req: Request<pb::PutStaffRequest>) -> Reply<pb::Staff> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(READERS)?;
+        Ok(Response::new(
+            staff::put(&self.pool, &caller, req.into_inner()).await?,
+        ))
+    }
+
+    async fn get_staff(&self, req: Request<pb::GetStaffRequest>) -> Reply<pb::Staff> {
+        Caller::of(&req).require_any_role(READERS)?;
+        Ok(Response::new(
+            staff::get(&self.pool, &req.get_ref().account).await?,
+        ))
+    }
+
+    async fn list_staff(&self, req: Request<pb::ListStaffRequest>) -> Reply<pb::ListStaffResponse> {
+        Caller::of(&req).require_any_role(READERS)?;
+        Ok(Response::new(pb::ListStaffResponse {
+            staff: staff::list(&self.pool, req.into_inner()).await?,
+        }))
+    }
+
+    async fn post_staff(&self, req: Request<pb::PostStaffRequest>) -> Reply<pb::Staff> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(READERS)?;
+        Ok(Response::new(
+            staff::post(&self.pool, &self.sources, &caller, req.into_inner()).await?,
+        ))
+    }
+
+    async fn set_assessment_weights(
+        &self,
+        req: Request<pb::SetAssessmentWeightsRequest>,
+    ) -> Reply<pb::AssessmentWeights> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[roles::ADMIN])?;
+        Ok(Response::new(
+            assessment::set_weights(&self.pool, &caller, req.into_inner()).await?,
+        ))
+    }
+
+    async fn get_assessment_weights(
+        &self,
+        req: Request<pb::GetAssessmentWeightsRequest>,
+    ) -> Reply<pb::AssessmentWeights> {
+        Caller::of(&req).require_any_role(READERS)?;
+        let month = Month::parse("month", &req.get_ref().month)?;
+        Ok(Response::new(assessment::weights(&self.pool, month).await?))
+    }
+
+    async fn record_manual_score(
+        &self,
+        req: Request<pb::RecordManualScoreRequest>,
+    ) -> Reply<pb::ManualScore> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(READERS)?;
+        Ok(Response::new(
+            assessment::record_manual_score(&self.pool, &caller, req.into_inner()).await?,
+        ))
+    }
+
+    async fn get_assessment(
+        &self,
+        req: Request<pb::GetAssessmentRequest>,
+    ) -> Reply<pb::Assessment> {
+        Caller::of(&req).require_any_role(READERS)?;
+        let month = Month::parse("month", &req.get_ref().month)?;
+        Ok(Response::new(
+            assessment::compute(&self.pool, &self.sources, month).await?,
+        ))
+    }
+
+    async fn record_award(&self, req: Request<pb::RecordAwardRequest>) -> Reply<pb::Award> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(READERS)?;
+        Ok(Response::new(
+            award::record(&self.pool, &self.sources, &caller, req.into_inner()).await?,
+        ))
+    }
+
+    async fn list_awards(
+        &self,
+        req: Request<pb::ListAwardsRequest>,
+    ) -> Reply<pb::ListAwardsResponse> {
+        Caller::of(&req).require_any_role(READERS)?;
+        Ok(Response::new(pb::ListAwardsResponse {
+            awards: award::list(&self.pool, req.into_inner()).await?,
+        }))
+    }
+
+    async fn start_quality_check(
+        &self,
+        req: Request<pb::StartQualityCheckRequest>,
+    ) -> Reply<pb::QualityCheck> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(READERS)?;
+        Ok(Response::new(
+            quality_check::start(&self.pool, &self.sources, &caller, req.into_inner()).await?,
+        ))
+    }
+
+    async fn get_quality_check(
+        &self,
+        req: Request<pb::GetQualityCheckRequest>,
+    ) -> Reply<pb::QualityCheck> {
+        Caller::of(&req).require_any_role(READERS)?;
+        Ok(Response::new(
+            quality_check::get(&self.pool, &req.get_ref().id).await?,
+        ))
+    }
+
+    async fn record_finding(
+        &self,
+        req: Request<pb::RecordFindingRequest>,
+    ) -> Reply<pb::QualityCheck> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(READERS)?;
+        Ok(Response::new(
+            quality_check::record_finding(&self.pool, &caller, req.into_inner()).await?,
+        ))
     }
 }

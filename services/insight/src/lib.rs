@@ -2,16 +2,22 @@
 //! no business data: it reads each service through its statistics API as the bureau's system
 //! ([`sources`]), puts the departments side by side ([`scorecard`]) and writes the half-year
 //! work report from live data ([`report`]: its figures, paragraphs and charts; [`render`]: the
-//! HTML document; [`pdf`]: the PDF), kept per period for ten minutes ([`cache`]); served over gRPC ([`api`]).
+//! HTML document; [`pdf`]: the PDF), kept per period for ten minutes ([`cache`]); keeps the
+//! register of window staff ([`staff`]) and assesses them and their windows monthly
+//! ([`assessment`], [`award`], [`quality_check`]); served over gRPC ([`api`]).
 
 pub mod api;
+pub mod assessment;
+pub mod award;
 pub mod cache;
 pub mod pdf;
 pub mod period;
+pub mod quality_check;
 pub mod render;
 pub mod report;
 pub mod scorecard;
 pub mod sources;
+pub mod staff;
 
 use tokio::net::TcpListener;
 use yiwang_kit::grpc::GrpcServer;

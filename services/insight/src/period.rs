@@ -128,9 +128,67 @@ impl Half {
     }
 }
 
+/// A calendar month of the assessment (`YYYY-MM`, Beijing dates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Month {
+    pub first_day: NaiveDate,
+}
+
+impl Month {
+    /// `field` names the request field in the error.
+    pub fn parse(field: &str, value: &str) -> Result<Month> {
+        let bad = || Error::invalid(field, "must be a month YYYY-MM from 2000-01 to 2100-12");
+        let (y, m) = value.trim().split_once('-').ok_or_else(bad)?;
+        if y.len() != 4 || m.len() != 2 {
+            return Err(bad());
+        }
+        let (y, m): (i32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if !(2000..=2100).contains(&y) {
+            return Err(bad());
+        }
+        let first_day = NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)?;
+        Ok(Month { first_day })
+    }
+
+    pub fn key(self) -> String {
+        self.first_day.format("%Y-%m").to_string()
+    }
+
+    /// The first day after the month.
+    pub fn end_day(self) -> NaiveDate {
+        self.first_day
+            .checked_add_months(chrono::Months::new(1))
+            .expect("a month after 2100-12 exists")
+    }
+
+    pub fn from(self) -> DateTime<Utc> {
+        midnight(self.first_day)
+    }
+
+    pub fn to(self) -> DateTime<Utc> {
+        midnight(self.end_day())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_are_beijing_calendar_months() {
+        let m = Month::parse("month", "2026-02").unwrap();
+        assert_eq!(m.key(), "2026-02");
+        assert_eq!(m.from().to_rfc3339(), "2026-01-31T16:00:00+00:00");
+        assert_eq!(m.to().to_rfc3339(), "2026-02-28T16:00:00+00:00");
+        let dec = Month::parse("month", "2026-12").unwrap();
+        assert_eq!(dec.end_day(), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+        for bad in [
+            "2026-13", "2026-1", "26-01", "1999-12", "2026/01", "", "2026-00",
+        ] {
+            let e = Month::parse("month", bad).unwrap_err();
+            assert!(e.message.contains("YYYY-MM"), "{bad}");
+        }
+    }
 
     #[test]
     fn halves_are_beijing_dates() {

@@ -121,6 +121,56 @@ impl Sources {
         Ok(self.cases.clone().get_case_stats(req).await?.into_inner())
     }
 
+    pub async fn staff_case_stats(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        staff: Vec<String>,
+    ) -> Result<Vec<cases_pb::StaffCaseStats>, tonic::Status> {
+        if staff.is_empty() {
+            return Ok(Vec::new());
+        }
+        let req = self.request(cases_pb::GetStaffCaseStatsRequest {
+            from: Some(yiwang_kit::to_timestamp(from)),
+            to: Some(yiwang_kit::to_timestamp(to)),
+            staff,
+        });
+        Ok(self
+            .cases
+            .clone()
+            .get_staff_case_stats(req)
+            .await?
+            .into_inner()
+            .staff)
+    }
+
+    pub async fn sample_decided_cases(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        seed: u64,
+        size: u32,
+    ) -> Result<cases_pb::SampleDecidedCasesResponse, tonic::Status> {
+        let req = self.request(cases_pb::SampleDecidedCasesRequest {
+            from: Some(yiwang_kit::to_timestamp(from)),
+            to: Some(yiwang_kit::to_timestamp(to)),
+            seed,
+            size,
+        });
+        Ok(self
+            .cases
+            .clone()
+            .sample_decided_cases(req)
+            .await?
+            .into_inner())
+    }
+
+    /// A hall with its windows, as the catalogue has it.
+    pub async fn hall(&self, code: &str) -> Result<catalog_pb::Hall, tonic::Status> {
+        let req = self.request(catalog_pb::GetHallRequest { code: code.into() });
+        Ok(self.catalog.clone().get_hall(req).await?.into_inner())
+    }
+
     pub async fn supervision_stats(
         &self,
         department: &str,

@@ -24,6 +24,16 @@ pub fn check_code(value: &str, min: usize, max: usize) -> Result<(), String> {
     }
 }
 
+/// An account (a token's `sub`) as another record names it: 1 to 128 printable ASCII
+/// characters without spaces.
+pub fn check_account(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        Err("must be an account: 1 to 128 printable ASCII characters without spaces".into())
+    } else {
+        Ok(())
+    }
+}
+
 /// GB 32100: 18 characters over `0-9A-HJ-NPQRTUWXY`, the last a check character.
 pub fn check_uscc(code: &str) -> Result<(), String> {
     let chars: Vec<char> = code.chars().collect();
