@@ -405,6 +405,32 @@ async fn the_work_report_and_scorecard_of_the_demo_county() {
         "{card}"
     );
     assert!(county["incidents"].as_f64() >= Some(sum("incidents")));
+    // The catalogue's standard lists and suspensions, the security incidents by severity and
+    // the notices: additive, so the departments add up to the county.
+    for field in [
+        "items",
+        "items_province_list",
+        "items_city_list",
+        "items_suspended",
+    ] {
+        assert_eq!(county[field].as_f64(), Some(sum(field)), "{field}");
+    }
+    assert!(sum("items_province_list") > 0.0 && sum("items_province_list") <= 8_120.0);
+    assert!(sum("items_city_list") > 0.0 && sum("items_city_list") < sum("items_province_list"));
+    let by_severity: f64 = ["incidents_high", "incidents_medium", "incidents_low"]
+        .iter()
+        .map(|f| county[*f].as_f64().unwrap_or(0.0))
+        .sum();
+    assert_eq!(Some(by_severity), county["incidents"].as_f64(), "{county}");
+    for r in rows {
+        let own: f64 = ["incidents_high", "incidents_medium", "incidents_low"]
+            .iter()
+            .map(|f| r[*f].as_f64().unwrap_or(0.0))
+            .sum();
+        assert_eq!(Some(own), r["incidents"].as_f64().or(Some(0.0)), "{r}");
+    }
+    assert_eq!(county["notices"].as_f64(), Some(65.0), "{county}");
+    assert!(sum("notices") <= 65.0);
     let (st, _) = send(&s, "GET", "/v1/insight/scorecard", Some(&director), None).await;
     assert_eq!(st, 400, "a period is required");
     s.stop().await;

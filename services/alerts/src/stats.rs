@@ -82,7 +82,67 @@ pub async fn period(pool: &PgPool, from: NaiveDate, to: NaiveDate) -> Result<pb:
     p.notices_due = due.max(0) as u64;
     p.notices_on_time = on_time.max(0) as u64;
     p.on_time_rate = yiwang_kit::percent(on_time, due);
+    p.units = units(pool, from, to).await?;
     Ok(p)
+}
+
+/// Each owning unit's incidents by severity and its notices, over the same dates.
+async fn units(pool: &PgPool, from: NaiveDate, to: NaiveDate) -> Result<Vec<pb::UnitSecurity>> {
+    let mut by: std::collections::BTreeMap<String, pb::UnitSecurity> = Default::default();
+    let rows = sqlx::query(
+        "SELECT i.unit_code AS k, i.severity, count(*)::bigint AS n FROM incidents i
+          WHERE i.unit_code IS NOT NULL
+            AND (i.first_seen AT TIME ZONE 'Asia/Shanghai')::date >= $1
+            AND (i.first_seen AT TIME ZONE 'Asia/Shanghai')::date < $2
+          GROUP BY 1, 2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let unit: String = r.try_get("k")?;
+        let n = r.try_get::<i64, _>("n")?.max(0) as u64;
+        let u = by.entry(unit.clone()).or_insert_with(|| pb::UnitSecurity {
+            unit,
+            ..Default::default()
+        });
+        match r.try_get::<String, _>("severity")?.as_str() {
+            "high" => u.incidents_high += n,
+            "medium" => u.incidents_medium += n,
+            _ => u.incidents_low += n,
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT unit_code AS k, count(*)::bigint AS issued,
+                count(*) FILTER (WHERE reported_at IS NOT NULL OR deadline < now())::bigint AS due,
+                count(*) FILTER (WHERE reported_at IS NOT NULL AND reported_at <= deadline)::bigint AS on_time
+           FROM notices
+          WHERE (issued_at AT TIME ZONE 'Asia/Shanghai')::date >= $1
+            AND (issued_at AT TIME ZONE 'Asia/Shanghai')::date < $2
+          GROUP BY 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let unit: String = r.try_get("k")?;
+        let u = by.entry(unit.clone()).or_insert_with(|| pb::UnitSecurity {
+            unit,
+            ..Default::default()
+        });
+        let (issued, due, on_time): (i64, i64, i64) = (
+            r.try_get("issued")?,
+            r.try_get("due")?,
+            r.try_get("on_time")?,
+        );
+        u.notices_issued = issued.max(0) as u64;
+        u.notices_due = due.max(0) as u64;
+        u.notices_on_time = on_time.max(0) as u64;
+        u.on_time_rate = yiwang_kit::percent(on_time, due);
+    }
+    Ok(by.into_values().collect())
 }
 
 /// The period and the same dates a year earlier.

@@ -597,6 +597,23 @@ impl CatalogService for CatalogApi {
             bundles_legal_person: s.bundles_legal_person,
             bundles_person: s.bundles_person,
             bundles_high_frequency: s.bundles_high_frequency,
+            departments: s
+                .departments
+                .into_iter()
+                .map(
+                    |(department, name, items, published, province_list, city_list, suspended)| {
+                        pb::DepartmentItems {
+                            department,
+                            name,
+                            items,
+                            published,
+                            province_list,
+                            city_list,
+                            suspended,
+                        }
+                    },
+                )
+                .collect(),
         }))
     }
 }

@@ -1063,6 +1063,8 @@ pub struct Stats {
     pub bundles_legal_person: i64,
     pub bundles_person: i64,
     pub bundles_high_frequency: i64,
+    /// (department, name, items, published, province list, city list, suspended)
+    pub departments: Vec<(String, String, i64, i64, i64, i64, i64)>,
 }
 
 pub async fn stats(pool: &PgPool) -> Result<Stats> {
@@ -1097,7 +1099,22 @@ pub async fn stats(pool: &PgPool) -> Result<Stats> {
         )
         .fetch_one(pool)
         .await?;
+    let departments = sqlx::query_as(
+        "SELECT i.department, COALESCE(o.name, ''),
+                count(*) FILTER (WHERE i.status NOT IN ('retired', 'draft')),
+                count(*) FILTER (WHERE i.status = 'published'),
+                count(*) FILTER (WHERE i.status = 'published' AND v.content->'standard_lists' ? 'province'),
+                count(*) FILTER (WHERE i.status = 'published' AND v.content->'standard_lists' ? 'city'),
+                count(*) FILTER (WHERE i.status = 'suspended')
+           FROM items i
+           LEFT JOIN item_versions v ON v.code = i.code AND v.version = i.current_version
+           LEFT JOIN org_units o ON o.code = i.department
+          GROUP BY 1, 2 ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(Stats {
+        departments,
         published,
         by_department,
         by_level,

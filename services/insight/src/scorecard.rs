@@ -78,6 +78,18 @@ pub async fn compute(
                 names.insert(d.key.clone(), d.name.clone());
                 unit(&mut rows, &names, &d.key).items_published = d.count;
             }
+            for d in &c.departments {
+                names.insert(d.department.clone(), d.name.clone());
+                let r = unit(&mut rows, &names, &d.department);
+                r.items = d.items;
+                r.items_province_list = d.province_list;
+                r.items_city_list = d.city_list;
+                r.items_suspended = d.suspended;
+                county.items += d.items;
+                county.items_province_list += d.province_list;
+                county.items_city_list += d.city_list;
+                county.items_suspended += d.suspended;
+            }
             county.items_published = c.published_items;
         }
         Err(e) => notes.push(failed("catalog.GetCatalogStats", &e)),
@@ -138,6 +150,28 @@ pub async fn compute(
                 }
             }
             county.incidents = period.incidents;
+            for u in &period.units {
+                if let Some(r) = rows.get_mut(&u.unit) {
+                    r.incidents_high = u.incidents_high;
+                    r.incidents_medium = u.incidents_medium;
+                    r.incidents_low = u.incidents_low;
+                    r.notices = u.notices_issued;
+                    r.notices_on_time_rate = u.on_time_rate;
+                }
+            }
+            let severity = |k: &str| {
+                period
+                    .incidents_by_severity
+                    .iter()
+                    .filter(|c| c.key == k)
+                    .map(|c| c.count)
+                    .sum::<u64>()
+            };
+            county.incidents_high = severity("high");
+            county.incidents_medium = severity("medium");
+            county.incidents_low = severity("low");
+            county.notices = period.notices_issued;
+            county.notices_on_time_rate = period.on_time_rate;
             let unattributed = period
                 .incidents_by_unit
                 .iter()
