@@ -120,13 +120,14 @@ async fn enforce_retention(
 
 /// Escalates remediation notices as they pass their deadline unreported (each once).
 async fn escalate_overdue(pool: sqlx::PgPool, every: Duration, shutdown: CancellationToken) {
-    yiwang_kit::every(every, shutdown, || async {
-        match notice::escalate_overdue(&pool).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(notices = n, "alerts: overdue notices escalated"),
-            Err(e) => tracing::warn!(error = %e, "alerts: escalation sweep failed"),
-        }
-    })
+    yiwang_kit::sweep(
+        SERVICE,
+        "notice_escalation",
+        "overdue notices escalated",
+        every,
+        shutdown,
+        || notice::escalate_overdue(&pool),
+    )
     .await
 }
 

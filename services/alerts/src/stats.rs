@@ -61,28 +61,12 @@ pub async fn period(pool: &PgPool, from: NaiveDate, to: NaiveDate) -> Result<pb:
         .await?,
     )?;
     p.incidents = p.incidents_by_severity.iter().map(|c| c.count).sum();
-    let n = sqlx::query(
-        "SELECT count(*)::bigint AS issued,
-                count(*) FILTER (WHERE reported_at IS NOT NULL OR deadline < now())::bigint AS due,
-                count(*) FILTER (WHERE reported_at IS NOT NULL AND reported_at <= deadline)::bigint AS on_time
-           FROM notices
-          WHERE (issued_at AT TIME ZONE 'Asia/Shanghai')::date >= $1
-            AND (issued_at AT TIME ZONE 'Asia/Shanghai')::date < $2",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_one(pool)
-    .await?;
-    let (issued, due, on_time): (i64, i64, i64) = (
-        n.try_get("issued")?,
-        n.try_get("due")?,
-        n.try_get("on_time")?,
-    );
-    p.notices_issued = issued.max(0) as u64;
-    p.notices_due = due.max(0) as u64;
-    p.notices_on_time = on_time.max(0) as u64;
-    p.on_time_rate = yiwang_kit::percent(on_time, due);
+    // Every notice belongs to a unit: the county's notices are the units' sum.
     p.units = units(pool, from, to).await?;
+    p.notices_issued = p.units.iter().map(|u| u.notices_issued).sum();
+    p.notices_due = p.units.iter().map(|u| u.notices_due).sum();
+    p.notices_on_time = p.units.iter().map(|u| u.notices_on_time).sum();
+    p.on_time_rate = yiwang_kit::percent(p.notices_on_time as i64, p.notices_due as i64);
     Ok(p)
 }
 

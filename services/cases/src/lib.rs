@@ -115,6 +115,17 @@ pub async fn serve(
             Duration::from_secs(cfg.overdue_sweep_secs),
             background.clone(),
         ));
+        tokio::spawn(sweep_overdue_tickets(
+            pool.clone(),
+            Duration::from_secs(cfg.overdue_sweep_secs),
+            background.clone(),
+        ));
+        tokio::spawn(sweep_warnings(
+            pool.clone(),
+            calendar.clone(),
+            Duration::from_secs(cfg.overdue_sweep_secs),
+            background.clone(),
+        ));
         tokio::spawn(sweep_unanswered(
             pool.clone(),
             calendar.clone(),
@@ -175,14 +186,18 @@ async fn sweep_unanswered(
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    yiwang_kit::every(every, shutdown, || async {
-        let current = calendar.read().unwrap_or_else(|e| e.into_inner()).clone();
-        match case_store::accept_unanswered(&pool, &current).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(cases = n, "cases accepted on receipt (Art. 32)"),
-            Err(e) => tracing::warn!(error = %e, "acceptance-on-receipt sweep failed"),
-        }
-    })
+    yiwang_kit::sweep(
+        SERVICE,
+        "accept_on_receipt",
+        "cases accepted on receipt (Art. 32)",
+        every,
+        shutdown,
+        || {
+            let current = calendar.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let pool = pool.clone();
+            async move { case_store::accept_unanswered(&pool, &current).await }
+        },
+    )
     .await;
 }
 
@@ -193,52 +208,83 @@ async fn sweep_uploads(
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    yiwang_kit::every(every, shutdown, || async {
-        match upload::sweep_expired(&pool, &files.store).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(uploads = n, "expired uploads deleted"),
-            Err(e) => tracing::warn!(error = %e, "upload expiry sweep failed"),
-        }
-    })
+    yiwang_kit::sweep(
+        SERVICE,
+        "upload_expiry",
+        "expired uploads deleted",
+        every,
+        shutdown,
+        || upload::sweep_expired(&pool, &files.store),
+    )
     .await;
 }
 
 /// Marks cases overdue as their deadlines pass (each once, whatever the number of replicas).
 async fn sweep_overdue(pool: sqlx::PgPool, every: Duration, shutdown: CancellationToken) {
-    yiwang_kit::every(every, shutdown, || async {
-        match case_store::sweep_overdue(&pool).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(cases = n, "cases newly overdue"),
-            Err(e) => tracing::warn!(error = %e, "overdue sweep failed"),
-        }
-        match ticket::sweep_overdue(&pool).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(parts = n, "ticket parts newly overdue"),
-            Err(e) => tracing::warn!(error = %e, "ticket overdue sweep failed"),
-        }
-    })
+    yiwang_kit::sweep(
+        SERVICE,
+        "case_overdue",
+        "cases newly overdue",
+        every,
+        shutdown,
+        || case_store::sweep_overdue(&pool),
+    )
     .await
 }
 
-/// Tells of cases nearing their deadlines and of tomorrow's appointments (each once).
+/// Marks ticket parts overdue as their reply deadlines pass (each once).
+async fn sweep_overdue_tickets(pool: sqlx::PgPool, every: Duration, shutdown: CancellationToken) {
+    yiwang_kit::sweep(
+        SERVICE,
+        "ticket_overdue",
+        "ticket parts newly overdue",
+        every,
+        shutdown,
+        || ticket::sweep_overdue(&pool),
+    )
+    .await
+}
+
+/// Tells of cases nearing their deadlines (each once).
+async fn sweep_warnings(
+    pool: sqlx::PgPool,
+    calendar: SharedCalendar,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    yiwang_kit::sweep(
+        SERVICE,
+        "deadline_warning",
+        "cases entered their warning period",
+        every,
+        shutdown,
+        || {
+            let current = calendar.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let pool = pool.clone();
+            async move { case_store::warn_deadlines(&pool, &current).await }
+        },
+    )
+    .await
+}
+
+/// Tells of tomorrow's appointments (each once).
 async fn sweep_reminders(
     pool: sqlx::PgPool,
     calendar: SharedCalendar,
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    yiwang_kit::every(every, shutdown, || async {
-        let current = calendar.read().unwrap_or_else(|e| e.into_inner()).clone();
-        match case_store::warn_deadlines(&pool, &current).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(cases = n, "cases entered their warning period"),
-            Err(e) => tracing::warn!(error = %e, "deadline warning sweep failed"),
-        }
-        match appointment::remind(&pool, &current).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(appointments = n, "appointment reminders sent"),
-            Err(e) => tracing::warn!(error = %e, "appointment reminder sweep failed"),
-        }
-    })
+    yiwang_kit::sweep(
+        SERVICE,
+        "appointment_reminder",
+        "appointment reminders sent",
+        every,
+        shutdown,
+        || {
+            let current = calendar.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let pool = pool.clone();
+            async move { appointment::remind(&pool, &current).await }
+        },
+    )
     .await
 }

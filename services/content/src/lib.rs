@@ -141,28 +141,27 @@ async fn check_links(
     every: std::time::Duration,
     shutdown: CancellationToken,
 ) {
-    yiwang_kit::every(every, shutdown, || async {
-        match links::check_due(&pool, &checker).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(links = n, "links checked"),
-            Err(e) => tracing::warn!(error = %e, "link check pass failed"),
-        }
-    })
+    yiwang_kit::sweep(
+        SERVICE,
+        "link_check",
+        "links checked",
+        every,
+        shutdown,
+        || links::check_due(&pool, &checker),
+    )
     .await
 }
 
 /// The weekly check of new-media accounts, run continuously (each lapse announced once).
 async fn flag_lapsed(pool: sqlx::PgPool, every: std::time::Duration, shutdown: CancellationToken) {
-    yiwang_kit::every(every, shutdown, || async {
-        match media::flag_lapsed(&pool).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                accounts = n,
-                "new-media accounts lapsed (no post in 7 days)"
-            ),
-            Err(e) => tracing::warn!(error = %e, "new-media lapse check failed"),
-        }
-    })
+    yiwang_kit::sweep(
+        SERVICE,
+        "media_lapse",
+        "new-media accounts lapsed (no post in 7 days)",
+        every,
+        shutdown,
+        || media::flag_lapsed(&pool),
+    )
     .await
 }
 
@@ -174,12 +173,13 @@ async fn forward_messages(
     every: std::time::Duration,
     shutdown: CancellationToken,
 ) {
-    yiwang_kit::every(every, shutdown, || async {
-        match message::forward_waiting(&pool, &key, &cases).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(messages = n, "citizen messages forwarded as tickets"),
-            Err(e) => tracing::warn!(error = %e, "message forwarding pass failed"),
-        }
-    })
+    yiwang_kit::sweep(
+        SERVICE,
+        "message_forward",
+        "citizen messages forwarded as tickets",
+        every,
+        shutdown,
+        || message::forward_waiting(&pool, &key, &cases),
+    )
     .await
 }

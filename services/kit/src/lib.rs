@@ -68,6 +68,42 @@ where
     }
 }
 
+/// A sweeper: runs `pass` every `period` until `shutdown` ([`every`]). A pass that did something
+/// is logged with `done` and its count, a failed one warned; each completed pass is stamped in
+/// `yiwang_sweeper_last_run_timestamp_seconds{service, sweeper}`, so the operator's alert sees a
+/// sweeper that has stopped running.
+pub async fn sweep<F, Fut, N, E>(
+    service: &'static str,
+    sweeper: &'static str,
+    done: &'static str,
+    period: std::time::Duration,
+    shutdown: CancellationToken,
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<N, E>>,
+    N: TryInto<u64>,
+    E: std::fmt::Display,
+{
+    every(period, shutdown, || {
+        let run = pass();
+        async move {
+            match run.await {
+                Ok(n) => {
+                    let n: u64 = n.try_into().unwrap_or(u64::MAX);
+                    if n > 0 {
+                        tracing::info!(service, sweeper, count = n, "{done}");
+                    }
+                    metrics::gauge!("yiwang_sweeper_last_run_timestamp_seconds", "service" => service, "sweeper" => sweeper)
+                        .set(chrono::Utc::now().timestamp() as f64);
+                }
+                Err(e) => tracing::warn!(service, sweeper, error = %e, "sweeper pass failed; the next one retries"),
+            }
+        }
+    })
+    .await
+}
+
 /// Converts a `chrono` time to a protobuf timestamp.
 pub fn to_timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {

@@ -91,11 +91,19 @@ pub async fn relay(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
     let mut idle = Duration::from_millis(50);
     let mut marker: Option<String> = None;
     let mut last_check = tokio::time::Instant::now() - Duration::from_secs(60);
+    let mut last_gauges = last_check;
+    let mut service: Option<String> = None;
     loop {
         if last_check.elapsed() >= Duration::from_secs(1) {
             last_check = tokio::time::Instant::now();
             if let Err(e) = republish_if_redis_lost(&pool, &redis, &mut conn, &mut marker).await {
                 tracing::warn!(error = %e, "outbox relay: cannot check Redis for lost streams; will retry");
+            }
+        }
+        if last_gauges.elapsed() >= GAUGE_EVERY {
+            last_gauges = tokio::time::Instant::now();
+            if let Err(e) = export_gauges(&pool, &mut service).await {
+                tracing::debug!(error = %e, "outbox relay: gauges not updated");
             }
         }
         let published = match relay_batch(&pool, &redis, &mut conn).await {
@@ -156,6 +164,39 @@ async fn republish_if_redis_lost(
             metrics::counter!("yiwang_outbox_republished_total").increment(again);
         }
     }
+    Ok(())
+}
+
+/// How often the relay exports the outbox and pool gauges.
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
+
+/// The outbox's backlog (`yiwang_outbox_pending`, `yiwang_outbox_lag_seconds`: the age of the
+/// oldest unpublished row) and the database pool's use (`yiwang_db_pool_connections{state}`,
+/// `yiwang_db_pool_max_connections`), labelled with the service whose database this is (the
+/// database is `<prefix>_<service>`).
+async fn export_gauges(pool: &PgPool, service: &mut Option<String>) -> anyhow::Result<()> {
+    if service.is_none() {
+        let db: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(pool)
+            .await?;
+        *service = Some(db.rsplit('_').next().unwrap_or(&db).to_string());
+    }
+    let service = service.clone().unwrap_or_default();
+    let (pending, lag): (i64, f64) = sqlx::query_as(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+           FROM outbox WHERE published_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    metrics::gauge!("yiwang_outbox_pending", "service" => service.clone()).set(pending as f64);
+    metrics::gauge!("yiwang_outbox_lag_seconds", "service" => service.clone()).set(lag.max(0.0));
+    let (size, idle) = (pool.size() as f64, pool.num_idle() as f64);
+    metrics::gauge!("yiwang_db_pool_connections", "service" => service.clone(), "state" => "in_use")
+        .set((size - idle).max(0.0));
+    metrics::gauge!("yiwang_db_pool_connections", "service" => service.clone(), "state" => "idle")
+        .set(idle);
+    metrics::gauge!("yiwang_db_pool_max_connections", "service" => service)
+        .set(pool.options().get_max_connections() as f64);
     Ok(())
 }
 
@@ -325,6 +366,7 @@ impl Consumer {
             }
             if last_claim.elapsed() > Duration::from_secs(5) {
                 last_claim = tokio::time::Instant::now();
+                self.export_lag(&mut conn, &keys).await;
                 for key in &keys {
                     let claimed: redis::RedisResult<redis::streams::StreamAutoClaimReply> = conn
                         .xautoclaim_options(
@@ -343,6 +385,29 @@ impl Consumer {
                     }
                 }
             }
+        }
+    }
+
+    /// The group's lag on each stream (`yiwang_consumer_lag{service, stream, group}`): entries
+    /// not yet delivered to the group plus those delivered and not acknowledged.
+    async fn export_lag(&self, conn: &mut redis::aio::ConnectionManager, keys: &[String]) {
+        // The role: the consumer's name ends in it ([`consumer_name`]).
+        let service = self
+            .name
+            .rsplit('-')
+            .next()
+            .unwrap_or(&self.name)
+            .to_string();
+        for (key, topic) in keys.iter().zip(&self.topics) {
+            let groups: redis::RedisResult<redis::streams::StreamInfoGroupsReply> =
+                conn.xinfo_groups(key).await;
+            let Ok(groups) = groups else { continue };
+            let Some(g) = groups.groups.iter().find(|g| g.name == self.group) else {
+                continue;
+            };
+            let lag = g.lag.unwrap_or(0) as f64 + g.pending as f64;
+            metrics::gauge!("yiwang_consumer_lag", "service" => service.clone(), "stream" => topic.clone(), "group" => self.group.clone())
+                .set(lag);
         }
     }
 
