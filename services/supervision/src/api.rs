@@ -95,9 +95,9 @@ impl SupervisionService for SupervisionApi {
                     case_id: r.try_get::<uuid::Uuid, _>("case_id")?.to_string(),
                     item_code: r.try_get("item_code")?,
                     department: r.try_get("department")?,
-                    valid_until: crate::util::opt_ts(r.try_get("valid_until")?),
-                    issued_at: crate::util::opt_ts(r.try_get("issued_at")?),
-                    revoked_at: crate::util::opt_ts(r.try_get("revoked_at")?),
+                    valid_until: yiwang_kit::opt_timestamp(r.try_get("valid_until")?),
+                    issued_at: yiwang_kit::opt_timestamp(r.try_get("issued_at")?),
+                    revoked_at: yiwang_kit::opt_timestamp(r.try_get("revoked_at")?),
                     revoke_reason: r.try_get("revoke_reason")?,
                 })
             })

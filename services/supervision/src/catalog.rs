@@ -6,8 +6,10 @@ use uuid::Uuid;
 use yiwang_kit::{Caller, Error, Result, Violations, ids, page};
 use yiwang_proto::supervision::v1 as pb;
 
+use crate::access::{MANAGERS, SUPERVISOR};
 use crate::api::SupervisionApi;
-use crate::util::{self, MANAGERS, SUPERVISOR, ts};
+use crate::{access, audit, request_fields};
+use yiwang_kit::to_timestamp;
 
 pub const ADMIN_TYPES: &[&str] = &["0", "1", "2", "3"];
 
@@ -25,7 +27,7 @@ fn item_from(r: &sqlx::postgres::PgRow) -> Result<pb::Item> {
         department: r.try_get("department")?,
         claimed_by: r.try_get("claimed_by")?,
         check_lists: r.try_get::<i64, _>("check_lists")? as u32,
-        created_at: ts(r.try_get("created_at")?),
+        created_at: Some(to_timestamp(r.try_get("created_at")?)),
     })
 }
 
@@ -107,7 +109,7 @@ impl SupervisionApi {
         .execute(&mut *tx)
         .await;
         if let Err(e) = res {
-            if util::is_unique_violation(&e) {
+            if request_fields::is_unique_violation(&e) {
                 return Err(Error::already_exists(
                     "ITEM_EXISTS",
                     format!("item {code} already exists"),
@@ -115,7 +117,7 @@ impl SupervisionApi {
             }
             return Err(e.into());
         }
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &caller.sub,
             "create_item",
@@ -159,8 +161,8 @@ impl SupervisionApi {
 
     pub async fn claim_item(&self, caller: &Caller, r: pb::ClaimItemRequest) -> Result<pb::Item> {
         caller.require_authenticated()?;
-        let dept = util::department_of(caller, &r.department)?;
-        util::require_acts_for(caller, &dept, MANAGERS)?;
+        let dept = access::department_of(caller, &r.department)?;
+        access::require_acts_for(caller, &dept, MANAGERS)?;
         let code = r.code.trim();
         let item = self.get_item(code).await?;
         if item.claimed_by.contains(&dept) {
@@ -175,7 +177,7 @@ impl SupervisionApi {
         .bind(&caller.sub)
         .execute(&mut *tx)
         .await?;
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &caller.sub,
             "claim_item",
@@ -194,8 +196,8 @@ impl SupervisionApi {
         r: pb::CreateCheckListRequest,
     ) -> Result<pb::CheckList> {
         caller.require_authenticated()?;
-        let dept = util::department_of(caller, &r.department)?;
-        util::require_acts_for(caller, &dept, MANAGERS)?;
+        let dept = access::department_of(caller, &r.department)?;
+        access::require_acts_for(caller, &dept, MANAGERS)?;
         let mut v = Violations::new();
         let agency = r.agency_uscc.trim().to_uppercase();
         v.check("agency_uscc", ids::check_uscc(&agency));
@@ -255,7 +257,7 @@ impl SupervisionApi {
         .execute(&mut *tx)
         .await;
         if let Err(e) = res {
-            if util::is_unique_violation(&e) {
+            if request_fields::is_unique_violation(&e) {
                 return Err(Error::already_exists(
                     "CHECK_LIST_EXISTS",
                     format!("an inspection list with code {code} already exists"),
@@ -263,7 +265,7 @@ impl SupervisionApi {
             }
             return Err(e.into());
         }
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &caller.sub,
             "create_check_list",
@@ -284,7 +286,7 @@ impl SupervisionApi {
             methods,
             legal_basis: basis,
             frequency,
-            created_at: ts(chrono::Utc::now()),
+            created_at: Some(to_timestamp(chrono::Utc::now())),
         })
     }
 
@@ -320,7 +322,7 @@ impl SupervisionApi {
                     methods: r.try_get("methods")?,
                     legal_basis: r.try_get("legal_basis")?,
                     frequency: r.try_get("frequency")?,
-                    created_at: ts(r.try_get("created_at")?),
+                    created_at: Some(to_timestamp(r.try_get("created_at")?)),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

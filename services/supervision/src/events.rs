@@ -18,7 +18,8 @@ use yiwang_kit::{Caller, CancellationToken, Error, Result, Violations, ids, page
 use yiwang_proto::supervision::v1 as pb;
 
 use crate::api::SupervisionApi;
-use crate::util::{self, opt_ts, ts};
+use crate::{access, audit, request_fields};
+use yiwang_kit::to_timestamp;
 
 pub const CASE_DECIDED: &str = "cases.case.decided";
 pub const CASE_OVERDUE: &str = "cases.case.overdue";
@@ -124,7 +125,7 @@ pub async fn on_case_decided(pool: &PgPool, event: &Event) -> Result<Option<Uuid
     .rows_affected()
         == 1;
     if created {
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             "system:cases.case.decided",
             "create_task",
@@ -249,7 +250,7 @@ async fn open_notice(
     .rows_affected()
         == 1;
     if created {
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &format!("system:{}", event.topic),
             "open_notice",
@@ -295,8 +296,8 @@ fn task_from(r: &sqlx::postgres::PgRow) -> Result<(pb::Task, DateTime<Utc>, Uuid
                 .try_get::<Option<Uuid>, _>("inspection_id")?
                 .map(|u| u.to_string())
                 .unwrap_or_default(),
-            created_at: ts(created),
-            done_at: opt_ts(r.try_get("done_at")?),
+            created_at: Some(to_timestamp(created)),
+            done_at: yiwang_kit::opt_timestamp(r.try_get("done_at")?),
         },
         created,
         id,
@@ -318,13 +319,13 @@ fn notice_from(r: &sqlx::postgres::PgRow) -> Result<(pb::Notice, DateTime<Utc>, 
             item_code: r.try_get("item_code")?,
             item_name: r.try_get("item_name")?,
             department: r.try_get("department")?,
-            deadline: opt_ts(r.try_get("deadline")?),
+            deadline: yiwang_kit::opt_timestamp(r.try_get("deadline")?),
             state: r.try_get("state")?,
             acknowledge_note: r.try_get("acknowledge_note")?,
             close_note: r.try_get("close_note")?,
-            created_at: ts(created),
-            acknowledged_at: opt_ts(r.try_get("acknowledged_at")?),
-            closed_at: opt_ts(r.try_get("closed_at")?),
+            created_at: Some(to_timestamp(created)),
+            acknowledged_at: yiwang_kit::opt_timestamp(r.try_get("acknowledged_at")?),
+            closed_at: yiwang_kit::opt_timestamp(r.try_get("closed_at")?),
             subject: r.try_get("subject")?,
         },
         created,
@@ -335,7 +336,7 @@ fn notice_from(r: &sqlx::postgres::PgRow) -> Result<(pb::Notice, DateTime<Utc>, 
 /// The department a listing is limited to: supervisors and systems choose (or see all); other
 /// staff see their own only.
 fn listing_department(caller: &Caller, requested: &str) -> Result<String> {
-    caller.require_any_role(util::STAFF)?;
+    caller.require_any_role(access::STAFF)?;
     if caller.has_any_role(&[roles::SUPERVISOR, roles::SYSTEM]) {
         return Ok(requested.trim().to_string());
     }
@@ -437,7 +438,7 @@ impl SupervisionApi {
         close: bool,
     ) -> Result<pb::Notice> {
         caller.require_authenticated()?;
-        let id = util::parse_uuid("id", &r.id)?;
+        let id = request_fields::parse_uuid("id", &r.id)?;
         let mut v = Violations::new();
         let note = v.text("note", &r.note, true, 2000);
         v.into_result()?;
@@ -451,14 +452,14 @@ impl SupervisionApi {
         let Some((dept, state)) = row else {
             return Err(nf());
         };
-        if !util::acts_for(caller, &dept, util::STAFF) {
+        if !access::acts_for(caller, &dept, access::STAFF) {
             return Err(nf());
         }
         let (from, to) = if close {
-            caller.require_any_role(util::SUPERVISOR)?;
+            caller.require_any_role(access::SUPERVISOR)?;
             ("acknowledged", "closed")
         } else {
-            util::require_acts_for(caller, &dept, util::MANAGERS)?;
+            access::require_acts_for(caller, &dept, access::MANAGERS)?;
             ("open", "acknowledged")
         };
         if state != from {
@@ -477,7 +478,7 @@ impl SupervisionApi {
             .bind(&note)
             .execute(&mut *tx)
             .await?;
-        util::audit(
+        audit::record(
             &mut tx,
             &caller.sub,
             if close {

@@ -10,7 +10,8 @@ use yiwang_kit::{Caller, Error, Result, Violations, page};
 use yiwang_proto::supervision::v1 as pb;
 
 use crate::api::SupervisionApi;
-use crate::util::{self, opt_ts, ts};
+use crate::{access, audit, request_fields};
+use yiwang_kit::to_timestamp;
 
 pub const FORMS: &[&str] = &["random", "routine", "special", "follow_up", "complaint"];
 pub const CATEGORIES: &[&str] = &["on_site", "off_site", "online"];
@@ -66,8 +67,8 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<(pb::Inspection, DateTime<Utc>)
             method: r.try_get("method")?,
             result: r.try_get("result")?,
             result_detail: r.try_get("result_detail")?,
-            inspected_at: ts(r.try_get("inspected_at")?),
-            reported_at: ts(r.try_get("reported_at")?),
+            inspected_at: Some(to_timestamp(r.try_get("inspected_at")?)),
+            reported_at: Some(to_timestamp(r.try_get("reported_at")?)),
             inspectors: inspectors
                 .into_iter()
                 .map(|i| pb::InspectorRef {
@@ -76,9 +77,9 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<(pb::Inspection, DateTime<Utc>)
                 })
                 .collect(),
             rectification_state: r.try_get("rectification_state")?,
-            rectification_deadline: opt_ts(r.try_get("rectification_deadline")?),
+            rectification_deadline: yiwang_kit::opt_timestamp(r.try_get("rectification_deadline")?),
             rectification_note: r.try_get("rectification_note")?,
-            rectified_at: opt_ts(r.try_get("rectified_at")?),
+            rectified_at: yiwang_kit::opt_timestamp(r.try_get("rectified_at")?),
             created_by: r.try_get("created_by")?,
         },
         created_at,
@@ -98,9 +99,9 @@ impl SupervisionApi {
     }
 
     pub async fn get_inspection(&self, caller: &Caller, id: &str) -> Result<pb::Inspection> {
-        let id = util::parse_uuid("id", id)?;
+        let id = request_fields::parse_uuid("id", id)?;
         let i = self.load_inspection(id).await?;
-        if !util::acts_for(caller, &i.department, util::STAFF) {
+        if !access::acts_for(caller, &i.department, access::STAFF) {
             return Err(not_found(id));
         }
         Ok(i)
@@ -128,10 +129,10 @@ impl SupervisionApi {
         let now = Utc::now();
         let mut v = Violations::new();
         let plan_id = (!r.plan_id.trim().is_empty())
-            .then(|| util::parse_uuid("plan_id", &r.plan_id))
+            .then(|| request_fields::parse_uuid("plan_id", &r.plan_id))
             .transpose()?;
         let task_id = (!r.task_id.trim().is_empty())
-            .then(|| util::parse_uuid("task_id", &r.task_id))
+            .then(|| request_fields::parse_uuid("task_id", &r.task_id))
             .transpose()?;
         if plan_id.is_some() && task_id.is_some() {
             v.add("task_id", "give plan_id or task_id, not both");
@@ -150,13 +151,14 @@ impl SupervisionApi {
         let method = v.text("method", &r.method, true, 100);
         v.one_of("result", &r.result, RESULTS);
         let detail = v.text("result_detail", &r.result_detail, false, 4000);
-        let inspected_at = util::given_time(&mut v, "inspected_at", r.inspected_at.as_ref());
+        let inspected_at =
+            request_fields::given_time(&mut v, "inspected_at", r.inspected_at.as_ref());
         if r.inspected_at.is_none() {
             v.add("inspected_at", "is required");
         }
         let reported_at = match r.reported_at.as_ref() {
             None => Some(now),
-            given => util::given_time(&mut v, "reported_at", given),
+            given => request_fields::given_time(&mut v, "reported_at", given),
         };
         if let (Some(i), Some(rep)) = (inspected_at, reported_at) {
             if rep < i {
@@ -185,7 +187,7 @@ impl SupervisionApi {
             }
         }
         let deadline = if r.result == "ordered_to_rectify" {
-            match util::given_time(
+            match request_fields::given_time(
                 &mut v,
                 "rectification_deadline",
                 r.rectification_deadline.as_ref(),
@@ -229,7 +231,7 @@ impl SupervisionApi {
                 .await
                 .map_err(|_| Error::invalid("plan_id", "is not a plan"))?;
             department = plan.department.clone();
-            util::require_acts_for(caller, &department, FILERS)?;
+            access::require_acts_for(caller, &department, FILERS)?;
             if plan.state == "draft" {
                 return Err(Error::failed_precondition(
                     "PLAN_NOT_DRAWN",
@@ -258,7 +260,7 @@ impl SupervisionApi {
                 return Err(Error::invalid("task_id", "is not a follow-up task"));
             };
             department = dept;
-            util::require_acts_for(caller, &department, FILERS)?;
+            access::require_acts_for(caller, &department, FILERS)?;
             if state != "open" {
                 return Err(Error::failed_precondition(
                     "TASK_DONE",
@@ -270,8 +272,8 @@ impl SupervisionApi {
             }
             entity_id = eid;
         } else {
-            department = util::department_of(caller, "")?;
-            util::require_acts_for(caller, &department, FILERS)?;
+            department = access::department_of(caller, "")?;
+            access::require_acts_for(caller, &department, FILERS)?;
         }
         if item_code.is_empty() {
             return Err(Error::invalid(
@@ -381,7 +383,7 @@ impl SupervisionApi {
         .execute(&mut *tx)
         .await;
         if let Err(e) = res {
-            if util::is_unique_violation(&e) && !request_id.is_empty() {
+            if request_fields::is_unique_violation(&e) && !request_id.is_empty() {
                 drop(tx);
                 let prior: Uuid = sqlx::query_scalar(
                     "SELECT id FROM inspections WHERE created_by = $1 AND request_id = $2",
@@ -402,7 +404,7 @@ impl SupervisionApi {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            util::audit(
+            audit::record(
                 &mut tx,
                 &caller.sub,
                 "complete_task",
@@ -412,7 +414,7 @@ impl SupervisionApi {
             )
             .await?;
         }
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &caller.sub,
             "create_inspection",
@@ -430,7 +432,7 @@ impl SupervisionApi {
         caller: &Caller,
         r: pb::ListInspectionsRequest,
     ) -> Result<pb::ListInspectionsResponse> {
-        caller.require_any_role(util::STAFF)?;
+        caller.require_any_role(access::STAFF)?;
         let limit = page::page_size(r.page_size)?;
         // Department staff see their department's records; supervisors and systems all.
         let dept = if caller.has_any_role(&[roles::SUPERVISOR, roles::SYSTEM]) {
@@ -445,7 +447,7 @@ impl SupervisionApi {
             own
         };
         let plan_id = (!r.plan_id.trim().is_empty())
-            .then(|| util::parse_uuid("plan_id", &r.plan_id))
+            .then(|| request_fields::parse_uuid("plan_id", &r.plan_id))
             .transpose()?;
         let mut v = Violations::new();
         if !r.result.is_empty() {
@@ -500,7 +502,7 @@ impl SupervisionApi {
         r: pb::CompleteRectificationRequest,
     ) -> Result<pb::Inspection> {
         caller.require_authenticated()?;
-        let id = util::parse_uuid("id", &r.id)?;
+        let id = request_fields::parse_uuid("id", &r.id)?;
         let mut v = Violations::new();
         let note = v.text("note", &r.note, true, 2000);
         v.into_result()?;
@@ -514,10 +516,10 @@ impl SupervisionApi {
         let Some((dept, state)) = row else {
             return Err(not_found(id));
         };
-        if !util::acts_for(caller, &dept, util::STAFF) {
+        if !access::acts_for(caller, &dept, access::STAFF) {
             return Err(not_found(id));
         }
-        util::require_acts_for(caller, &dept, &[roles::INSPECTOR, roles::OFFICER])?;
+        access::require_acts_for(caller, &dept, &[roles::INSPECTOR, roles::OFFICER])?;
         if state != "open" {
             return Err(Error::failed_precondition(
                 "NO_OPEN_RECTIFICATION",
@@ -531,7 +533,7 @@ impl SupervisionApi {
         .bind(&note)
         .execute(&mut *tx)
         .await?;
-        util::audit(
+        audit::record(
             &mut tx,
             &caller.sub,
             "complete_rectification",

@@ -5,7 +5,9 @@
 //! notices for overdue cases, both from case events ([`events`]), publication and statistics.
 //! Served over gRPC ([`api`]).
 
+pub mod access;
 pub mod api;
+pub mod audit;
 pub mod catalog;
 pub mod demo;
 pub mod draw;
@@ -14,8 +16,8 @@ pub mod inspections;
 pub mod plans;
 pub mod publications;
 pub mod registers;
+pub mod request_fields;
 pub mod stats;
-pub mod util;
 
 use tokio::net::TcpListener;
 use yiwang_kit::crypto::DataKey;

@@ -11,10 +11,12 @@ use uuid::Uuid;
 use yiwang_kit::{Caller, Code, Error, Result, Violations, page};
 use yiwang_proto::supervision::v1 as pb;
 
+use crate::access::MANAGERS;
 use crate::api::SupervisionApi;
 use crate::draw;
 use crate::registers::{self, POST_TYPES};
-use crate::util::{self, MANAGERS, opt_ts, ts};
+use crate::{access, audit, request_fields};
+use yiwang_kit::to_timestamp;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -135,9 +137,9 @@ pub fn plan_to_pb(p: &PlanRow) -> pb::Plan {
             .map(|i| i.to_string())
             .unwrap_or_default(),
         created_by: p.created_by.clone(),
-        created_at: ts(p.created_at),
-        drawn_at: opt_ts(p.drawn_at),
-        published_at: opt_ts(p.published_at),
+        created_at: Some(to_timestamp(p.created_at)),
+        drawn_at: yiwang_kit::opt_timestamp(p.drawn_at),
+        published_at: yiwang_kit::opt_timestamp(p.published_at),
     }
 }
 
@@ -277,8 +279,8 @@ impl SupervisionApi {
 
     pub async fn create_plan(&self, caller: &Caller, r: pb::CreatePlanRequest) -> Result<pb::Plan> {
         caller.require_authenticated()?;
-        let dept = util::department_of(caller, &r.department)?;
-        util::require_acts_for(caller, &dept, MANAGERS)?;
+        let dept = access::department_of(caller, &r.department)?;
+        access::require_acts_for(caller, &dept, MANAGERS)?;
         let p = check_params(
             &r.name,
             &r.item_codes,
@@ -309,7 +311,7 @@ impl SupervisionApi {
         .bind(&caller.sub)
         .execute(&mut *tx)
         .await?;
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &caller.sub,
             "create_plan",
@@ -324,9 +326,9 @@ impl SupervisionApi {
 
     /// A plan as its department (or a supervisor) sees it; others see it once published.
     pub async fn get_plan(&self, caller: &Caller, id: &str) -> Result<pb::Plan> {
-        let id = util::parse_uuid("id", id)?;
+        let id = request_fields::parse_uuid("id", id)?;
         let p = self.load_plan(id).await?;
-        if p.state != "published" && !util::acts_for(caller, &p.department, util::STAFF) {
+        if p.state != "published" && !access::acts_for(caller, &p.department, access::STAFF) {
             return Err(plan_not_found(id));
         }
         Ok(plan_to_pb(&p))
@@ -344,9 +346,9 @@ impl SupervisionApi {
             v.into_result()?;
         }
         // Unpublished plans only to their department's staff (a supervisor: all).
-        let own = if caller.has_any_role(util::SUPERVISOR) {
+        let own = if caller.has_any_role(access::SUPERVISOR) {
             "*".to_string()
-        } else if caller.has_any_role(util::STAFF) {
+        } else if caller.has_any_role(access::STAFF) {
             caller.dept.clone().unwrap_or_default()
         } else {
             String::new()
@@ -380,7 +382,7 @@ impl SupervisionApi {
 
     pub async fn update_plan(&self, caller: &Caller, r: pb::UpdatePlanRequest) -> Result<pb::Plan> {
         caller.require_authenticated()?;
-        let id = util::parse_uuid("id", &r.id)?;
+        let id = request_fields::parse_uuid("id", &r.id)?;
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM plans WHERE id = $1 FOR UPDATE"
@@ -390,10 +392,10 @@ impl SupervisionApi {
         .await?
         .ok_or_else(|| plan_not_found(id))?;
         let plan = from_row(&row)?;
-        if !util::acts_for(caller, &plan.department, util::STAFF) {
+        if !access::acts_for(caller, &plan.department, access::STAFF) {
             return Err(plan_not_found(id));
         }
-        util::require_acts_for(caller, &plan.department, MANAGERS)?;
+        access::require_acts_for(caller, &plan.department, MANAGERS)?;
         immutable(&plan)?;
         let p = check_params(
             &r.name,
@@ -421,7 +423,7 @@ impl SupervisionApi {
         .bind(p.inspectors_per_target as i32)
         .execute(&mut *tx)
         .await?;
-        util::audit(
+        audit::record(
             &mut tx,
             &caller.sub,
             "update_plan",
@@ -441,7 +443,7 @@ impl SupervisionApi {
     /// stores inputs, seed and picks, and marks the plan drawn, all in one transaction.
     pub async fn draw_plan(&self, caller: &Caller, r: pb::DrawPlanRequest) -> Result<pb::Plan> {
         caller.require_authenticated()?;
-        let id = util::parse_uuid("id", &r.id)?;
+        let id = request_fields::parse_uuid("id", &r.id)?;
         let seed = if r.seed.trim().is_empty() {
             let mut s = [0u8; 32];
             rand::rng().fill_bytes(&mut s);
@@ -458,10 +460,10 @@ impl SupervisionApi {
         .await?
         .ok_or_else(|| plan_not_found(id))?;
         let plan = from_row(&row)?;
-        if !util::acts_for(caller, &plan.department, util::STAFF) {
+        if !access::acts_for(caller, &plan.department, access::STAFF) {
             return Err(plan_not_found(id));
         }
-        util::require_acts_for(caller, &plan.department, MANAGERS)?;
+        access::require_acts_for(caller, &plan.department, MANAGERS)?;
         immutable(&plan)?;
 
         let ef = &plan.entity_filter;
@@ -586,7 +588,7 @@ impl SupervisionApi {
         .bind(previous)
         .execute(&mut *tx)
         .await?;
-        util::audit(
+        audit::record(
             &mut tx,
             &caller.sub,
             "draw_plan",
@@ -602,7 +604,7 @@ impl SupervisionApi {
 
     pub async fn publish_plan(&self, caller: &Caller, id: &str) -> Result<pb::Plan> {
         caller.require_authenticated()?;
-        let id = util::parse_uuid("id", id)?;
+        let id = request_fields::parse_uuid("id", id)?;
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM plans WHERE id = $1 FOR UPDATE"
@@ -612,10 +614,10 @@ impl SupervisionApi {
         .await?
         .ok_or_else(|| plan_not_found(id))?;
         let plan = from_row(&row)?;
-        if plan.state != "published" && !util::acts_for(caller, &plan.department, util::STAFF) {
+        if plan.state != "published" && !access::acts_for(caller, &plan.department, access::STAFF) {
             return Err(plan_not_found(id));
         }
-        util::require_acts_for(caller, &plan.department, MANAGERS)?;
+        access::require_acts_for(caller, &plan.department, MANAGERS)?;
         match plan.state.as_str() {
             "draft" => {
                 return Err(Error::failed_precondition(
@@ -649,7 +651,7 @@ impl SupervisionApi {
         .bind(&caller.sub)
         .execute(&mut *tx)
         .await?;
-        util::audit(
+        audit::record(
             &mut tx,
             &caller.sub,
             "publish_plan",
@@ -664,9 +666,9 @@ impl SupervisionApi {
 
     /// The stored inputs of a drawn plan, with its picks.
     async fn document(&self, caller: &Caller, id: &str) -> Result<(PlanRow, draw::Inputs)> {
-        let id = util::parse_uuid("id", id)?;
+        let id = request_fields::parse_uuid("id", id)?;
         let plan = self.load_plan(id).await?;
-        if plan.state != "published" && !util::acts_for(caller, &plan.department, util::STAFF) {
+        if plan.state != "published" && !access::acts_for(caller, &plan.department, access::STAFF) {
             return Err(plan_not_found(id));
         }
         if plan.state == "draft" {

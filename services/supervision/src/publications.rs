@@ -8,7 +8,8 @@ use yiwang_kit::{Caller, Result, Violations, page};
 use yiwang_proto::supervision::v1 as pb;
 
 use crate::api::SupervisionApi;
-use crate::util::{self, ts};
+use crate::{access, audit};
+use yiwang_kit::to_timestamp;
 
 pub const KINDS: &[&str] = &["plan", "results", "information"];
 
@@ -26,7 +27,7 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<(pb::Publication, DateTime<Utc>
                 .map(|u| u.to_string())
                 .unwrap_or_default(),
             content: r.try_get("content")?,
-            published_at: ts(at),
+            published_at: Some(to_timestamp(at)),
         },
         at,
         id,
@@ -40,8 +41,8 @@ impl SupervisionApi {
         r: pb::CreatePublicationRequest,
     ) -> Result<pb::Publication> {
         caller.require_authenticated()?;
-        let dept = util::department_of(caller, &r.department)?;
-        util::require_acts_for(caller, &dept, util::MANAGERS)?;
+        let dept = access::department_of(caller, &r.department)?;
+        access::require_acts_for(caller, &dept, access::MANAGERS)?;
         let mut v = Violations::new();
         let title = v.text("title", &r.title, true, 200);
         let content = v.text("content", &r.content, true, 20_000);
@@ -75,7 +76,7 @@ impl SupervisionApi {
         .bind(&caller.sub)
         .fetch_one(&mut *tx)
         .await?;
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &caller.sub,
             "publish",

@@ -6,8 +6,10 @@ use yiwang_kit::auth::roles;
 use yiwang_kit::{Caller, Error, Result, Violations, crypto, ids, page};
 use yiwang_proto::supervision::v1 as pb;
 
+use crate::access::{MANAGERS, STAFF};
 use crate::api::SupervisionApi;
-use crate::util::{self, MANAGERS, STAFF, ts};
+use crate::{access, audit, request_fields};
+use yiwang_kit::to_timestamp;
 
 pub const KINDS: &[&str] = &["legal_person", "person"];
 pub const RISK_LEVELS: &[&str] = &["low", "medium", "high"];
@@ -27,7 +29,7 @@ fn entity_from(r: &sqlx::postgres::PgRow) -> Result<pb::Entity> {
         address: r.try_get("address")?,
         risk_level: r.try_get("risk_level")?,
         source: r.try_get("source")?,
-        created_at: ts(r.try_get("created_at")?),
+        created_at: Some(to_timestamp(r.try_get("created_at")?)),
     })
 }
 
@@ -43,7 +45,7 @@ fn inspector_from(r: &sqlx::postgres::PgRow) -> Result<pb::Inspector> {
         post_type: r.try_get("post_type")?,
         active: r.try_get("active")?,
         user: r.try_get("user_sub")?,
-        created_at: ts(r.try_get("created_at")?),
+        created_at: Some(to_timestamp(r.try_get("created_at")?)),
     })
 }
 
@@ -140,7 +142,7 @@ impl SupervisionApi {
         .await;
         let id = match res {
             Ok(id) => id,
-            Err(e) if util::is_unique_violation(&e) => {
+            Err(e) if request_fields::is_unique_violation(&e) => {
                 return Err(Error::already_exists(
                     "ENTITY_EXISTS",
                     "an entity with this USCC or ID number is already registered",
@@ -148,7 +150,7 @@ impl SupervisionApi {
             }
             Err(e) => return Err(e.into()),
         };
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &caller.sub,
             "create_entity",
@@ -206,8 +208,8 @@ impl SupervisionApi {
         r: pb::CreateInspectorRequest,
     ) -> Result<pb::Inspector> {
         caller.require_authenticated()?;
-        let dept = util::department_of(caller, &r.department)?;
-        util::require_acts_for(caller, &dept, MANAGERS)?;
+        let dept = access::department_of(caller, &r.department)?;
+        access::require_acts_for(caller, &dept, MANAGERS)?;
         let mut v = Violations::new();
         let name = v.text("name", &r.name, true, 100);
         let cert = r.certificate_number.trim().to_string();
@@ -237,7 +239,7 @@ impl SupervisionApi {
         .await;
         let row = match res {
             Ok(r) => r,
-            Err(e) if util::is_unique_violation(&e) => {
+            Err(e) if request_fields::is_unique_violation(&e) => {
                 return Err(Error::already_exists(
                     "INSPECTOR_EXISTS",
                     format!("an inspector with certificate number {cert} is already registered"),
@@ -246,7 +248,7 @@ impl SupervisionApi {
             Err(e) => return Err(e.into()),
         };
         let ins = inspector_from(&row)?;
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &caller.sub,
             "create_inspector",
@@ -318,7 +320,7 @@ impl SupervisionApi {
     ) -> Result<pb::Inspector> {
         caller.require_authenticated()?;
         let dept = self.inspector_department(r.id).await?;
-        util::require_acts_for(caller, &dept, MANAGERS)?;
+        access::require_acts_for(caller, &dept, MANAGERS)?;
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE inspectors SET active = $2 WHERE id = $1 RETURNING {INSPECTOR_COLUMNS}"
@@ -328,7 +330,7 @@ impl SupervisionApi {
         .fetch_one(&mut *tx)
         .await?;
         let ins = inspector_from(&row)?;
-        util::audit(
+        audit::record(
             &mut tx,
             &caller.sub,
             "set_inspector_active",
@@ -348,7 +350,7 @@ impl SupervisionApi {
     ) -> Result<pb::Relation> {
         caller.require_authenticated()?;
         let dept = self.inspector_department(r.inspector_id).await?;
-        util::require_acts_for(caller, &dept, MANAGERS)?;
+        access::require_acts_for(caller, &dept, MANAGERS)?;
         let mut v = Violations::new();
         let relation = v.text("relation", &r.relation, true, 200);
         v.into_result()?;
@@ -379,7 +381,7 @@ impl SupervisionApi {
             entity_id: r.entity_id,
             relation,
         };
-        util::audit::<(), _>(
+        audit::record::<(), _>(
             &mut tx,
             &caller.sub,
             "add_relation",

@@ -9,7 +9,7 @@ use yiwang_kit::{Caller, Result};
 use yiwang_proto::supervision::v1 as pb;
 
 use crate::api::SupervisionApi;
-use crate::util;
+use crate::{access, request_fields};
 
 /// `part / whole` as a percentage rounded half up to two decimals (0 for an empty whole).
 pub fn rate(part: i64, whole: i64) -> f64 {
@@ -31,14 +31,14 @@ fn counts(rows: Vec<(String, i64)>) -> Vec<pb::Count> {
 
 impl SupervisionApi {
     pub async fn stats(&self, caller: &Caller, r: pb::GetStatsRequest) -> Result<pb::Stats> {
-        caller.require_any_role(util::STAFF)?;
+        caller.require_any_role(access::STAFF)?;
         let to = match r.to.trim() {
             "" => Utc::now(),
-            s => util::parse_time("to", s, true)?,
+            s => request_fields::parse_time("to", s, true)?,
         };
         let from = match r.from.trim() {
             "" => to - Duration::days(365),
-            s => util::parse_time("from", s, true)?,
+            s => request_fields::parse_time("from", s, true)?,
         };
         if from > to {
             return Err(yiwang_kit::Error::invalid("from", "must not be after to"));
