@@ -85,6 +85,10 @@ pub async fn sweep<F, Fut, N, E>(
     N: TryInto<u64>,
     E: std::fmt::Display,
 {
+    // Stamped at the start too: a sweeper whose passes never complete is seen as stale once
+    // the alert's threshold has passed, rather than never appearing at all.
+    metrics::gauge!("yiwang_sweeper_last_run_timestamp_seconds", "service" => service, "sweeper" => sweeper)
+        .set(chrono::Utc::now().timestamp() as f64);
     every(period, shutdown, || {
         let run = pass();
         async move {
