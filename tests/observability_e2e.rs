@@ -37,6 +37,9 @@ async fn every_role_exports_backlogs_pool_use_consumer_lag_and_sweeper_runs() {
     let mut cfg = test_config(10_000).await;
     cfg.overdue_sweep_secs = 1;
     let s = Stack::start_with(cfg).await;
+    // The first scrape installs the process's recorder (the tests start no telemetry of their
+    // own); what happens before it is not counted.
+    metrics(&s, &s.cfg.cases_url.clone()).await;
     // A filing: an outbox row in cases, consumed by the inbox's group.
     let item = create_published(&s, 1, "食品经营许可证核发").await;
     let citizen = s.token("citizen-a", &["citizen"], None);
@@ -44,6 +47,23 @@ async fn every_role_exports_backlogs_pool_use_consumer_lag_and_sweeper_runs() {
         Some(serde_json::json!({"item_code": item, "channel": "online",
             "applicant": {"kind": "person", "name": "张三丰", "id_number": "11010519491231002X", "phone": "13812345678"}}))).await;
     assert_eq!(st, 201, "{c}");
+
+    // A gRPC failure (a department system asking for a case that does not exist).
+    let mut cases = yiwang_proto::cases::v1::cases_service_client::CasesServiceClient::connect(
+        s.cfg.cases_url.clone(),
+    )
+    .await
+    .unwrap();
+    let missing = cases
+        .get_case(authed(
+            &s.token("sup", &["supervisor"], None),
+            yiwang_proto::cases::v1::GetCaseRequest {
+                id: uuid::Uuid::new_v4().to_string(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
 
     let started = std::time::Instant::now();
     let text = loop {
@@ -112,6 +132,14 @@ async fn every_role_exports_backlogs_pool_use_consumer_lag_and_sweeper_runs() {
             "{service}/{sweeper}: {at:?}"
         );
     }
+    // A gRPC error counts as the HTTP status it stands for, so one 5xx ratio covers all roles.
+    assert!(
+        text.lines().any(|l| l.starts_with("yiwang_requests_total{")
+            && l.contains("service=\"cases\"")
+            && l.contains("GetCase\"")
+            && l.contains("status=\"404\"")),
+        "{text}"
+    );
     // Consumer groups: the inbox's lag on the cases' events.
     let lag = sample(&text, "yiwang_consumer_lag", &[("service", "inbox")]);
     assert!(lag.is_some_and(|l| l >= 0.0), "{text}");

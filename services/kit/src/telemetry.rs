@@ -220,7 +220,17 @@ pub async fn trace_requests(
     };
     let start = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
-    let status = response.status().as_u16();
+    // A gRPC failure travels as HTTP 200 with `grpc-status` in the headers (trailers-only):
+    // counted as the HTTP status it stands for, so one 5xx ratio covers every role.
+    let status = match response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+    {
+        Some(code) => grpc_as_http(code),
+        None => response.status().as_u16(),
+    };
     if tracing_on {
         span.record("http.response.status_code", status);
     }
@@ -232,4 +242,25 @@ pub async fn trace_requests(
         tracing::warn!(parent: &span, elapsed_ms = elapsed.as_millis() as u64, "slow request");
     }
     response
+}
+
+/// The HTTP status a gRPC status code stands for (google.rpc.Code's mapping; 499 for a
+/// cancelled call).
+fn grpc_as_http(code: i32) -> u16 {
+    match tonic::Code::from_i32(code) {
+        tonic::Code::Ok => 200,
+        tonic::Code::Cancelled => 499,
+        tonic::Code::InvalidArgument
+        | tonic::Code::FailedPrecondition
+        | tonic::Code::OutOfRange => 400,
+        tonic::Code::Unauthenticated => 401,
+        tonic::Code::PermissionDenied => 403,
+        tonic::Code::NotFound => 404,
+        tonic::Code::AlreadyExists | tonic::Code::Aborted => 409,
+        tonic::Code::ResourceExhausted => 429,
+        tonic::Code::Unimplemented => 501,
+        tonic::Code::Unavailable => 503,
+        tonic::Code::DeadlineExceeded => 504,
+        tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::DataLoss => 500,
+    }
 }
