@@ -150,7 +150,7 @@ impl Stack {
         tokio::time::sleep(Duration::from_millis(700)).await;
         for service in SERVICES {
             let _ = yiwang_kit::db::drop_database(
-                &self.cfg.database_url,
+                self.cfg.service_database_server(service),
                 &self.cfg.database_name(service),
             )
             .await;
@@ -171,8 +171,15 @@ impl Drop for Stack {
             return;
         }
         self.shutdown.cancel();
-        let url = self.cfg.database_url.clone();
-        let names: Vec<String> = SERVICES.iter().map(|s| self.cfg.database_name(s)).collect();
+        let names: Vec<(String, String)> = SERVICES
+            .iter()
+            .map(|s| {
+                (
+                    self.cfg.service_database_server(s).to_string(),
+                    self.cfg.database_name(s),
+                )
+            })
+            .collect();
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -181,8 +188,8 @@ impl Drop for Stack {
                 return;
             };
             rt.block_on(async {
-                for name in names {
-                    let _ = yiwang_kit::db::drop_database(&url, &name).await;
+                for (server, name) in names {
+                    let _ = yiwang_kit::db::drop_database(&server, &name).await;
                 }
             });
         })

@@ -11,6 +11,11 @@ pub struct Config {
     /// Prefix of per-service database names (`YIWANG_DB_PREFIX`, default `yiwang`):
     /// the catalogue lives in `yiwang_catalog`.
     pub database_prefix: String,
+    /// One service's own database, wherever it lives (`YIWANG_<SERVICE>_DATABASE_URL`, e.g.
+    /// `YIWANG_CASES_DATABASE_URL=postgres://u:p@cases-db:5432/yiwang_cases`): a full URL
+    /// including the database, which then replaces the one derived from `DATABASE_URL`, so each
+    /// service can live on a PostgreSQL cluster of its own.
+    pub service_database_urls: std::collections::BTreeMap<String, String>,
     /// Maximum connections per service pool (`YIWANG_DB_MAX_CONNECTIONS`).
     pub database_max_connections: u32,
     pub redis_url: String,
@@ -261,6 +266,13 @@ impl Config {
             database_url: var("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_string()),
             database_prefix: var("YIWANG_DB_PREFIX").unwrap_or_else(|| "yiwang".to_string()),
+            service_database_urls: DATABASE_SERVICES
+                .iter()
+                .filter_map(|s| {
+                    var(&format!("YIWANG_{}_DATABASE_URL", s.to_uppercase()))
+                        .map(|url| (s.to_string(), url))
+                })
+                .collect(),
             database_max_connections: num("YIWANG_DB_MAX_CONNECTIONS", 16)? as u32,
             redis_url: var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".to_string()),
             redis_prefix: var("YIWANG_REDIS_PREFIX").unwrap_or_else(|| "yiwang".to_string()),
@@ -370,19 +382,53 @@ impl Config {
         })
     }
 
-    /// The database name of one service, e.g. `yiwang_catalog`.
+    /// The database name of one service, e.g. `yiwang_catalog` (or the one its own URL names).
     pub fn database_name(&self, service: &str) -> String {
-        format!("{}_{}", self.database_prefix, service)
+        self.service_database_urls
+            .get(service)
+            .and_then(|url| database_of(url))
+            .unwrap_or_else(|| format!("{}_{}", self.database_prefix, service))
     }
 
-    /// The connection URL of one service's database, derived from the server URL.
+    /// The PostgreSQL server one service's database lives on.
+    pub fn service_database_server(&self, service: &str) -> &str {
+        self.service_database_urls
+            .get(service)
+            .map(String::as_str)
+            .unwrap_or(&self.database_url)
+    }
+
+    /// The connection URL of one service's database: its own, or derived from the server URL.
     pub fn service_database_url(&self, service: &str) -> String {
-        with_database(&self.database_url, &self.database_name(service))
+        match self.service_database_urls.get(service) {
+            Some(url) => url.clone(),
+            None => with_database(&self.database_url, &self.database_name(service)),
+        }
     }
 
     pub fn uses_dev_secret(&self) -> bool {
         self.jwt.secret.as_deref() == Some(DEV_JWT_SECRET)
     }
+}
+
+/// The services with a database of their own.
+pub const DATABASE_SERVICES: &[&str] = &[
+    "catalog",
+    "cases",
+    "supervision",
+    "projects",
+    "alerts",
+    "inbox",
+    "content",
+    "insight",
+];
+
+/// The database a PostgreSQL URL names (its path), if any.
+pub fn database_of(url: &str) -> Option<String> {
+    let base = url.split_once('?').map(|(b, _)| b).unwrap_or(url);
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path = base[after_scheme..].split_once('/')?.1;
+    (!path.is_empty()).then(|| path.to_string())
 }
 
 /// Replaces (or adds) the database path of a PostgreSQL URL, keeping credentials and query.
@@ -423,5 +469,36 @@ mod tests {
             with_database("postgres://h:1/db?sslmode=require", "x"),
             "postgres://h:1/x?sslmode=require"
         );
+    }
+
+    #[test]
+    fn a_service_may_have_a_database_of_its_own() {
+        let mut cfg = super::Config::from_env().unwrap();
+        cfg.database_url = "postgres://u@shared:5432".into();
+        cfg.database_prefix = "yiwang".into();
+        cfg.service_database_urls.clear();
+        cfg.service_database_urls.insert(
+            "cases".into(),
+            "postgres://c@cases-db:6432/county_cases?sslmode=require".into(),
+        );
+        assert_eq!(
+            cfg.service_database_url("cases"),
+            "postgres://c@cases-db:6432/county_cases?sslmode=require"
+        );
+        assert_eq!(cfg.database_name("cases"), "county_cases");
+        assert_eq!(
+            cfg.service_database_server("cases"),
+            "postgres://c@cases-db:6432/county_cases?sslmode=require"
+        );
+        assert_eq!(
+            cfg.service_database_url("catalog"),
+            "postgres://u@shared:5432/yiwang_catalog"
+        );
+        assert_eq!(cfg.database_name("catalog"), "yiwang_catalog");
+        assert_eq!(
+            cfg.service_database_server("catalog"),
+            "postgres://u@shared:5432"
+        );
+        assert_eq!(super::database_of("postgres://h:1"), None);
     }
 }

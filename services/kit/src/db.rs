@@ -96,7 +96,11 @@ pub async fn migrate_service(
     service: &str,
     migrator: &sqlx::migrate::Migrator,
 ) -> anyhow::Result<PgPool> {
-    ensure_database(&cfg.database_url, &cfg.database_name(service)).await?;
+    ensure_database(
+        cfg.service_database_server(service),
+        &cfg.database_name(service),
+    )
+    .await?;
     let pool = lazy_pool(&cfg.service_database_url(service), 2)?;
     migrator.run(&pool).await?;
     Ok(pool)
