@@ -2,25 +2,20 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, SecondsFormat};
+use chrono::SecondsFormat;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use yiwang_kit::auth::roles;
-use yiwang_kit::{Caller, Error, from_timestamp, to_timestamp};
+use yiwang_kit::{Caller, Error, to_timestamp};
 use yiwang_proto::cases::v1 as pb;
 use yiwang_proto::cases::v1::cases_service_server::CasesService;
 
 use crate::SharedCalendar;
-use crate::appointment::{self, AppointmentRow, NewSlot, SlotRow};
-use crate::calendar::{
-    Calendar, CalendarError, DayEntry, DayKind, EntryProblem, Limit, Position, SHANGHAI, Unit,
-};
+use crate::appointment::{self, AppointmentRow, SlotRow};
+use crate::calendar::{Calendar, CalendarError, Limit, SHANGHAI, Unit};
 use crate::case_store::{self, Act, CaseRow, NewCase, Scope};
-use crate::evaluation::{self, NewEvaluation, RectificationRow};
 use crate::exchange;
 use crate::lifecycle::{self, Action, Party};
-use crate::stats;
-use crate::store;
 use crate::ticket::TicketRow;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -642,95 +637,12 @@ impl CasesApi {
         Ok(Response::new(self.case_to_pb(&c, View::Full)))
     }
 
-    fn rect_to_pb(&self, r: &RectificationRow) -> pb::Rectification {
-        pb::Rectification {
-            id: r.id.to_string(),
-            case_id: r.case_id.to_string(),
-            case_number: r.case_number.clone(),
-            department: r.department.clone(),
-            level: r.level as u32,
-            comment: r.comment.clone(),
-            state: r.state.clone(),
-            deadline_time: Some(to_timestamp(r.deadline)),
-            deadline: r
-                .deadline
-                .with_timezone(&SHANGHAI)
-                .to_rfc3339_opts(SecondsFormat::Secs, false),
-            overdue: r.state == "open" && r.deadline < chrono::Utc::now(),
-            completion_note: r.completion_note.clone(),
-            completed_at: r.completed_at.map(to_timestamp),
-            callback_note: r.callback_note.clone(),
-            callback_satisfied: r.callback_satisfied,
-            called_back_at: r.called_back_at.map(to_timestamp),
-            created_at: Some(to_timestamp(r.created_at)),
-        }
-    }
-
-    async fn advance_rectification(
-        &self,
-        req: Request<pb::RectificationActionRequest>,
-        callback: bool,
-    ) -> Reply<pb::Rectification> {
-        let caller = Caller::of(&req);
-        caller.require_authenticated()?;
-        let r = req.into_inner();
-        let id = Uuid::parse_str(&r.id)
-            .map_err(|_| Error::invalid("id", "must be a rectification id (UUID)"))?;
-        let note = r.note.trim();
-        if note.is_empty() || note.chars().count() > 2000 {
-            return Err(Error::invalid(
-                "note",
-                if callback {
-                    "must say what the applicant answered (1 to 2000 characters)"
-                } else {
-                    "must say what was put right (1 to 2000 characters)"
-                },
-            )
-            .into());
-        }
-        let row = evaluation::advance(
-            &self.pool,
-            id,
-            callback,
-            &caller.sub,
-            note,
-            r.satisfied,
-            |dept| {
-                if is_staff_of(&caller, dept) {
-                    Ok(())
-                } else if caller.has_any_role(OVERSIGHT_ROLES) {
-                    Err(Error::permission_denied(format!(
-                        "only staff of {dept} may do this"
-                    )))
-                } else {
-                    Err(evaluation::rect_not_found(id))
-                }
-            },
-        )
-        .await?;
-        Ok(Response::new(self.rect_to_pb(&row)))
-    }
-
     /// A snapshot of the calendar (an `Arc`: cheap enough for every case answered).
     pub(crate) fn calendar(&self) -> Arc<Calendar> {
         self.calendar
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-}
-
-/// Years a calendar can be asked about or set (well inside what the arithmetic supports).
-const YEARS: std::ops::RangeInclusive<i32> = 1950..=2200;
-
-fn check_year(year: i32) -> Result<(), Error> {
-    if YEARS.contains(&year) {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "year",
-            format!("must be between {} and {}", YEARS.start(), YEARS.end()),
-        ))
     }
 }
 
@@ -741,25 +653,6 @@ pub(crate) fn compute_error(e: CalendarError) -> Error {
         CalendarError::OutOfRange => Error::invalid("from", "is outside the supported dates"),
         CalendarError::ScanLimit(_) => Error::invalid("value", e.to_string()),
         other => Error::internal(other),
-    }
-}
-
-fn year_to_pb(year: i32, cal: &Calendar, meta: Option<store::YearMeta>) -> pb::CalendarYear {
-    pb::CalendarYear {
-        year,
-        loaded: cal.is_year_loaded(year),
-        days: cal
-            .year(year)
-            .unwrap_or_default()
-            .iter()
-            .map(|d| pb::CalendarDay {
-                date: d.date.to_string(),
-                kind: d.kind.as_str().to_string(),
-                name: d.name.clone(),
-            })
-            .collect(),
-        updated_at: meta.as_ref().map(|m| to_timestamp(m.updated_at)),
-        updated_by: meta.map(|m| m.updated_by).unwrap_or_default(),
     }
 }
 
@@ -1287,257 +1180,56 @@ impl CasesService for CasesApi {
     }
 
     async fn evaluate_case(&self, req: Request<pb::EvaluateCaseRequest>) -> Reply<pb::Evaluation> {
-        let caller = Caller::of(&req);
-        caller.require_authenticated()?;
-        let r = req.into_inner();
-        let id = parse_id(&r.case_id)?;
-        let mut v = yiwang_kit::Violations::new();
-        if !(1..=5).contains(&r.level) {
-            v.add("level", "must be 1 (非常不满意) to 5 (非常满意)");
-        }
-        if r.dimensions.len() > 10 {
-            v.add("dimensions", "must have at most 10 entries");
-        }
-        for (k, val) in &r.dimensions {
-            if k.trim().is_empty() || k.chars().count() > 30 {
-                v.add(
-                    format!("dimensions.{k}"),
-                    "names must be 1 to 30 characters",
-                );
-            }
-            if !(1..=5).contains(val) {
-                v.add(format!("dimensions.{k}"), "must be 1 to 5");
-            }
-        }
-        if r.comment.chars().count() > 1000 {
-            v.add("comment", "must be at most 1000 characters");
-        }
-        v.into_result()?;
-        let c = case_store::get(&self.pool, id).await?;
-        if c.owner_sub.is_empty() || c.owner_sub != caller.sub {
-            // Only the applicant evaluates; to anyone else who cannot see the case it does not exist.
-            return Err(match view_of(&caller, &c) {
-                Some(_) => Error::permission_denied("only the applicant may evaluate a case"),
-                None => case_store::not_found(id),
-            }
-            .into());
-        }
-        let dimensions = serde_json::to_value(&r.dimensions).map_err(Error::internal)?;
-        let e = evaluation::evaluate(
-            &self.pool,
-            &self.calendar(),
-            &c,
-            NewEvaluation {
-                level: r.level as i32,
-                dimensions,
-                comment: r.comment.trim().to_string(),
-                evaluator: caller.sub.clone(),
-            },
-            self.rectify_working_days,
-        )
-        .await?;
-        Ok(Response::new(pb::Evaluation {
-            id: e.id.to_string(),
-            case_id: e.case_id.to_string(),
-            case_number: c.case_number.clone(),
-            level: e.level as u32,
-            dimensions: r.dimensions,
-            comment: e.comment,
-            created_at: Some(to_timestamp(e.created_at)),
-            rectification_id: e
-                .rectification_id
-                .map(|i| i.to_string())
-                .unwrap_or_default(),
-        }))
+        crate::evaluation_rpc::evaluate_case(self, req).await
     }
 
     async fn list_rectifications(
         &self,
         req: Request<pb::ListRectificationsRequest>,
     ) -> Reply<pb::ListRectificationsResponse> {
-        let caller = Caller::of(&req);
-        caller.require_authenticated()?;
-        let r = req.into_inner();
-        if !["", "open", "completed", "called_back"].contains(&r.state.as_str()) {
-            return Err(Error::invalid("state", "must be open, completed or called_back").into());
-        }
-        let scope = if caller.has_any_role(STAFF_ROLES) && caller.dept.is_some() {
-            Scope::Department(caller.dept.clone().unwrap_or_default())
-        } else if caller.has_any_role(OVERSIGHT_ROLES) {
-            Scope::All
-        } else {
-            return Err(Error::permission_denied(
-                "rectifications are for department staff and oversight",
-            )
-            .into());
-        };
-        let (list, next) = evaluation::list_rectifications(
-            &self.pool,
-            &scope,
-            &r.state,
-            r.page_size,
-            &r.page_token,
-        )
-        .await?;
-        Ok(Response::new(pb::ListRectificationsResponse {
-            rectifications: list.iter().map(|r| self.rect_to_pb(r)).collect(),
-            next_page_token: next,
-        }))
+        crate::evaluation_rpc::list_rectifications(self, req).await
     }
 
     async fn complete_rectification(
         &self,
         req: Request<pb::RectificationActionRequest>,
     ) -> Reply<pb::Rectification> {
-        self.advance_rectification(req, false).await
+        crate::evaluation_rpc::complete_rectification(self, req).await
     }
 
     async fn callback_rectification(
         &self,
         req: Request<pb::RectificationActionRequest>,
     ) -> Reply<pb::Rectification> {
-        self.advance_rectification(req, true).await
+        crate::evaluation_rpc::callback_rectification(self, req).await
     }
 
     async fn create_appointment_slot(
         &self,
         req: Request<pb::CreateAppointmentSlotRequest>,
     ) -> Reply<pb::AppointmentSlot> {
-        let caller = Caller::of(&req);
-        caller.require_any_role(STAFF_ROLES)?;
-        let r = req.into_inner();
-        let mut v = yiwang_kit::Violations::new();
-        let date = NaiveDate::parse_from_str(&r.date, "%Y-%m-%d");
-        if date.is_err() {
-            v.add("date", "must be a date YYYY-MM-DD");
-        }
-        let time = |s: &str| chrono::NaiveTime::parse_from_str(s, "%H:%M");
-        let (start, end) = (time(&r.start_time), time(&r.end_time));
-        if start.is_err() {
-            v.add("start_time", "must be a time HH:MM");
-        }
-        if end.is_err() {
-            v.add("end_time", "must be a time HH:MM");
-        }
-        if let (Ok(a), Ok(b)) = (start, end)
-            && a >= b
-        {
-            v.add("end_time", "must be after start_time");
-        }
-        if !(1..=1000).contains(&r.capacity) {
-            v.add("capacity", "must be 1 to 1000");
-        }
-        let hall = r.hall.trim();
-        if hall.is_empty() || hall.chars().count() > 100 {
-            v.add("hall", "must be 1 to 100 characters");
-        }
-        if r.item_code.trim().is_empty() {
-            v.add("item_code", "is required");
-        } else {
-            v.check(
-                "item_code",
-                yiwang_kit::ids::check_code(r.item_code.trim(), 8, 64),
-            );
-        }
-        v.into_result()?;
-        let (date, start, end) = (
-            date.unwrap_or_default(),
-            start.unwrap_or_default(),
-            end.unwrap_or_default(),
-        );
-        let today = chrono::Utc::now().with_timezone(&SHANGHAI).date_naive();
-        if date < today {
-            return Err(Error::invalid("date", "must not be in the past").into());
-        }
-        let item = self.current_item(r.item_code.trim()).await?;
-        if !is_staff_of(&caller, &item.department) {
-            return Err(Error::permission_denied(format!(
-                "only staff of {} open slots for item {}",
-                item.department, item.code
-            ))
-            .into());
-        }
-        let rest_day = !self.calendar().is_working_day(date);
-        if rest_day && !item.channels.iter().any(|c| c == "weekend_appointment") {
-            return Err(Error::invalid(
-                "date",
-                format!(
-                    "{date} is a rest day, and item {} offers no weekend appointment",
-                    item.code
-                ),
-            )
-            .into());
-        }
-        let slot = appointment::create_slot(
-            &self.pool,
-            NewSlot {
-                item_code: item.code.clone(),
-                department: item.department.clone(),
-                hall: hall.to_string(),
-                date,
-                start_time: start,
-                end_time: end,
-                capacity: r.capacity as i32,
-                rest_day,
-                created_by: caller.sub.clone(),
-            },
-        )
-        .await?;
-        Ok(Response::new(slot_to_pb(&slot)))
+        crate::appointment_rpc::create_appointment_slot(self, req).await
     }
 
     async fn list_appointment_slots(
         &self,
         req: Request<pb::ListAppointmentSlotsRequest>,
     ) -> Reply<pb::ListAppointmentSlotsResponse> {
-        let r = req.into_inner();
-        if r.item_code.trim().is_empty() {
-            return Err(Error::invalid("item_code", "is required").into());
-        }
-        yiwang_kit::ids::check_code(r.item_code.trim(), 8, 64)
-            .map_err(|e| Error::invalid("item_code", e))?;
-        let date = NaiveDate::parse_from_str(&r.date, "%Y-%m-%d")
-            .map_err(|_| Error::invalid("date", "must be a date YYYY-MM-DD"))?;
-        let slots = appointment::list_slots(&self.pool, r.item_code.trim(), date).await?;
-        Ok(Response::new(pb::ListAppointmentSlotsResponse {
-            slots: slots.iter().map(slot_to_pb).collect(),
-        }))
+        crate::appointment_rpc::list_appointment_slots(self, req).await
     }
 
     async fn book_appointment(
         &self,
         req: Request<pb::BookAppointmentRequest>,
     ) -> Reply<pb::Appointment> {
-        let caller = Caller::of(&req);
-        caller.require_any_role(APPLICANT_ROLES)?;
-        let r = req.into_inner();
-        let slot = Uuid::parse_str(&r.slot_id)
-            .map_err(|_| Error::invalid("slot_id", "must be a slot id (UUID)"))?;
-        if r.request_id.len() > 255 {
-            return Err(Error::invalid("request_id", "must be at most 255 characters").into());
-        }
-        let today = chrono::Utc::now().with_timezone(&SHANGHAI).date_naive();
-        let a = appointment::book(&self.pool, slot, &caller.sub, &r.request_id, today).await?;
-        Ok(Response::new(appointment_to_pb(&a)))
+        crate::appointment_rpc::book_appointment(self, req).await
     }
 
     async fn cancel_appointment(
         &self,
         req: Request<pb::CancelAppointmentRequest>,
     ) -> Reply<pb::Appointment> {
-        let caller = Caller::of(&req);
-        caller.require_authenticated()?;
-        let id = Uuid::parse_str(&req.get_ref().id)
-            .map_err(|_| Error::invalid("id", "must be an appointment id (UUID)"))?;
-        let a = appointment::cancel(&self.pool, id, &caller.sub, |booked_by, dept| {
-            if booked_by == caller.sub || is_staff_of(&caller, dept) {
-                Ok(())
-            } else {
-                Err(appointment::appointment_not_found(id))
-            }
-        })
-        .await?;
-        Ok(Response::new(appointment_to_pb(&a)))
+        crate::appointment_rpc::cancel_appointment(self, req).await
     }
 
     async fn assign_case_helper(&self, req: Request<pb::AssignHelperRequest>) -> Reply<pb::Case> {
@@ -1567,133 +1259,11 @@ impl CasesService for CasesApi {
         &self,
         req: Request<pb::AssignHelperRequest>,
     ) -> Reply<pb::Appointment> {
-        let caller = Caller::of(&req);
-        caller.require_authenticated()?;
-        let r = req.into_inner();
-        let id = Uuid::parse_str(&r.id)
-            .map_err(|_| Error::invalid("id", "must be an appointment id (UUID)"))?;
-        let (helper, kind, _) = check_helper(&r)?;
-        let a = appointment::assign_helper(&self.pool, id, &helper, &kind, |dept| {
-            if is_staff_of(&caller, dept) {
-                Ok(())
-            } else {
-                Err(appointment::appointment_not_found(id))
-            }
-        })
-        .await?;
-        Ok(Response::new(appointment_to_pb(&a)))
+        crate::appointment_rpc::assign_appointment_helper(self, req).await
     }
 
     async fn get_case_stats(&self, req: Request<pb::GetCaseStatsRequest>) -> Reply<pb::CaseStats> {
-        let caller = Caller::of(&req);
-        caller.require_any_role(&[
-            roles::SUPERVISOR,
-            roles::SYSTEM,
-            roles::CLERK,
-            roles::OFFICER,
-        ])?;
-        // Staff see their department's figures; oversight the county's.
-        let dept = if caller.has_any_role(OVERSIGHT_ROLES) {
-            String::new()
-        } else {
-            caller.dept.clone().ok_or_else(|| {
-                Error::permission_denied("staff statistics need a department (dept) in the token")
-            })?
-        };
-        let r = req.into_inner();
-        let from = from_timestamp(
-            "from",
-            r.from
-                .as_ref()
-                .ok_or_else(|| Error::invalid("from", "is required"))?,
-        )?;
-        let to = from_timestamp(
-            "to",
-            r.to.as_ref()
-                .ok_or_else(|| Error::invalid("to", "is required"))?,
-        )?;
-        if to <= from {
-            return Err(Error::invalid("to", "must be after from").into());
-        }
-        if to - from > chrono::Duration::days(3660) {
-            return Err(Error::invalid("to", "the period can be at most ten years").into());
-        }
-        let st = stats::compute(&self.pool, &self.calendar(), &dept, from, to).await?;
-        Ok(Response::new(pb::CaseStats {
-            filed: st.filed,
-            by_channel: st.by_channel,
-            by_department: st.by_department,
-            by_state: st.by_state,
-            top_items: st
-                .top_items
-                .into_iter()
-                .map(|(item_code, item_name, count)| pb::ItemCount {
-                    item_code,
-                    item_name,
-                    count,
-                })
-                .collect(),
-            online_share: st.online_share,
-            decided: st.decided,
-            on_time_rate: st.on_time_rate,
-            avg_handling_working_days: st.avg_handling_working_days,
-            evaluations: st.evaluations,
-            good_rate: st.good_rate,
-            mean_level: st.mean_level,
-            rectifications: st.rectifications,
-            rectified_rate: st.rectified_rate,
-            callback_rate: st.callback_rate,
-            tickets: st.tickets,
-            dispatch_rate: st.dispatch_rate,
-            reply_rate: st.reply_rate,
-            on_time_reply_rate: st.on_time_reply_rate,
-            closure_rate: st.closure_rate,
-            routed: st.routed,
-            cross_province: st.cross_province.clone(),
-            free_mailings: st.free_mailings,
-            weekend_appointments: st.weekend_appointments,
-            by_month: st
-                .by_month
-                .into_iter()
-                .map(|(month, by_channel)| pb::MonthChannels { month, by_channel })
-                .collect(),
-            departments: st
-                .departments
-                .into_iter()
-                .map(|d| pb::DepartmentCaseStats {
-                    department: d.department,
-                    filed: d.filed,
-                    online: d.online,
-                    online_share: d.online_share,
-                    items_with_cases: d.items_with_cases,
-                    decided: d.decided,
-                    on_time_rate: d.on_time_rate,
-                    evaluations: d.evaluations,
-                    good_rate: d.good_rate,
-                    rectifications: d.rectifications,
-                })
-                .collect(),
-            tickets_by_source: st
-                .tickets_by_source
-                .iter()
-                .map(|(k, t)| {
-                    (
-                        k.clone(),
-                        pb::TicketRates {
-                            submitted: t.submitted,
-                            dispatch_rate: t.dispatch_rate,
-                            reply_rate: t.reply_rate,
-                            closure_rate: t.closure_rate,
-                            callback_rate: t.callback_rate,
-                            satisfaction_rate: t.satisfaction_rate,
-                        },
-                    )
-                })
-                .collect(),
-            department: dept,
-            from: Some(to_timestamp(from)),
-            to: Some(to_timestamp(to)),
-        }))
+        crate::stats_rpc::get_case_stats(self, req).await
     }
 
     async fn file_case(&self, req: Request<pb::FileCaseRequest>) -> Reply<pb::Case> {
@@ -1894,132 +1464,32 @@ impl CasesService for CasesApi {
         &self,
         req: Request<pb::ComputeDeadlineRequest>,
     ) -> Reply<pb::Deadline> {
-        let r = req.into_inner();
-        let from = match r.from.as_ref() {
-            Some(t) => from_timestamp("from", t)?,
-            None => chrono::Utc::now(),
-        };
-        let value = r
-            .value
-            .ok_or_else(|| Error::invalid("value", "is required"))?;
-        {
-            use chrono::Datelike;
-            if !YEARS.contains(&from.with_timezone(&SHANGHAI).year()) {
-                return Err(Error::invalid(
-                    "from",
-                    format!("must be in the years {} to {}", YEARS.start(), YEARS.end()),
-                )
-                .into());
-            }
-        }
-        let unit = Unit::parse(&r.unit).ok_or_else(|| {
-            Error::invalid(
-                "unit",
-                "must be working_days, natural_days, working_hours or same_day",
-            )
-        })?;
-        let d = self
-            .calendar()
-            .deadline(from, Limit::new(value, unit))
-            .map_err(compute_error)?;
-        Ok(Response::new(pb::Deadline {
-            deadline_time: Some(to_timestamp(d.at.to_utc())),
-            deadline: d
-                .at
-                .with_timezone(&SHANGHAI)
-                .to_rfc3339_opts(SecondsFormat::Secs, false),
-            calendar_complete: d.calendar_complete(),
-            assumed_years: d.assumed_years,
-        }))
+        crate::calendar_rpc::compute_deadline(self, req).await
     }
 
     async fn get_calendar_year(
         &self,
         req: Request<pb::GetCalendarYearRequest>,
     ) -> Reply<pb::CalendarYear> {
-        let year = req.get_ref().year;
-        check_year(year)?;
-        let meta = store::year_meta(&self.pool, year).await?;
-        Ok(Response::new(year_to_pb(year, &self.calendar(), meta)))
+        crate::calendar_rpc::get_calendar_year(self, req).await
     }
 
     async fn set_calendar_year(
         &self,
         req: Request<pb::SetCalendarYearRequest>,
     ) -> Reply<pb::CalendarYear> {
-        let caller = Caller::of(&req);
-        caller.require_any_role(&[roles::ADMIN])?;
-        let r = req.into_inner();
-        check_year(r.year)?;
-        if r.days.is_empty() {
-            return Err(Error::invalid(
-                "days",
-                "must list the year's holidays and make-up working days",
-            )
-            .into());
-        }
-        let mut v = yiwang_kit::Violations::new();
-        let mut entries = Vec::with_capacity(r.days.len());
-        for (i, d) in r.days.iter().enumerate() {
-            let date = NaiveDate::parse_from_str(&d.date, "%Y-%m-%d");
-            if date.is_err() {
-                v.add(format!("days[{i}].date"), "must be a date YYYY-MM-DD");
-            }
-            let kind = DayKind::parse(&d.kind);
-            if kind.is_none() {
-                v.add(format!("days[{i}].kind"), "must be holiday or workday");
-            }
-            if d.name.chars().count() > 50 {
-                v.add(format!("days[{i}].name"), "must be at most 50 characters");
-            }
-            if let (Ok(date), Some(kind)) = (date, kind) {
-                entries.push(DayEntry {
-                    date,
-                    kind,
-                    name: d.name.trim().to_string(),
-                });
-            }
-        }
-        v.into_result()?;
-        // Validate on a copy: the live calendar changes only once the database has the year.
-        let mut next = Calendar::clone(&self.calendar());
-        let before = next.year(r.year).unwrap_or_default().to_vec();
-        next.set_year(r.year, entries).map_err(|e| match e {
-            CalendarError::InvalidEntry {
-                at: Position::Entry(i),
-                problem,
-            } => {
-                let field = match problem {
-                    EntryProblem::UnknownKind(_) => format!("days[{i}].kind"),
-                    _ => format!("days[{i}].date"),
-                };
-                Error::invalid(field, problem.to_string())
-            }
-            other => Error::invalid("days", other.to_string()),
-        })?;
-        let days = next.year(r.year).unwrap_or_default().to_vec();
-        store::replace_year(&self.pool, &caller, r.year, &days, &before).await?;
-        // Reload rather than swap in `next`: another administrator may have set another year
-        // meanwhile, and the database has both.
-        let fresh = store::load_calendar(&self.pool)
-            .await
-            .map_err(Error::internal)?;
-        let fresh = Arc::new(fresh);
-        *self.calendar.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
-        tracing::info!(year = r.year, days = days.len(), actor = %caller.sub, "calendar year replaced");
-        let meta = store::year_meta(&self.pool, r.year).await?;
-        Ok(Response::new(year_to_pb(r.year, &fresh, meta)))
+        crate::calendar_rpc::set_calendar_year(self, req).await
     }
 }
 
-fn parse_id(id: &str) -> Result<Uuid, Error> {
+pub(crate) fn parse_id(id: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id).map_err(|_| Error::invalid("id", "must be a case id (UUID)"))
 }
 
 /// Who may take `action` on the case: the handling department's staff for department actions;
 /// the applicant for theirs (and, for a case filed at a window with no applicant account, the
 /// department's staff on the applicant's behalf). Anyone else does not see the case at all.
-fn may_act(caller: &Caller, c: &CaseRow, action: Action) -> Result<(), Error> {
+pub(crate) fn may_act(caller: &Caller, c: &CaseRow, action: Action) -> Result<(), Error> {
     let staff = is_staff_of(caller, &c.department);
     let owner = !c.owner_sub.is_empty() && c.owner_sub == caller.sub;
     // The comprehensive window that received the case examines it formally (accepts, refuses,
@@ -2132,7 +1602,7 @@ fn process_record_to_pb(r: exchange::Record) -> pb::ProcessRecord {
     }
 }
 
-fn slot_to_pb(s: &SlotRow) -> pb::AppointmentSlot {
+pub(crate) fn slot_to_pb(s: &SlotRow) -> pb::AppointmentSlot {
     pb::AppointmentSlot {
         id: s.id.to_string(),
         item_code: s.item_code.clone(),
@@ -2148,7 +1618,7 @@ fn slot_to_pb(s: &SlotRow) -> pb::AppointmentSlot {
     }
 }
 
-fn appointment_to_pb(a: &AppointmentRow) -> pb::Appointment {
+pub(crate) fn appointment_to_pb(a: &AppointmentRow) -> pb::Appointment {
     pb::Appointment {
         id: a.id.to_string(),
         slot: Some(slot_to_pb(&a.slot)),
@@ -2177,7 +1647,7 @@ pub(crate) fn may_see_ticket(caller: &Caller, t: &TicketRow) -> bool {
 /// Seals the phone of a ticket registered on a citizen's behalf.
 pub(crate) const AAD_TICKET_PHONE: &[u8] = b"cases.ticket_contact_phone";
 
-fn check_helper(r: &pb::AssignHelperRequest) -> Result<(String, String, String), Error> {
+pub(crate) fn check_helper(r: &pb::AssignHelperRequest) -> Result<(String, String, String), Error> {
     let mut v = yiwang_kit::Violations::new();
     let helper = r.helper.trim();
     if helper.is_empty() || helper.chars().count() > 100 {

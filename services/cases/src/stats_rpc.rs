@@ -1,0 +1,126 @@
+//! The statistics RPC: a department's figures or the county's; the SQL is in `stats`.
+
+use tonic::{Request, Response, Status};
+use yiwang_kit::auth::roles;
+use yiwang_kit::{Caller, Error, from_timestamp, to_timestamp};
+use yiwang_proto::cases::v1 as pb;
+
+use crate::api::*;
+use crate::stats;
+
+type Reply<T> = Result<Response<T>, Status>;
+
+pub(crate) async fn get_case_stats(
+    api: &CasesApi,
+    req: Request<pb::GetCaseStatsRequest>,
+) -> Reply<pb::CaseStats> {
+    let caller = Caller::of(&req);
+    caller.require_any_role(&[
+        roles::SUPERVISOR,
+        roles::SYSTEM,
+        roles::CLERK,
+        roles::OFFICER,
+    ])?;
+    // Staff see their department's figures; oversight the county's.
+    let dept = if caller.has_any_role(OVERSIGHT_ROLES) {
+        String::new()
+    } else {
+        caller.dept.clone().ok_or_else(|| {
+            Error::permission_denied("staff statistics need a department (dept) in the token")
+        })?
+    };
+    let r = req.into_inner();
+    let from = from_timestamp(
+        "from",
+        r.from
+            .as_ref()
+            .ok_or_else(|| Error::invalid("from", "is required"))?,
+    )?;
+    let to = from_timestamp(
+        "to",
+        r.to.as_ref()
+            .ok_or_else(|| Error::invalid("to", "is required"))?,
+    )?;
+    if to <= from {
+        return Err(Error::invalid("to", "must be after from").into());
+    }
+    if to - from > chrono::Duration::days(3660) {
+        return Err(Error::invalid("to", "the period can be at most ten years").into());
+    }
+    let st = stats::compute(&api.pool, &api.calendar(), &dept, from, to).await?;
+    Ok(Response::new(pb::CaseStats {
+        filed: st.filed,
+        by_channel: st.by_channel,
+        by_department: st.by_department,
+        by_state: st.by_state,
+        top_items: st
+            .top_items
+            .into_iter()
+            .map(|(item_code, item_name, count)| pb::ItemCount {
+                item_code,
+                item_name,
+                count,
+            })
+            .collect(),
+        online_share: st.online_share,
+        decided: st.decided,
+        on_time_rate: st.on_time_rate,
+        avg_handling_working_days: st.avg_handling_working_days,
+        evaluations: st.evaluations,
+        good_rate: st.good_rate,
+        mean_level: st.mean_level,
+        rectifications: st.rectifications,
+        rectified_rate: st.rectified_rate,
+        callback_rate: st.callback_rate,
+        tickets: st.tickets,
+        dispatch_rate: st.dispatch_rate,
+        reply_rate: st.reply_rate,
+        on_time_reply_rate: st.on_time_reply_rate,
+        closure_rate: st.closure_rate,
+        routed: st.routed,
+        cross_province: st.cross_province.clone(),
+        free_mailings: st.free_mailings,
+        weekend_appointments: st.weekend_appointments,
+        by_month: st
+            .by_month
+            .into_iter()
+            .map(|(month, by_channel)| pb::MonthChannels { month, by_channel })
+            .collect(),
+        departments: st
+            .departments
+            .into_iter()
+            .map(|d| pb::DepartmentCaseStats {
+                department: d.department,
+                filed: d.filed,
+                online: d.online,
+                online_share: d.online_share,
+                items_with_cases: d.items_with_cases,
+                decided: d.decided,
+                on_time_rate: d.on_time_rate,
+                evaluations: d.evaluations,
+                good_rate: d.good_rate,
+                rectifications: d.rectifications,
+            })
+            .collect(),
+        tickets_by_source: st
+            .tickets_by_source
+            .iter()
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    pb::TicketRates {
+                        submitted: t.submitted,
+                        dispatch_rate: t.dispatch_rate,
+                        reply_rate: t.reply_rate,
+                        closure_rate: t.closure_rate,
+                        callback_rate: t.callback_rate,
+                        satisfaction_rate: t.satisfaction_rate,
+                    },
+                )
+            })
+            .collect(),
+        department: dept,
+        from: Some(to_timestamp(from)),
+        to: Some(to_timestamp(to)),
+    }))
+}
