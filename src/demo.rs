@@ -32,6 +32,44 @@ pub async fn load(cfg: &Config, jan_may_cases: u64) -> anyhow::Result<()> {
     load_demo_alerts(cfg, &county).await?;
     load_demo_supervision(cfg, &county).await?;
     load_demo_website(cfg, &county).await?;
+    load_demo_staff(cfg, &county).await?;
+    Ok(())
+}
+
+/// The county hall's comprehensive-window clerks in the bureau's register (the cases demo names
+/// them as the actors of its recent window cases), posted since the reference half-year began.
+async fn load_demo_staff(cfg: &Config, county: &County) -> anyhow::Result<()> {
+    use chrono::Datelike;
+    // The bureau itself (数据资源局) employs them, where the demo county has it.
+    let employer = departments(county)
+        .find(|u| u.name.contains("数据资源"))
+        .map(|u| u.code.clone())
+        .unwrap_or_else(|| "340522".to_string());
+    let since = chrono::NaiveDate::from_ymd_opt(
+        reference_half_year()
+            .start
+            .with_timezone(&yiwang_cases::calendar::SHANGHAI)
+            .year(),
+        1,
+        1,
+    )
+    .unwrap_or_default();
+    let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_insight::SERVICE), 2)?;
+    let n = yiwang_insight::demo::load_demo(
+        &pool,
+        yiwang_catalog::seed::DEMO_HALL,
+        &employer,
+        yiwang_cases::seed::DEMO_WINDOW_CLERKS,
+        since,
+    )
+    .await?;
+    if n > 0 {
+        tracing::info!(
+            staff = n,
+            "demo window staff registered for the monthly assessment"
+        );
+    }
+    pool.close().await;
     Ok(())
 }
 

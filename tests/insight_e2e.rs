@@ -5,6 +5,7 @@
 
 mod common;
 
+use chrono::Datelike;
 use common::*;
 use serde_json::Value;
 
@@ -375,6 +376,44 @@ async fn the_work_report_and_scorecard_of_the_demo_county() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+
+    // The monthly assessment of the demo hall's window clerks, from their own recent cases.
+    let last_month = (chrono::Utc::now()
+        .with_timezone(&yiwang_cases::calendar::SHANGHAI)
+        .date_naive()
+        .with_day(1)
+        .unwrap()
+        - chrono::Duration::days(1))
+    .format("%Y-%m")
+    .to_string();
+    let (st, m) = send(
+        &s,
+        "GET",
+        &format!("/v1/assessments/{last_month}"),
+        Some(&director),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{m}");
+    let staff = m["staff"].as_array().unwrap();
+    assert_eq!(staff.len(), 6, "{m}");
+    let decided: u64 = staff
+        .iter()
+        .map(|r| r["decided"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(decided > 0, "the clerks decided cases last month: {m}");
+    assert!(staff.iter().all(|r| r["rank"].as_u64() >= Some(1)));
+    let a01 = m["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["window"] == "A01")
+        .expect("window A01");
+    assert_eq!(
+        a01["members"],
+        serde_json::json!(["hs-window-a01"]),
+        "{a01}"
+    );
 
     // The scorecard: every department, and a county row that adds up.
     let (st, card) = send(

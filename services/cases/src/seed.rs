@@ -14,6 +14,20 @@ use yiwang_kit::crypto::DataKey;
 
 use crate::calendar::{Calendar, Limit, SHANGHAI, Unit};
 
+/// The county hall's comprehensive-window clerks of the demo: (account, name, window). The
+/// launcher registers them with the insight service for the monthly assessment.
+pub const DEMO_WINDOW_CLERKS: &[(&str, &str, &str)] = &[
+    ("hs-window-a01", "陈静", "A01"),
+    ("hs-window-a02", "王磊", "A02"),
+    ("hs-window-a03", "刘芳", "A03"),
+    ("hs-window-a04", "张伟", "A04"),
+    ("hs-window-a05", "李娜", "A05"),
+    ("hs-window-a06", "杨洋", "A06"),
+];
+
+/// Cases this recent carry their acceptance and decision in the history, by actor.
+const RECENT_DAYS: i64 = 62;
+
 /// What the demo needs of a published catalogue item.
 pub struct DemoItem {
     pub code: String,
@@ -159,6 +173,14 @@ struct Batch {
     rect_department: Vec<String>,
     rect_deadline: Vec<DateTime<Utc>>,
     rect_at: Vec<DateTime<Utc>>,
+    // The recent cases' acceptances and decisions by the accounts that made them.
+    tr_case: Vec<Uuid>,
+    tr_at: Vec<DateTime<Utc>>,
+    tr_actor: Vec<String>,
+    tr_action: Vec<&'static str>,
+    tr_from: Vec<&'static str>,
+    tr_to: Vec<&'static str>,
+    tr_code: Vec<i32>,
     // Case numbers given per day.
     days: Vec<NaiveDate>,
     day_last: Vec<i32>,
@@ -233,6 +255,19 @@ impl Batch {
         )
         .bind(&self.id)
         .bind(&self.created)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO case_transitions (case_id, at, actor, action, from_state, to_state, code)
+             SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int4[])",
+        )
+        .bind(&self.tr_case)
+        .bind(&self.tr_at)
+        .bind(&self.tr_actor)
+        .bind(&self.tr_action)
+        .bind(&self.tr_from)
+        .bind(&self.tr_to)
+        .bind(&self.tr_code)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -477,6 +512,49 @@ pub async fn load_demo(
             b.updated.push(decided_at.or(accepted_at).unwrap_or(filed));
             b.accepted.push(accepted_at);
             b.decided.push(decided_at);
+            // The last two months' cases carry who accepted and decided them (the monthly
+            // assessment reads the history by actor): at the county hall's comprehensive
+            // windows for window filings, the department's officer otherwise. From the
+            // sequence, not the generator.
+            if age <= RECENT_DAYS {
+                let clerk = DEMO_WINDOW_CLERKS[(seq % DEMO_WINDOW_CLERKS.len() as u64) as usize].0;
+                let officer = format!("demo-officer-{}", item.department);
+                if let Some(at) = accepted_at {
+                    let actor = if channel == "window" {
+                        clerk.to_string()
+                    } else {
+                        officer.clone()
+                    };
+                    b.tr_case.push(id);
+                    b.tr_at.push(at);
+                    b.tr_actor.push(actor);
+                    b.tr_action.push("accept");
+                    b.tr_from.push("received");
+                    b.tr_to.push("accepted");
+                    b.tr_code.push(
+                        crate::lifecycle::process_code("accept", "received", "accepted").0 as i32,
+                    );
+                }
+                if let Some(at) = decided_at {
+                    let to = if state == "denied" {
+                        "denied"
+                    } else {
+                        "approved"
+                    };
+                    b.tr_case.push(id);
+                    b.tr_at.push(at);
+                    b.tr_actor.push(if channel == "window" {
+                        clerk.to_string()
+                    } else {
+                        officer
+                    });
+                    b.tr_action.push("decide");
+                    b.tr_from.push("accepted");
+                    b.tr_to.push(to);
+                    b.tr_code
+                        .push(crate::lifecycle::process_code("decide", "accepted", to).0 as i32);
+                }
+            }
             // From the sequence, not the generator: the rest of the demo stays as it was.
             let cross = channel == "cross_province";
             b.partner.push(if cross {

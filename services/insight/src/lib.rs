@@ -10,6 +10,7 @@ pub mod api;
 pub mod assessment;
 pub mod award;
 pub mod cache;
+pub mod demo;
 pub mod pdf;
 pub mod period;
 pub mod quality_check;
