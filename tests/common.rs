@@ -21,16 +21,8 @@ pub struct Stack {
     stopped: bool,
 }
 
-const SERVICES: [&str; 8] = [
-    "catalog",
-    "cases",
-    "supervision",
-    "projects",
-    "alerts",
-    "inbox",
-    "content",
-    "insight",
-];
+/// Every service with a database of its own (dropped when the stack stops).
+const SERVICES: &[&str] = yiwang_kit::config::DATABASE_SERVICES;
 
 pub async fn test_config(rate_limit: u32) -> Config {
     let mut cfg = Config::from_env().expect("config");

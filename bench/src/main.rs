@@ -208,16 +208,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut cfg = yiwang_kit::Config::from_env()?;
     cfg.database_prefix = "yiwang_bench".into();
     cfg.redis_prefix = "yiwang-bench".into();
-    for service in [
-        yiwang_catalog::SERVICE,
-        "cases",
-        "supervision",
-        "projects",
-        "alerts",
-        "inbox",
-        "content",
-        "insight",
-    ] {
+    for service in yiwang_kit::config::DATABASE_SERVICES {
         yiwang_kit::db::drop_database(&cfg.database_url, &cfg.database_name(service)).await?;
     }
     yiwang_catalog::migrate(&cfg).await?;
