@@ -936,6 +936,37 @@ async fn the_bureau_assesses_its_window_staff_monthly_from_their_own_cases() {
         "{a01}"
     );
 
+    // Each staff member reads their own month, and nobody else's.
+    let (st, mine) = send(&s, "GET", &format!("{path}/me"), Some(&officer2), None).await;
+    assert_eq!(st, 200, "{mine}");
+    assert_eq!(
+        (
+            mine["staff"]["account"].as_str(),
+            mine["staff"]["rank"].as_u64()
+        ),
+        (Some("officer-2"), Some(2)),
+        "{mine}"
+    );
+    assert_eq!(mine["window"]["window"], "A02", "{mine}");
+    assert_eq!(mine["staff_ranked"].as_u64(), Some(2));
+    assert!(
+        !mine.to_string().contains("officer-1"),
+        "another's row leaked: {mine}"
+    );
+    let stranger = s.token("officer-9", &["officer"], Some(dept));
+    let (st, v) = send(&s, "GET", &format!("{path}/me"), Some(&stranger), None).await;
+    assert_eq!(
+        (st, v["error"]["details"][0]["reason"].as_str()),
+        (404, Some("STAFF_NOT_FOUND")),
+        "{v}"
+    );
+    assert_eq!(
+        send(&s, "GET", &format!("{path}/me"), Some(&citizen), None)
+            .await
+            .0,
+        403
+    );
+
     // Awards: a window's 红旗窗口 once a month; 党员先锋岗 only to a party member.
     let award = |body: Value| send(&s, "POST", "/v1/awards", Some(&director), Some(body));
     let (st, v) = award(

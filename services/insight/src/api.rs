@@ -205,6 +205,19 @@ impl InsightService for InsightApi {
         ))
     }
 
+    async fn get_my_assessment(
+        &self,
+        req: Request<pb::GetAssessmentRequest>,
+    ) -> Reply<pb::MyAssessment> {
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[roles::WINDOW_CLERK, roles::CLERK, roles::OFFICER])?;
+        let month = Month::parse("month", &req.get_ref().month)?;
+        // Only someone in the register has a month to read.
+        staff::get(&self.pool, &caller.sub).await?;
+        let a = assessment::compute(&self.pool, &self.sources, month).await?;
+        Ok(Response::new(assessment::own(a, &caller.sub)))
+    }
+
     async fn record_award(&self, req: Request<pb::RecordAwardRequest>) -> Reply<pb::Award> {
         let caller = Caller::of(&req);
         caller.require_any_role(READERS)?;

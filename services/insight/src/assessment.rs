@@ -480,6 +480,27 @@ pub async fn compute(pool: &PgPool, sources: &Sources, month: Month) -> Result<p
     })
 }
 
+/// One staff member's view of the month: their row and their window's, nobody else's.
+pub fn own(a: pb::Assessment, account: &str) -> pb::MyAssessment {
+    let staff_ranked = a.staff.len() as u32;
+    let windows_ranked = a.windows.len() as u32;
+    let staff = a.staff.into_iter().find(|r| r.account == account);
+    let window = staff.as_ref().and_then(|s| {
+        a.windows
+            .into_iter()
+            .find(|w| w.hall == s.hall && w.window == s.window)
+    });
+    pb::MyAssessment {
+        month: a.month,
+        weights: a.weights,
+        staff,
+        window,
+        staff_ranked,
+        windows_ranked,
+        notes: a.notes,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
