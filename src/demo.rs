@@ -5,6 +5,7 @@
 //! January–June) where the county's half-year report counts them. The launcher bridges the
 //! services' demo data; the services themselves share no crates.
 
+use chrono::Datelike;
 use yiwang_catalog::demo::DemoCounty as County;
 use yiwang_kit::Config;
 
@@ -39,21 +40,15 @@ pub async fn load(cfg: &Config, jan_may_cases: u64) -> anyhow::Result<()> {
 /// The county hall's comprehensive-window clerks in the bureau's register (the cases demo names
 /// them as the actors of its recent window cases), posted since the reference half-year began.
 async fn load_demo_staff(cfg: &Config, county: &County) -> anyhow::Result<()> {
-    use chrono::Datelike;
     // The bureau itself (数据资源局) employs them, where the demo county has it.
     let employer = departments(county)
         .find(|u| u.name.contains("数据资源"))
         .map(|u| u.code.clone())
         .unwrap_or_else(|| "340522".to_string());
-    let since = chrono::NaiveDate::from_ymd_opt(
-        reference_half_year()
-            .start
-            .with_timezone(&yiwang_cases::calendar::SHANGHAI)
-            .year(),
-        1,
-        1,
-    )
-    .unwrap_or_default();
+    let since = reference_half_year()
+        .start
+        .with_timezone(&yiwang_cases::calendar::SHANGHAI)
+        .date_naive();
     let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_insight::SERVICE), 2)?;
     let n = yiwang_insight::demo::load_demo(
         &pool,
@@ -160,11 +155,10 @@ async fn load_demo_cases(cfg: &Config, county: &County, jan_may: u64) -> anyhow:
         .filter(|(_, c)| c.channels.iter().any(|ch| ch == "weekend_appointment"))
         .map(|(code, c)| (code.clone(), c.department.clone()))
         .collect();
-    let year = yiwang_cases::seed::reference_year(
-        chrono::Utc::now()
-            .with_timezone(&yiwang_cases::calendar::SHANGHAI)
-            .date_naive(),
-    );
+    let year = reference_half_year()
+        .start
+        .with_timezone(&yiwang_cases::calendar::SHANGHAI)
+        .year();
     let n = yiwang_cases::seed::load_demo_weekend_appointments(
         &pool,
         &calendar,

@@ -578,6 +578,57 @@ async fn the_bureau_assesses_its_window_staff_monthly_from_their_own_cases() {
         401
     );
 
+    // Careless and hostile input: NUL bytes, 100,000-character values, a month that is no
+    // month — a 4xx naming the rule, never a 5xx.
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/v1/staff/officer-1".to_string(),
+            Some(
+                json!({"name": "李\u{0}明", "employment": "department", "employer": dept, "post": "综合受理"}),
+            ),
+        ),
+        (
+            "PUT",
+            "/v1/staff/officer-1".to_string(),
+            Some(
+                json!({"name": "李".repeat(100_000), "employment": "department", "employer": dept, "post": "综合受理"}),
+            ),
+        ),
+        (
+            "PUT",
+            format!("/v1/staff/{}", "x".repeat(300)),
+            Some(
+                json!({"name": "李明", "employment": "department", "employer": dept, "post": "综合受理"}),
+            ),
+        ),
+        ("GET", "/v1/assessments/2026-1%00".to_string(), None),
+        (
+            "GET",
+            format!("/v1/assessments/{}", "9".repeat(5_000)),
+            None,
+        ),
+        (
+            "POST",
+            "/v1/awards".to_string(),
+            Some(
+                json!({"kind": "advanced_individual", "month": month, "account": "officer-1", "reason": "\u{0}"}),
+            ),
+        ),
+        (
+            "POST",
+            "/v1/quality-checks".to_string(),
+            Some(json!({"month": month, "size": 100_000})),
+        ),
+    ] {
+        let (st, v) = send(&s, method, &path, Some(&director), body).await;
+        assert!(
+            (400..500).contains(&st),
+            "{method} {}: {st} {v}",
+            &path[..path.len().min(60)]
+        );
+    }
+
     // The register: who they are, who employs them, where they serve.
     for (account, name, employment, employer, party) in [
         ("officer-1", "李明", "department", dept, true),

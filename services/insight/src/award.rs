@@ -80,16 +80,7 @@ pub async fn record(
     v.into_result()?;
     let month = month.ok_or_else(|| Error::invalid("month", "is required"))?;
     if kind == "red_flag_window" {
-        match sources.hall(hall).await {
-            Ok(h) if h.windows.iter().any(|w| w.number == window) => {}
-            Ok(_) => {
-                return Err(Error::invalid(
-                    "window",
-                    format!("is not a window of hall {hall}"),
-                ));
-            }
-            Err(status) => return Err(Error::dependency("catalogue", "hall", &status)),
-        }
+        crate::staff::check_window(sources, hall, window).await?;
     } else {
         let staff = crate::staff::get(pool, account).await?;
         if kind == "party_vanguard" && !staff.party_member {

@@ -91,26 +91,37 @@ pub async fn get(pool: &PgPool, account: &str) -> Result<pb::Staff> {
 }
 
 async fn postings(pool: &PgPool, account: &str) -> Result<Vec<pb::StaffPosting>> {
+    let mut by = postings_of(pool, &[account.to_string()]).await?;
+    Ok(by.remove(account).unwrap_or_default())
+}
+
+/// The postings of several staff members in one query, each's newest first.
+async fn postings_of(
+    pool: &PgPool,
+    accounts: &[String],
+) -> Result<std::collections::HashMap<String, Vec<pb::StaffPosting>>> {
     let rows = sqlx::query(
-        "SELECT hall, window_number, from_date, to_date, posted_by FROM staff_postings
-          WHERE account = $1 ORDER BY from_date DESC, id DESC",
+        "SELECT account, hall, window_number, from_date, to_date, posted_by FROM staff_postings
+          WHERE account = ANY($1) ORDER BY account, from_date DESC, id DESC",
     )
-    .bind(account)
+    .bind(accounts)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let from: NaiveDate = r.try_get("from_date")?;
-            let to: Option<NaiveDate> = r.try_get("to_date")?;
-            Ok(pb::StaffPosting {
+    let mut by: std::collections::HashMap<String, Vec<pb::StaffPosting>> = Default::default();
+    for r in &rows {
+        let from: NaiveDate = r.try_get("from_date")?;
+        let to: Option<NaiveDate> = r.try_get("to_date")?;
+        by.entry(r.try_get("account")?)
+            .or_default()
+            .push(pb::StaffPosting {
                 hall: r.try_get("hall")?,
                 window: r.try_get("window_number")?,
                 from: from.to_string(),
                 to: to.map(|d| d.to_string()).unwrap_or_default(),
                 posted_by: r.try_get("posted_by")?,
-            })
-        })
-        .collect()
+            });
+    }
+    Ok(by)
 }
 
 pub async fn list(pool: &PgPool, r: pb::ListStaffRequest) -> Result<Vec<pb::Staff>> {
@@ -129,11 +140,11 @@ pub async fn list(pool: &PgPool, r: pb::ListStaffRequest) -> Result<Vec<pb::Staf
     .bind(hall)
     .fetch_all(pool)
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut s = staff_of(row)?;
-        s.postings = postings(pool, &s.account).await?;
-        out.push(s);
+    let mut out = rows.iter().map(staff_of).collect::<Result<Vec<_>>>()?;
+    let accounts: Vec<String> = out.iter().map(|s| s.account.clone()).collect();
+    let mut postings = postings_of(pool, &accounts).await?;
+    for s in &mut out {
+        s.postings = postings.remove(&s.account).unwrap_or_default();
     }
     Ok(out)
 }
@@ -164,17 +175,7 @@ pub async fn post(
     let from = from.unwrap_or_else(today);
     // The staff member exists (404 before asking the catalogue).
     get(pool, &account).await?;
-    // The window is one of the hall's, as the catalogue has it.
-    match sources.hall(&hall).await {
-        Ok(h) if h.windows.iter().any(|w| w.number == window) => {}
-        Ok(_) => {
-            return Err(Error::invalid(
-                "window",
-                format!("is not a window of hall {hall}"),
-            ));
-        }
-        Err(status) => return Err(Error::dependency("catalogue", "hall", &status)),
-    }
+    check_window(sources, &hall, &window).await?;
     let mut tx = pool.begin().await?;
     // One posting change per person at a time.
     sqlx::query("SELECT 1 FROM staff WHERE account = $1 FOR UPDATE")
@@ -209,16 +210,30 @@ pub async fn post(
     get(pool, &account).await
 }
 
-/// Who served where in [first, end): (account, hall, window) for every posting overlapping it.
+/// That `window` is one of the hall's windows, as the catalogue has it (a hall it does not
+/// know is a bad `hall`).
+pub async fn check_window(sources: &Sources, hall: &str, window: &str) -> Result<()> {
+    match sources.hall(hall).await {
+        Ok(h) if h.windows.iter().any(|w| w.number == window) => Ok(()),
+        Ok(_) => Err(Error::invalid(
+            "window",
+            format!("is not a window of hall {hall}"),
+        )),
+        Err(status) => Err(Error::dependency("catalogue", "hall", &status)),
+    }
+}
+
+/// Who served where in [first, end): (account, hall, window) for every posting overlapping it,
+/// in the order they began (a person's last is where they served last).
 pub async fn postings_in(
     pool: &PgPool,
     first: NaiveDate,
     end: NaiveDate,
 ) -> Result<Vec<(String, String, String)>> {
     let rows = sqlx::query(
-        "SELECT DISTINCT account, hall, window_number FROM staff_postings
+        "SELECT account, hall, window_number, max(from_date) AS began FROM staff_postings
           WHERE from_date < $2 AND (to_date IS NULL OR to_date >= $1)
-          ORDER BY hall, window_number, account",
+          GROUP BY 1, 2, 3 ORDER BY began, hall, window_number, account",
     )
     .bind(first)
     .bind(end)
