@@ -332,3 +332,131 @@ pub fn stats_around_now() -> String {
     let at = |d: i64| (chrono::Utc::now() + chrono::Duration::days(d)).format("%Y-%m-%dT%H:%M:%SZ");
     format!("/v1/cases/stats?from={}&to={}", at(-1), at(1))
 }
+
+/// A Redis Cluster of three masters (no replicas) on free ports, started for one test and
+/// stopped (its processes killed, its files removed) when dropped.
+pub struct RedisCluster {
+    /// `redis://127.0.0.1:<p1>,redis://…`: the form `REDIS_URL` takes for a cluster.
+    pub url: String,
+    pub ports: Vec<u16>,
+    children: Vec<std::process::Child>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    pub async fn start() -> RedisCluster {
+        let dir = std::env::temp_dir().join(format!("yt-redis-cluster-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A node listens on its port and on port + 10000 (the cluster bus): both must be free.
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let p = l.local_addr().unwrap().port();
+            drop(l);
+            if p < 55_000
+                && !ports.contains(&p)
+                && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok()
+            {
+                ports.push(p);
+            }
+        }
+        let mut children = Vec::new();
+        for p in &ports {
+            let child = std::process::Command::new("redis-server")
+                .args([
+                    "--port",
+                    &p.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &dir.join(format!("nodes-{p}.conf")).display().to_string(),
+                    "--dir",
+                    &dir.display().to_string(),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server");
+            children.push(child);
+        }
+        let mut cluster = RedisCluster {
+            url: ports
+                .iter()
+                .map(|p| format!("redis://127.0.0.1:{p}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            ports: ports.clone(),
+            children,
+            dir,
+        };
+        for p in &ports {
+            cluster.wait_for(*p, "PING", "PONG").await;
+        }
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = std::process::Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for p in &ports {
+            cluster.wait_for(*p, "CLUSTER INFO", "cluster_state:ok").await;
+        }
+        cluster.children.shrink_to_fit();
+        cluster
+    }
+
+    async fn wait_for(&self, port: u16, command: &str, expect: &str) {
+        let started = std::time::Instant::now();
+        loop {
+            let out = std::process::Command::new("redis-cli")
+                .args(["-p", &port.to_string()])
+                .args(command.split(' '))
+                .output()
+                .expect("redis-cli");
+            if String::from_utf8_lossy(&out.stdout).contains(expect) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "node {port} never answered {command} with {expect}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How many keys each node holds.
+    pub fn keys_per_node(&self) -> Vec<u64> {
+        self.ports
+            .iter()
+            .map(|p| {
+                let out = std::process::Command::new("redis-cli")
+                    .args(["-p", &p.to_string(), "DBSIZE"])
+                    .output()
+                    .expect("redis-cli");
+                String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

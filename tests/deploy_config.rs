@@ -38,3 +38,67 @@ fn the_dashboards_and_alert_rules_name_only_exported_metrics() {
 fn the_compose_file_follows_the_spec_and_the_launcher() {
     run("deploy/check_compose.py");
 }
+
+fn tool(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The build id note of an ELF file (`readelf -n`).
+fn build_id(file: &str) -> String {
+    tool("readelf", &["-n", file])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_string))
+        .unwrap_or_else(|| panic!("{file} has no build id"))
+}
+
+/// The image ships the binary stripped and keeps its debug info apart (deploy/strip-release.sh,
+/// run by the Dockerfile): the shipped file still runs, has no debug sections, names its debug
+/// file, and the two share a build id; an address of the shipped code symbolises to its source
+/// line with the debug file alone.
+#[test]
+fn the_shipped_binary_is_stripped_and_its_debug_info_symbolises_it() {
+    let bin = env!("CARGO_BIN_EXE_yiwang");
+    let out = std::env::temp_dir().join(format!("yiwang-strip-{}", std::process::id()));
+    let out_s = out.display().to_string();
+    tool("sh", &["deploy/strip-release.sh", bin, &out_s]);
+    let shipped = format!("{out_s}/yiwang");
+    let debug = format!("{out_s}/debug/yiwang.debug");
+
+    let size = |f: &str| std::fs::metadata(f).unwrap().len();
+    assert!(
+        size(&shipped) < size(bin),
+        "stripped {} ≥ original {}",
+        size(&shipped),
+        size(bin)
+    );
+    assert!(tool(&shipped, &["--version"]).starts_with("yiwang "));
+
+    let sections = tool("readelf", &["-S", "-W", &shipped]);
+    assert!(!sections.contains(".debug_line"), "debug info left in the shipped binary");
+    assert!(!sections.contains(".symtab"), "symbol table left in the shipped binary");
+    assert!(sections.contains(".gnu_debuglink"), "no link to the debug file");
+    assert!(tool("readelf", &["-S", "-W", &debug]).contains(".debug_line"));
+    assert_eq!(build_id(&shipped), build_id(bin));
+    assert_eq!(build_id(&debug), build_id(bin));
+
+    // `main` of the launcher, looked up in the original, symbolised from the debug file.
+    let symbols = tool("nm", &["-C", bin]);
+    let address = symbols
+        .lines()
+        .find(|l| l.ends_with(" yiwang::run") || l.ends_with(" yiwang::main"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the launcher's main in the symbol table")
+        .to_string();
+    let place = tool("addr2line", &["-f", "-C", "-e", &debug, &format!("0x{address}")]);
+    assert!(place.contains("src/main.rs"), "{address} symbolised as {place}");
+    let _ = std::fs::remove_dir_all(&out);
+}

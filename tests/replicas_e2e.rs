@@ -25,7 +25,27 @@ async fn clear_of_window_edge(window_secs: u64, need: Duration) {
 
 #[tokio::test]
 async fn two_replicas_of_every_role_give_the_answers_of_one() {
+    let cfg = test_config(20).await;
+    two_replicas_agree(cfg).await;
+}
+
+/// The same, with every Redis use (item cache, rate limit, idempotency, streams and consumer
+/// groups) on a Redis Cluster of three masters: keys end up on more than one node, and the
+/// answers are those of one server.
+#[tokio::test]
+async fn two_replicas_on_a_redis_cluster_give_the_answers_of_one() {
+    let cluster = RedisCluster::start().await;
     let mut cfg = test_config(20).await;
+    cfg.redis_url = cluster.url.clone();
+    two_replicas_agree(cfg).await;
+    let keys = cluster.keys_per_node();
+    assert!(
+        keys.iter().filter(|n| **n > 0).count() >= 2,
+        "every key on one node: {keys:?}"
+    );
+}
+
+async fn two_replicas_agree(mut cfg: yiwang_kit::Config) {
     cfg.gateway.rate_window_secs = 3600;
     cfg.overdue_sweep_secs = 1;
     // Replica A and replica B: every role twice, on ports of their own, same databases and Redis.
@@ -102,6 +122,28 @@ async fn two_replicas_of_every_role_give_the_answers_of_one() {
             "applicant": {"kind": "person", "name": "张三丰", "id_number": "11010519491231002X", "phone": "13812345678"}}))).await;
     assert_eq!(st, 201, "{c}");
     let id = c["id"].as_str().unwrap().to_string();
+    // A retried filing with the same Idempotency-Key, through either replica, is the first one.
+    let key = format!("filing-{}", uuid::Uuid::new_v4());
+    let body = json!({"item_code": item, "channel": "online",
+        "applicant": {"kind": "person", "name": "李四", "id_number": "11010519491231002X", "phone": "13812345678"}});
+    let mut first = None;
+    for s in [&a, &b] {
+        let r = s
+            .http
+            .post(s.url("/v1/cases"))
+            .bearer_auth(&citizen)
+            .header("idempotency-key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: serde_json::Value = r.json().await.unwrap();
+        match &first {
+            None => first = Some(v["id"].clone()),
+            Some(id) => assert_eq!(&v["id"], id, "a retry filed a second case"),
+        }
+    }
     post_ok(&b, &format!("/v1/cases/{id}/accept"), &officer, json!({})).await;
     let cases = sqlx::PgPool::connect(&a.cfg.service_database_url("cases"))
         .await

@@ -1010,7 +1010,7 @@ async fn approved_licences_create_one_follow_up_each_and_overdue_cases_one_notic
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let key = format!("{}:events:cases.case.decided", s.cfg.redis_prefix);
+    let key = format!("{{{}:events}}:cases.case.decided", s.cfg.redis_prefix);
     let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(&key)
         .arg("-")

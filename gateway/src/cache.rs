@@ -17,12 +17,14 @@ use yiwang_kit::redis::Redis;
 
 pub const TOPIC: &str = "catalog.item.changed";
 
+// An item's entry and its generation share a hash tag: the fill script and the invalidating
+// transaction use both, which a Redis Cluster allows only within one slot.
 fn value_key(redis: &Redis, code: &str) -> String {
-    redis.key(&format!("cache:item:{code}"))
+    redis.tagged(&format!("cache:item:{code}"), "value")
 }
 
 fn gen_key(redis: &Redis, code: &str) -> String {
-    redis.key(&format!("cache:item:{code}:gen"))
+    redis.tagged(&format!("cache:item:{code}"), "gen")
 }
 
 /// A cache lookup: either the cached body, or the generation to fill with.

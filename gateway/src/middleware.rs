@@ -249,7 +249,7 @@ pub async fn idempotency(
 
 /// The answer to a key seen before: the first answer, or why there is none yet.
 async fn replay(
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut yiwang_kit::redis::Conn,
     redis_key: &str,
     body_hash: &str,
 ) -> Response {

@@ -112,7 +112,9 @@ impl Limiter {
         }
         let mut pipe = redis::pipe();
         for (client, slot, n) in &batch {
-            let key = redis.key(&format!("rl:{client}:{slot}"));
+            // One window's counters share a hash tag so that one pipeline flushes them in a
+            // Redis Cluster too; the next window lands on another slot.
+            let key = redis.tagged(&format!("rl:{slot}"), client);
             pipe.incr(&key, *n)
                 .expire(&key, (self.window_secs + 1) as i64)
                 .ignore();

@@ -411,6 +411,19 @@ impl Config {
     }
 }
 
+/// Every role the launcher runs, in start order (the gateway last: it calls the others).
+pub const ROLES: &[&str] = &[
+    "catalog",
+    "cases",
+    "supervision",
+    "projects",
+    "alerts",
+    "inbox",
+    "content",
+    "insight",
+    "gateway",
+];
+
 /// The services with a database of their own.
 pub const DATABASE_SERVICES: &[&str] = &[
     "catalog",

@@ -195,7 +195,7 @@ pub fn register_descriptors(fds: &'static [u8]) {
 /// transaction on a pooled connection and leave the caller's retry to race a half-done write.
 /// A panic becomes a logged INTERNAL answer instead of a dropped connection.
 async fn run_to_completion(req: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(req)).await {
+    match tokio::spawn(tracing::Instrument::in_current_span(next.run(req))).await {
         Ok(resp) => resp,
         Err(e) => {
             let status: tonic::Status = crate::Error::internal(e).into();

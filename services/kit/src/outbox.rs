@@ -1,11 +1,12 @@
 //! The transactional outbox (DESIGN.md §3). A service writes its domain events into its own
 //! `outbox` table in the transaction that makes the change; the [`relay`] publishes them to Redis
-//! Streams (`<prefix>:events:<topic>`) and marks them published. Publication is at-least-once;
+//! Streams (`{<prefix>:events}:<topic>`) and marks them published. Publication is at-least-once;
 //! consumers make the *effect* exactly-once by recording the event id in their own database in
 //! the transaction of the effect ([`begin_once`]).
 //!
 //! Each service's first migration creates the two tables with [`MIGRATION_SQL`]'s shape.
 
+use tracing::Instrument;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -71,9 +72,11 @@ pub async fn enqueue<P: Serialize>(
     Ok(id)
 }
 
-/// The stream of a topic.
+/// The stream of a topic. Every stream shares one hash tag: a consumer reads several topics in
+/// one XREADGROUP and the relay publishes to several in one pipeline, which a Redis Cluster
+/// allows only within one slot.
 pub fn stream_key(redis: &Redis, topic: &str) -> String {
-    redis.key(&format!("events:{topic}"))
+    redis.tagged("events", topic)
 }
 
 /// How far back the relay publishes again when Redis has lost its data: events published in
@@ -106,7 +109,7 @@ pub async fn relay(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
                 tracing::debug!(error = %e, "outbox relay: gauges not updated");
             }
         }
-        let published = match relay_batch(&pool, &redis, &mut conn).await {
+        let published = match relay_batch(&pool, &redis, &mut conn, service.as_deref()).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "outbox relay: batch failed; will retry");
@@ -132,14 +135,16 @@ pub async fn relay(pool: PgPool, redis: Redis, shutdown: CancellationToken) {
 async fn republish_if_redis_lost(
     pool: &PgPool,
     redis: &Redis,
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut crate::redis::Conn,
     marker: &mut Option<String>,
 ) -> anyhow::Result<()> {
     if marker.is_none() {
         let db: String = sqlx::query_scalar("SELECT current_database()::text")
             .fetch_one(pool)
             .await?;
-        *marker = Some(redis.key(&format!("outbox:live:{db}")));
+        // Named with the streams' layout: a relay finding no marker of this layout publishes its
+        // window again into the streams it now writes.
+        *marker = Some(redis.key(&format!("outbox:live:v2:{db}")));
     }
     let key = marker.as_deref().unwrap_or_default();
     let fresh: Option<String> = redis::cmd("SET")
@@ -203,10 +208,11 @@ async fn export_gauges(pool: &PgPool, service: &mut Option<String>) -> anyhow::R
 async fn relay_batch(
     pool: &PgPool,
     redis: &Redis,
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut crate::redis::Conn,
+    service: Option<&str>,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<(i64, Uuid, String, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
+    let rows: Vec<OutboxRow> = sqlx::query_as(
         "SELECT id, event_id, topic, payload, created_at FROM outbox
          WHERE published_at IS NULL ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED",
     )
@@ -215,6 +221,27 @@ async fn relay_batch(
     if rows.is_empty() {
         return Ok(0);
     }
+    // A pass that publishes is a trace of its own under the role (an empty poll is not).
+    let role = crate::config::ROLES
+        .iter()
+        .find(|r| Some(**r) == service)
+        .copied()
+        .unwrap_or("outbox");
+    let span = crate::telemetry::background_span(role, "outbox relay");
+    span.record("events", rows.len());
+    publish_rows(redis, conn, tx, rows)
+        .instrument(span)
+        .await
+}
+
+type OutboxRow = (i64, Uuid, String, serde_json::Value, DateTime<Utc>);
+
+async fn publish_rows(
+    redis: &Redis,
+    conn: &mut crate::redis::Conn,
+    mut tx: Transaction<'static, Postgres>,
+    rows: Vec<OutboxRow>,
+) -> anyhow::Result<usize> {
     let mut pipe = redis::pipe();
     for (_, event_id, topic, payload, created_at) in &rows {
         let fields = [
@@ -390,7 +417,7 @@ impl Consumer {
 
     /// The group's lag on each stream (`yiwang_consumer_lag{service, stream, group}`): entries
     /// not yet delivered to the group plus those delivered and not acknowledged.
-    async fn export_lag(&self, conn: &mut redis::aio::ConnectionManager, keys: &[String]) {
+    async fn export_lag(&self, conn: &mut crate::redis::Conn, keys: &[String]) {
         // The role: the consumer's name ends in it ([`consumer_name`]).
         let service = self
             .name
@@ -415,7 +442,7 @@ impl Consumer {
     /// group is kept as it is.
     async fn create_groups(
         &self,
-        conn: &mut redis::aio::ConnectionManager,
+        conn: &mut crate::redis::Conn,
         keys: &[String],
         start: &str,
     ) {
@@ -433,7 +460,7 @@ impl Consumer {
 
     async fn deliver<F, Fut>(
         &self,
-        conn: &mut redis::aio::ConnectionManager,
+        conn: &mut crate::redis::Conn,
         key: &str,
         entry: StreamId,
         handle: &F,

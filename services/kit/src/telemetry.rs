@@ -2,22 +2,32 @@
 //! OpenTelemetry traces exported over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, with
 //! W3C `traceparent` extracted from every incoming request (HTTP and gRPC) and injected into every
 //! outgoing gRPC call, so one trace follows a request from the gateway through each service.
+//!
+//! Each role exports under its own `service.name` (`yiwang-cases`, …) even when every role runs in
+//! one process (`yiwang up`, the tests' stack): a request's server span puts its [`Role`] into the
+//! OpenTelemetry context, everything started under it inherits that context, and [`RoleTracer`]
+//! hands each span to the tracer of its role. Database statements (sqlx's `sqlx::query` events)
+//! and Redis commands become client spans under the span that issued them, named by operation and
+//! target; their attributes carry the statement text with its placeholders, never bound values.
 
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::Config;
@@ -27,21 +37,72 @@ static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 /// Whether spans are exported (an OTLP endpoint is configured).
 static OTEL_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Keeps the trace exporter alive; dropping it flushes pending spans.
+/// Keeps the trace exporters alive; dropping it flushes pending spans.
 pub struct TelemetryGuard {
-    provider: Option<SdkTracerProvider>,
+    providers: Vec<SdkTracerProvider>,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(p) = self.provider.take() {
+        for p in self.providers.drain(..) {
             let _ = p.shutdown();
         }
     }
 }
 
+/// The role a span belongs to, carried as a value in the OpenTelemetry context from a request's
+/// server span (or a background task's root span) to every span started under it.
+#[derive(Clone, Copy, Debug)]
+pub struct Role(pub &'static str);
+
+/// Starts each span with the tracer of the [`Role`] in its parent context, so that one process
+/// running several roles still exports each role under its own `service.name`; spans outside
+/// any role (start-up, migrations) go to the process's own tracer.
+#[derive(Clone)]
+struct RoleTracer {
+    process: SdkTracer,
+    roles: Arc<HashMap<&'static str, SdkTracer>>,
+}
+
+impl opentelemetry::trace::Tracer for RoleTracer {
+    type Span = opentelemetry_sdk::trace::Span;
+
+    fn build_with_context(
+        &self,
+        builder: SpanBuilder,
+        parent_cx: &opentelemetry::Context,
+    ) -> Self::Span {
+        let tracer = parent_cx
+            .get::<Role>()
+            .and_then(|r| self.roles.get(r.0))
+            .unwrap_or(&self.process);
+        tracer.build_with_context(builder, parent_cx)
+    }
+}
+
+static TRACER: OnceLock<RoleTracer> = OnceLock::new();
+
+/// One provider exporting over OTLP/gRPC under `service_name`.
+fn provider(endpoint: &str, service_name: String) -> Result<SdkTracerProvider, String> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+    let exporter = opentelemetry_otlp::WithExportConfig::with_endpoint(exporter, endpoint)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(service_name)
+                .build(),
+        )
+        .build())
+}
+
 /// Installs logging, tracing and the metrics recorder for this process. Call once per process;
 /// later calls (tests booting several stacks in one process) only reuse what is installed.
+///
+/// `service_name` is the process's name: `yiwang-<role>` for one role, `yiwang` for a process
+/// running every role, whose spans are then exported under each role's own name.
 pub fn init(service_name: &str, cfg: &Config) -> TelemetryGuard {
     install_metrics();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
@@ -63,31 +124,33 @@ pub fn init(service_name: &str, cfg: &Config) -> TelemetryGuard {
             .boxed()
     };
 
-    let mut provider = None;
-    let otel = cfg.otlp_endpoint.as_ref().and_then(|endpoint| {
-        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-        let exporter =
-            opentelemetry_otlp::WithExportConfig::with_endpoint(exporter, endpoint.clone()).build();
-        match exporter {
-            Ok(exporter) => {
-                let p = SdkTracerProvider::builder()
-                    .with_batch_exporter(exporter)
-                    .with_resource(
-                        opentelemetry_sdk::Resource::builder()
-                            .with_service_name(service_name.to_string())
-                            .build(),
-                    )
-                    .build();
-                let tracer = p.tracer("yiwang");
-                OTEL_ON.store(true, std::sync::atomic::Ordering::Relaxed);
-                opentelemetry::global::set_tracer_provider(p.clone());
-                provider = Some(p);
-                Some(
-                    tracing_opentelemetry::layer()
-                        .with_tracer(tracer)
-                        .with_filter(filter()),
-                )
+    let mut providers = Vec::new();
+    let tracer = cfg.otlp_endpoint.as_ref().and_then(|endpoint| {
+        let built = (|| {
+            let process = provider(endpoint, service_name.to_string())?;
+            let mut roles = HashMap::new();
+            // A process of one role exports everything under its own name; a process of every
+            // role gets one exporter per role.
+            if !crate::config::ROLES
+                .iter()
+                .any(|r| service_name == format!("yiwang-{r}"))
+            {
+                for role in crate::config::ROLES {
+                    let p = provider(endpoint, format!("yiwang-{role}"))?;
+                    roles.insert(*role, p.tracer("yiwang"));
+                    providers.push(p);
+                }
             }
+            let tracer = RoleTracer {
+                process: process.tracer("yiwang"),
+                roles: Arc::new(roles),
+            };
+            opentelemetry::global::set_tracer_provider(process.clone());
+            providers.push(process);
+            Ok::<_, String>(tracer)
+        })();
+        match built {
+            Ok(tracer) => Some(tracer),
             Err(e) => {
                 eprintln!(
                     "OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}: cannot build the trace exporter: {e}"
@@ -96,13 +159,169 @@ pub fn init(service_name: &str, cfg: &Config) -> TelemetryGuard {
             }
         }
     });
+    let layers = tracer.map(|tracer| {
+        OTEL_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = TRACER.set(tracer.clone());
+        let spans = tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(filter());
+        // sqlx reports each statement as a DEBUG event; only this layer asks for them.
+        let statements = DbSpans.with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("sqlx::query", tracing::Level::TRACE),
+        );
+        spans.and_then(statements)
+    });
 
     // `try_init` fails when a subscriber is already set (several stacks in one test process).
     let _ = tracing_subscriber::registry()
         .with(fmt)
-        .with(otel)
+        .with(layers)
         .try_init();
-    TelemetryGuard { provider }
+    TelemetryGuard { providers }
+}
+
+/// Whether spans are being exported (callers skip building span fields otherwise).
+pub fn tracing_on() -> bool {
+    OTEL_ON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A root span for a role's background work (an outbox relay pass, a sweeper pass), exported
+/// under the role's name. Disabled (free) when traces are not exported.
+pub fn background_span(role: &'static str, name: &'static str) -> tracing::Span {
+    if !tracing_on() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "background",
+        otel.name = name,
+        service = role,
+        events = tracing::field::Empty
+    );
+    let _ = span.set_parent(opentelemetry::Context::new().with_value(Role(role)));
+    span
+}
+
+/// Turns each `sqlx::query` event (one per statement, with its elapsed time) into a client span
+/// under the span that ran the statement: named `SELECT cases`, `INSERT outbox`, …, with the
+/// statement's text (placeholders, never values) and its row counts.
+struct DbSpans;
+
+#[derive(Default)]
+struct StatementFields {
+    summary: String,
+    statement: String,
+    elapsed_secs: Option<f64>,
+    rows_returned: Option<i64>,
+    rows_affected: Option<i64>,
+}
+
+impl tracing::field::Visit for StatementFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "summary" => self.summary = value.to_string(),
+            "db.statement" => self.statement = value.trim().to_string(),
+            _ => {}
+        }
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.elapsed_secs = Some(value);
+        }
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        let v = i64::try_from(value).unwrap_or(i64::MAX);
+        match field.name() {
+            "rows_returned" => self.rows_returned = Some(v),
+            "rows_affected" => self.rows_affected = Some(v),
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl<S> Layer<S> for DbSpans
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let Some(tracer) = TRACER.get() else { return };
+        // Statements outside any traced work (pollers, sweepers between passes) would each be a
+        // trace of their own: left out.
+        let current = tracing::Span::current();
+        if current.is_none() {
+            return;
+        }
+        let mut f = StatementFields::default();
+        event.record(&mut f);
+        let Some(elapsed) = f.elapsed_secs else {
+            return;
+        };
+        // Short statements come without `db.statement`: the summary is the whole text then.
+        let text = if f.statement.is_empty() {
+            f.summary.trim_end_matches(" …").to_string()
+        } else {
+            f.statement
+        };
+        let end = SystemTime::now();
+        let start = end
+            .checked_sub(Duration::from_secs_f64(elapsed.max(0.0)))
+            .unwrap_or(end);
+        let mut attributes = vec![
+            KeyValue::new("db.system.name", "postgresql"),
+            KeyValue::new("db.query.summary", statement_name(&text)),
+        ];
+        if let Some(n) = f.rows_returned.filter(|n| *n > 0) {
+            attributes.push(KeyValue::new("db.response.returned_rows", n));
+        }
+        if let Some(n) = f.rows_affected.filter(|n| *n > 0) {
+            attributes.push(KeyValue::new("db.response.affected_rows", n));
+        }
+        attributes.push(KeyValue::new("db.query.text", text.clone()));
+        let parent = current.context();
+        let mut span = tracer
+            .span_builder(statement_name(&text))
+            .with_kind(SpanKind::Client)
+            .with_start_time(start)
+            .with_attributes(attributes)
+            .start_with_context(tracer, &parent);
+        span.end_with_timestamp(end);
+    }
+}
+
+/// A statement's span name: its operation and the table it works on (`SELECT cases`,
+/// `INSERT case_history`, `COMMIT`), from the text alone.
+pub fn statement_name(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().take(64).collect();
+    let Some(first) = words.first() else {
+        return "statement".to_string();
+    };
+    let op = first.to_ascii_uppercase();
+    let after = |keyword: &str| {
+        words
+            .iter()
+            .position(|w| w.eq_ignore_ascii_case(keyword))
+            .and_then(|i| words.get(i + 1))
+            .map(|t| {
+                t.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+                    .to_string()
+            })
+            .filter(|t| !t.is_empty())
+    };
+    let target = match op.as_str() {
+        "SELECT" | "DELETE" => after("FROM"),
+        "INSERT" => after("INTO"),
+        "UPDATE" => words.get(1).map(|t| t.to_string()),
+        "WITH" => after("INTO").or_else(|| after("UPDATE")).or_else(|| after("FROM")),
+        _ => None,
+    };
+    match target {
+        Some(t) => format!("{op} {t}"),
+        None => op,
+    }
 }
 
 fn install_metrics() {
@@ -197,7 +416,7 @@ pub async fn trace_requests(
         .to_string();
     // The full span only when traces are exported: formatting span fields for the JSON log on
     // every request costs measurably, and logs need only the request id to correlate.
-    let tracing_on = OTEL_ON.load(std::sync::atomic::Ordering::Relaxed);
+    let tracing_on = tracing_on();
     let span = if tracing_on {
         let method = req.method().clone();
         let span = tracing::info_span!(
@@ -213,7 +432,7 @@ pub async fn trace_requests(
         let parent = opentelemetry::global::get_text_map_propagator(|p| {
             p.extract(&HeaderExtractor(req.headers()))
         });
-        let _ = span.set_parent(parent);
+        let _ = span.set_parent(parent.with_value(Role(service)));
         span
     } else {
         tracing::info_span!("request", request_id = %request_id)
