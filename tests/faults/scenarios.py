@@ -217,7 +217,7 @@ def pending_effects(stack: Stack, pid: int) -> str:
     """Right after the consumer died: the cases.case.decided entries it had read but not
     acknowledged, and how many of those already had their effect committed (the kill fell
     between effect and acknowledgement)."""
-    key = f"{REDIS_PREFIX}:events:cases.case.decided"
+    key = f"{{{REDIS_PREFIX}:events}}:cases.case.decided"
     lines = stack.redis.cli("XPENDING", key, "supervision", "-", "+", "1000").splitlines()
     # Four lines per entry: id, consumer (`<hostname>-<pid>`), idle ms, deliveries.
     rows = [lines[i:i + 4] for i in range(0, len(lines) - 3, 4)]

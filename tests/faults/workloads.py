@@ -189,7 +189,7 @@ class Workload:
 
     def stream_event_ids(self, topic: str, field_name: str) -> dict:
         """payload[field_name] -> number of entries in the topic's Redis stream."""
-        out = self.stack.redis.cli("XRANGE", f"{REDIS_PREFIX}:events:{topic}", "-", "+")
+        out = self.stack.redis.cli("XRANGE", f"{{{REDIS_PREFIX}:events}}:{topic}", "-", "+")
         counts: dict = {}
         for line in out.splitlines():
             line = line.strip()
