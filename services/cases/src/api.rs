@@ -26,6 +26,8 @@ use yiwang_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 
 pub struct CasesApi {
     pub pool: PgPool,
+    /// Listings and statistics: a read replica when one is configured (read-your-writes kept).
+    pub reads: yiwang_kit::db::Reads,
     /// The legal calendar every deadline is computed on; replaced whole when a year changes.
     pub calendar: SharedCalendar,
     /// Items are read from the catalogue when a case is filed (the case pins the version).
@@ -921,7 +923,7 @@ impl CasesService for CasesApi {
         let r = req.into_inner();
         check_state_filter(&r.state)?;
         let (cases, next) = case_store::list(
-            &self.pool,
+            self.reads.for_caller(&caller.sub).await,
             &Scope::Owner(caller.sub.clone()),
             &r.state,
             r.page_size,
@@ -1453,8 +1455,9 @@ impl CasesService for CasesApi {
             )
             .into());
         };
+        let pool = self.reads.for_caller(&caller.sub).await;
         let (cases, next) =
-            case_store::list(&self.pool, &scope, &r.state, r.page_size, &r.page_token).await?;
+            case_store::list(pool, &scope, &r.state, r.page_size, &r.page_token).await?;
         Ok(Response::new(pb::ListCasesResponse {
             cases: cases.iter().map(|c| self.case_to_pb(c, view)).collect(),
             next_page_token: next,

@@ -80,9 +80,12 @@ pub async fn serve(
     let catalog = Channel::from_shared(cfg.catalog_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
-    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
-        CasesServiceServer::new(api::CasesApi {
+    let reads = yiwang_kit::db::Reads::new(&cfg, SERVICE, pool.clone())?;
+    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?)
+        .track_writes(reads.clone())
+        .add_service(CasesServiceServer::new(api::CasesApi {
             pool: pool.clone(),
+            reads: reads.clone(),
             calendar: calendar.clone(),
             catalog: CatalogServiceClient::new(catalog),
             key,
@@ -109,6 +112,7 @@ pub async fn serve(
         else {
             return;
         };
+        reads.set_redis(redis.clone());
         tokio::spawn(outbox::relay(
             pool.clone(),
             redis.clone(),

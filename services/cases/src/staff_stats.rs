@@ -56,7 +56,8 @@ pub(crate) async fn get_staff_case_stats(
     api: &CasesApi,
     req: Request<pb::GetStaffCaseStatsRequest>,
 ) -> Reply<pb::GetStaffCaseStatsResponse> {
-    Caller::of(&req).require_any_role(OVERSIGHT_ROLES)?;
+    let caller = Caller::of(&req);
+    caller.require_any_role(OVERSIGHT_ROLES)?;
     let r = req.into_inner();
     let mut v = Violations::new();
     let range = period(&mut v, &r.from, &r.to);
@@ -71,7 +72,8 @@ pub(crate) async fn get_staff_case_stats(
     }
     v.into_result()?;
     let (from, to) = range.ok_or_else(|| Error::invalid("from", "is required"))?;
-    let staff = compute(&api.pool, &api.calendar(), &r.staff, from, to).await?;
+    let pool = api.reads.for_caller(&caller.sub).await;
+    let staff = compute(pool, &api.calendar(), &r.staff, from, to).await?;
     Ok(Response::new(pb::GetStaffCaseStatsResponse { staff }))
 }
 

@@ -47,7 +47,8 @@ pub(crate) async fn get_case_stats(
     if to - from > chrono::Duration::days(3660) {
         return Err(Error::invalid("to", "the period can be at most ten years").into());
     }
-    let st = stats::compute(&api.pool, &api.calendar(), &dept, from, to).await?;
+    let pool = api.reads.for_caller(&caller.sub).await;
+    let st = stats::compute(pool, &api.calendar(), &dept, from, to).await?;
     Ok(Response::new(pb::CaseStats {
         filed: st.filed,
         by_channel: st.by_channel,

@@ -16,6 +16,9 @@ pub struct Config {
     /// including the database, which then replaces the one derived from `DATABASE_URL`, so each
     /// service can live on a PostgreSQL cluster of its own.
     pub service_database_urls: std::collections::BTreeMap<String, String>,
+    /// A streaming replica of a service's database (`YIWANG_<SERVICE>_READ_DATABASE_URL`, a full
+    /// URL with the database), for its listings and statistics.
+    pub read_database_urls: std::collections::BTreeMap<String, String>,
     /// Maximum connections per service pool (`YIWANG_DB_MAX_CONNECTIONS`).
     pub database_max_connections: u32,
     pub redis_url: String,
@@ -260,19 +263,24 @@ impl Config {
                     .map_err(|_| anyhow::anyhow!("{k}={v:?} is not a whole number")),
             }
         };
+        // `YIWANG_<SERVICE>_<name>` of every service that sets it.
+        let per_service = |name: &str| {
+            DATABASE_SERVICES
+                .iter()
+                .filter_map(|s| {
+                    var(&format!("YIWANG_{}_{name}", s.to_uppercase()))
+                        .map(|url| (s.to_string(), url))
+                })
+                .collect()
+        };
         let jwt_secret = var("YIWANG_JWT_SECRET");
         let public_key_pem = var("YIWANG_JWT_PUBLIC_KEY");
         Ok(Self {
             database_url: var("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_string()),
             database_prefix: var("YIWANG_DB_PREFIX").unwrap_or_else(|| "yiwang".to_string()),
-            service_database_urls: DATABASE_SERVICES
-                .iter()
-                .filter_map(|s| {
-                    var(&format!("YIWANG_{}_DATABASE_URL", s.to_uppercase()))
-                        .map(|url| (s.to_string(), url))
-                })
-                .collect(),
+            service_database_urls: per_service("DATABASE_URL"),
+            read_database_urls: per_service("READ_DATABASE_URL"),
             database_max_connections: num("YIWANG_DB_MAX_CONNECTIONS", 16)? as u32,
             redis_url: var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".to_string()),
             redis_prefix: var("YIWANG_REDIS_PREFIX").unwrap_or_else(|| "yiwang".to_string()),

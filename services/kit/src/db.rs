@@ -105,3 +105,130 @@ pub async fn migrate_service(
     migrator.run(&pool).await?;
     Ok(pool)
 }
+
+/// Where a service's listings and statistics are read: a streaming replica of its database when
+/// `YIWANG_<SERVICE>_READ_DATABASE_URL` names one, the primary otherwise.
+///
+/// Read-your-writes: after a caller's change commits, [`Reads::wrote`] keeps the primary's WAL
+/// position for that caller in Redis for [`WROTE_TTL_SECS`] (so every replica of the service
+/// knows it); [`Reads::for_caller`] sends the caller to the replica only once the replica has
+/// replayed that far, and to the primary until then. Callers who changed nothing lately read
+/// from the replica at once. Without Redis nothing can be promised, so everything reads from the
+/// primary.
+#[derive(Clone)]
+pub struct Reads {
+    inner: std::sync::Arc<ReadsInner>,
+}
+
+struct ReadsInner {
+    service: &'static str,
+    primary: PgPool,
+    replica: Option<PgPool>,
+    redis: std::sync::OnceLock<crate::redis::Redis>,
+}
+
+/// How long a caller's last write is remembered: longer than any replication lag worth serving.
+pub const WROTE_TTL_SECS: u64 = 60;
+
+/// `16/B374D848` → a comparable number.
+fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.trim().split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
+impl Reads {
+    pub fn new(
+        cfg: &crate::Config,
+        service: &'static str,
+        primary: PgPool,
+    ) -> anyhow::Result<Self> {
+        let replica = cfg
+            .read_database_urls
+            .get(service)
+            .map(|url| lazy_pool(url, cfg.database_max_connections))
+            .transpose()?;
+        Ok(Self {
+            inner: std::sync::Arc::new(ReadsInner {
+                service,
+                primary,
+                replica,
+                redis: std::sync::OnceLock::new(),
+            }),
+        })
+    }
+
+    /// Hands over the Redis connection once the service has one (writes are not tracked, and
+    /// reads go to the primary, until then).
+    pub fn set_redis(&self, redis: crate::redis::Redis) {
+        let _ = self.inner.redis.set(redis);
+    }
+
+    pub fn has_replica(&self) -> bool {
+        self.inner.replica.is_some()
+    }
+
+    fn wrote_key(&self, redis: &crate::redis::Redis, caller: &str) -> String {
+        redis.key(&format!("wrote:{}:{caller}", self.inner.service))
+    }
+
+    /// Remembers, after `caller`'s change has committed, how far the primary's WAL has come.
+    pub async fn wrote(&self, caller: &str) {
+        let (Some(_), Some(redis)) = (&self.inner.replica, self.inner.redis.get()) else {
+            return;
+        };
+        let lsn: Result<String, _> = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+            .fetch_one(&self.inner.primary)
+            .await;
+        let Ok(lsn) = lsn else { return };
+        let mut conn = redis.conn.clone();
+        let _: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(self.wrote_key(redis, caller))
+            .arg(lsn)
+            .arg("EX")
+            .arg(WROTE_TTL_SECS)
+            .query_async(&mut conn)
+            .await;
+    }
+
+    /// The pool `caller`'s listing or statistics are read from.
+    pub async fn for_caller(&self, caller: &str) -> &PgPool {
+        let Some(replica) = &self.inner.replica else {
+            return &self.inner.primary;
+        };
+        let Some(redis) = self.inner.redis.get() else {
+            return &self.inner.primary;
+        };
+        let mut conn = redis.conn.clone();
+        let wrote: Option<String> = match redis::cmd("GET")
+            .arg(self.wrote_key(redis, caller))
+            .query_async(&mut conn)
+            .await
+        {
+            Ok(v) => v,
+            Err(_) => return &self.inner.primary,
+        };
+        let Some(wrote) = wrote.as_deref().and_then(parse_lsn) else {
+            return replica;
+        };
+        let replayed: Result<Option<String>, _> =
+            sqlx::query_scalar("SELECT pg_last_wal_replay_lsn()::text")
+                .fetch_one(replica)
+                .await;
+        match replayed {
+            Ok(Some(at)) if parse_lsn(&at).is_some_and(|at| at >= wrote) => replica,
+            _ => &self.inner.primary,
+        }
+    }
+}
+
+#[cfg(test)]
+mod reads_tests {
+    use super::parse_lsn;
+
+    #[test]
+    fn wal_positions_compare_by_both_halves() {
+        assert_eq!(parse_lsn("0/16B3748"), Some(0x16B3748));
+        assert!(parse_lsn("1/0").unwrap() > parse_lsn("0/FFFFFFFF").unwrap());
+        assert_eq!(parse_lsn("nonsense"), None);
+    }
+}

@@ -30,6 +30,7 @@ pub struct GrpcServer {
     verifier: JwtVerifier,
     health: HealthReporter,
     ready: Arc<AtomicBool>,
+    reads: Option<crate::db::Reads>,
 }
 
 /// Lets the service flip its readiness (gRPC health and `/readyz`) once its dependencies are up.
@@ -68,7 +69,15 @@ impl GrpcServer {
             verifier,
             health,
             ready: Arc::new(AtomicBool::new(false)),
+            reads: None,
         }
+    }
+
+    /// Records each caller's successful changes for `reads` (read-your-writes when listings are
+    /// served by a replica; see [`crate::db::Reads`]).
+    pub fn track_writes(mut self, reads: crate::db::Reads) -> Self {
+        self.reads = reads.has_replica().then_some(reads);
+        self
     }
 
     pub fn add_service<S>(mut self, svc: S) -> Self
@@ -151,6 +160,10 @@ impl GrpcServer {
             )
             .layer(axum::middleware::from_fn(run_to_completion))
             .layer(axum::middleware::from_fn_with_state(
+                self.reads.clone(),
+                record_writes,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
                 self.verifier.clone(),
                 authenticate,
             ))
@@ -202,6 +215,42 @@ async fn run_to_completion(req: Request, next: Next) -> Response {
             status.into_http()
         }
     }
+}
+
+/// Whether a gRPC method only reads (AIP-131/132 and this API's own read verbs).
+fn reads_only(path: &str) -> bool {
+    let method = path.rsplit('/').next().unwrap_or("");
+    ["Get", "List", "Search", "Verify", "Lookup", "Check", "Watch", "Sample", "Export"]
+        .iter()
+        .any(|verb| method.starts_with(verb))
+}
+
+/// After a change succeeded, remembers for its caller where the primary's WAL stands, before
+/// the answer leaves: the caller's next listing waits for the replica to have replayed it.
+async fn record_writes(
+    State(reads): State<Option<crate::db::Reads>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(reads) = reads else {
+        return next.run(req).await;
+    };
+    let write = !reads_only(req.uri().path());
+    let caller = req
+        .extensions()
+        .get::<crate::auth::Caller>()
+        .map(|c| c.sub.clone())
+        .filter(|sub| !sub.is_empty());
+    let response = next.run(req).await;
+    // A failed call answers trailers-only, with `grpc-status` in the headers.
+    let failed = response
+        .headers()
+        .get("grpc-status")
+        .is_some_and(|s| s.as_bytes() != b"0");
+    if let (true, false, Some(caller)) = (write, failed, caller) {
+        reads.wrote(&caller).await;
+    }
+    response
 }
 
 /// Verifies the bearer token of a gRPC call and stores the [`crate::auth::Caller`] in the request
