@@ -293,9 +293,22 @@ where
 }
 
 /// A statement's span name: its operation and the table it works on (`SELECT cases`,
-/// `INSERT case_history`, `COMMIT`), from the text alone.
+/// `INSERT case_history`, `COMMIT`), from the text alone. A `WITH` statement that changes data
+/// is named by its first change (`WITH filed AS (INSERT INTO cases …` is `INSERT cases`).
 pub fn statement_name(sql: &str) -> String {
     let words: Vec<&str> = sql.split_whitespace().take(64).collect();
+    if words.first().is_some_and(|w| w.eq_ignore_ascii_case("WITH")) {
+        let change = words.iter().position(|w| {
+            let w = w.trim_start_matches('(');
+            ["INSERT", "UPDATE", "DELETE"]
+                .iter()
+                .any(|k| w.eq_ignore_ascii_case(k))
+        });
+        if let Some(i) = change {
+            let rest = words[i..].join(" ");
+            return statement_name(rest.trim_start_matches('('));
+        }
+    }
     let Some(first) = words.first() else {
         return "statement".to_string();
     };
@@ -315,7 +328,7 @@ pub fn statement_name(sql: &str) -> String {
         "SELECT" | "DELETE" => after("FROM"),
         "INSERT" => after("INTO"),
         "UPDATE" => words.get(1).map(|t| t.to_string()),
-        "WITH" => after("INTO").or_else(|| after("UPDATE")).or_else(|| after("FROM")),
+        "WITH" => after("FROM"),
         _ => None,
     };
     match target {
@@ -481,5 +494,28 @@ fn grpc_as_http(code: i32) -> u16 {
         tonic::Code::Unavailable => 503,
         tonic::Code::DeadlineExceeded => 504,
         tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::DataLoss => 500,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_name;
+
+    #[test]
+    fn statements_are_named_by_operation_and_table() {
+        assert_eq!(statement_name("SELECT a, b FROM cases WHERE id = $1"), "SELECT cases");
+        assert_eq!(statement_name("INSERT INTO outbox (a) VALUES ($1)"), "INSERT outbox");
+        assert_eq!(statement_name("update cases SET x = $1"), "UPDATE cases");
+        assert_eq!(statement_name("DELETE FROM uploads WHERE id = $1"), "DELETE uploads");
+        assert_eq!(statement_name("COMMIT"), "COMMIT");
+        assert_eq!(
+            statement_name("WITH filed AS (INSERT INTO cases (id) VALUES ($1) RETURNING id) SELECT * FROM filed"),
+            "INSERT cases"
+        );
+        assert_eq!(
+            statement_name("WITH t AS (SELECT 1) SELECT * FROM items"),
+            "WITH items"
+        );
+        assert_eq!(statement_name(""), "statement");
     }
 }
