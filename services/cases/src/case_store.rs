@@ -218,9 +218,13 @@ impl Numbers {
 
 /// Files a case; a repeated (caller, request_id) returns the case filed first.
 ///
-/// Four round trips on the way: BEGIN, the request's claim, one statement writing the case, its
-/// history entry and its event, COMMIT (the case number comes from the replica's reserved block).
-/// A retry finds its claim taken and answers with the first case, without using up a number.
+/// Three round trips on the way (four with a request id): BEGIN, (the request's claim,) one
+/// statement writing the case, its history entry and its event, COMMIT. The case number comes
+/// from the replica's reserved block, taken before the transaction: a refill uses a connection
+/// of its own, which a filing holding its transaction's connection must not wait for (with every
+/// pooled connection in such a transaction, none would be left). A retry that finds its claim
+/// taken answers with the first case; the number it took stays unused (a gap, as a block left
+/// by a stopped replica leaves).
 pub async fn file(
     pool: &PgPool,
     numbers: &Numbers,
@@ -230,6 +234,7 @@ pub async fn file(
 ) -> Result<CaseRow> {
     let now = Utc::now();
     let id = Uuid::now_v7();
+    let number = numbers.next(pool, now).await?;
     let mut tx = pool.begin().await?;
     if !request_id.is_empty() {
         let claimed = sqlx::query(
@@ -250,7 +255,6 @@ pub async fn file(
             return get(pool, existing).await;
         }
     }
-    let number = numbers.next(pool, now).await?;
     let filed = insert_case(&mut tx, id, &number, caller, &c, now, None).await?;
     tx.commit().await?;
     Ok(filed)

@@ -432,17 +432,11 @@ pub const ROLES: &[&str] = &[
     "gateway",
 ];
 
-/// The services with a database of their own.
-pub const DATABASE_SERVICES: &[&str] = &[
-    "catalog",
-    "cases",
-    "supervision",
-    "projects",
-    "alerts",
-    "inbox",
-    "content",
-    "insight",
-];
+/// The services with a database of their own: every role but the gateway (the last).
+pub const DATABASE_SERVICES: &[&str] = match ROLES.split_last() {
+    Some((_gateway, services)) => services,
+    None => &[],
+};
 
 /// The database a PostgreSQL URL names (its path), if any.
 pub fn database_of(url: &str) -> Option<String> {
