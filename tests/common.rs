@@ -411,7 +411,9 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout)
         );
         for p in &ports {
-            cluster.wait_for(*p, "CLUSTER INFO", "cluster_state:ok").await;
+            cluster
+                .wait_for(*p, "CLUSTER INFO", "cluster_state:ok")
+                .await;
         }
         cluster.children.shrink_to_fit();
         cluster
@@ -445,7 +447,10 @@ impl RedisCluster {
                     .args(["-p", &p.to_string(), "DBSIZE"])
                     .output()
                     .expect("redis-cli");
-                String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse()
+                    .unwrap_or(0)
             })
             .collect()
     }

@@ -83,9 +83,18 @@ fn the_shipped_binary_is_stripped_and_its_debug_info_symbolises_it() {
     assert!(tool(&shipped, &["--version"]).starts_with("yiwang "));
 
     let sections = tool("readelf", &["-S", "-W", &shipped]);
-    assert!(!sections.contains(".debug_line"), "debug info left in the shipped binary");
-    assert!(!sections.contains(".symtab"), "symbol table left in the shipped binary");
-    assert!(sections.contains(".gnu_debuglink"), "no link to the debug file");
+    assert!(
+        !sections.contains(".debug_line"),
+        "debug info left in the shipped binary"
+    );
+    assert!(
+        !sections.contains(".symtab"),
+        "symbol table left in the shipped binary"
+    );
+    assert!(
+        sections.contains(".gnu_debuglink"),
+        "no link to the debug file"
+    );
     assert!(tool("readelf", &["-S", "-W", &debug]).contains(".debug_line"));
     assert_eq!(build_id(&shipped), build_id(bin));
     assert_eq!(build_id(&debug), build_id(bin));
@@ -98,7 +107,13 @@ fn the_shipped_binary_is_stripped_and_its_debug_info_symbolises_it() {
         .and_then(|l| l.split_whitespace().next())
         .expect("the launcher's main in the symbol table")
         .to_string();
-    let place = tool("addr2line", &["-f", "-C", "-e", &debug, &format!("0x{address}")]);
-    assert!(place.contains("src/main.rs"), "{address} symbolised as {place}");
+    let place = tool(
+        "addr2line",
+        &["-f", "-C", "-e", &debug, &format!("0x{address}")],
+    );
+    assert!(
+        place.contains("src/main.rs"),
+        "{address} symbolised as {place}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -21,10 +21,16 @@ struct PrivatePostgres {
 }
 
 fn as_postgres(program: &Path) -> Command {
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n");
     if root.unwrap_or(false) {
         let id = |flag: &str| {
-            let o = Command::new("id").args([flag, "postgres"]).output().unwrap();
+            let o = Command::new("id")
+                .args([flag, "postgres"])
+                .output()
+                .unwrap();
             String::from_utf8_lossy(&o.stdout).trim().to_string()
         };
         let mut c = Command::new("setpriv");
@@ -109,10 +115,17 @@ impl PrivatePostgres {
         let data = Self::dir("replica").join("data");
         ok({
             let mut c = as_postgres(&primary.bindir.join("pg_basebackup"));
-            c.args(["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", "postgres"])
-                .arg("-D")
-                .arg(&data)
-                .args(["-R", "-X", "stream", "-c", "fast"]);
+            c.args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .arg("-D")
+            .arg(&data)
+            .args(["-R", "-X", "stream", "-c", "fast"]);
             c
         });
         let pg = PrivatePostgres {
@@ -177,7 +190,8 @@ async fn listings_and_statistics_read_the_replica_but_callers_see_their_own_chan
     let db = cfg.database_name("cases");
     cfg.service_database_urls
         .insert("cases".into(), primary.url(&db));
-    cfg.read_database_urls.insert("cases".into(), replica.url(&db));
+    cfg.read_database_urls
+        .insert("cases".into(), replica.url(&db));
     let s = Stack::start_with(cfg).await;
 
     let item = create_published(&s, 1, "食品经营许可证核发").await;
@@ -204,7 +218,10 @@ async fn listings_and_statistics_read_the_replica_but_callers_see_their_own_chan
         if n == 1 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "never replicated");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never replicated"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     sqlx::query("SELECT pg_wal_replay_pause()")
@@ -220,14 +237,23 @@ async fn listings_and_statistics_read_the_replica_but_callers_see_their_own_chan
         "the citizen does not see their own new case: {mine:?}"
     );
     // ... while the department, which changed nothing, reads the paused replica: one case.
-    assert_eq!(case_numbers(&s, "/v1/cases", &officer).await, vec![first.clone()]);
+    assert_eq!(
+        case_numbers(&s, "/v1/cases", &officer).await,
+        vec![first.clone()]
+    );
     let stats = "/v1/cases/stats?from=2025-01-01T00:00:00Z&to=2030-01-01T00:00:00Z";
     let (st, v) = send(&s, "GET", stats, Some(&supervisor), None).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["filed"], 1, "statistics not from the replica: {v}");
 
     // The officer accepts the first case: their next listing shows it accepted, and the second.
-    post_ok(&s, &format!("/v1/cases/{first}/accept"), &officer, json!({})).await;
+    post_ok(
+        &s,
+        &format!("/v1/cases/{first}/accept"),
+        &officer,
+        json!({}),
+    )
+    .await;
     let (st, v) = send(&s, "GET", "/v1/cases", Some(&officer), None).await;
     assert_eq!(st, 200, "{v}");
     let listed = v["cases"].as_array().unwrap();

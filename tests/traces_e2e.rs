@@ -16,8 +16,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 
 /// An OTLP/gRPC trace receiver keeping every export.
 #[derive(Clone, Default)]
@@ -147,14 +147,24 @@ async fn a_filing_is_one_trace_across_roles_with_its_statements_and_redis_comman
 
     let all = spans(&collector);
     let trace: Vec<&Received> = all.iter().filter(|s| s.trace_id == hex(trace_id)).collect();
-    assert!(!trace.is_empty(), "no span of the caller's trace among {} spans", all.len());
+    assert!(
+        !trace.is_empty(),
+        "no span of the caller's trace among {} spans",
+        all.len()
+    );
 
     // Each role names itself.
     let services: HashSet<&str> = trace.iter().map(|s| s.service.as_str()).collect();
     for role in ["yiwang-gateway", "yiwang-cases", "yiwang-catalog"] {
-        assert!(services.contains(role), "{role} missing from the trace: {services:?}");
+        assert!(
+            services.contains(role),
+            "{role} missing from the trace: {services:?}"
+        );
     }
-    assert!(!services.contains("yiwang"), "a span of the trace carries no role: {trace:#?}");
+    assert!(
+        !services.contains("yiwang"),
+        "a span of the trace carries no role: {trace:#?}"
+    );
 
     // One tree: every span's parent is the caller's span or another span of the trace.
     let ids: HashSet<&[u8]> = trace.iter().map(|s| s.span_id.as_slice()).collect();
@@ -178,10 +188,15 @@ async fn a_filing_is_one_trace_across_roles_with_its_statements_and_redis_comman
             .iter()
             .any(|s| s.service == "yiwang-cases" && s.name == "INSERT cases"),
         "no `INSERT cases` span from cases: {:?}",
-        statements.iter().map(|s| (&s.service, &s.name)).collect::<Vec<_>>()
+        statements
+            .iter()
+            .map(|s| (&s.service, &s.name))
+            .collect::<Vec<_>>()
     );
     assert!(
-        statements.iter().any(|s| s.service == "yiwang-catalog" && s.name.starts_with("SELECT")),
+        statements
+            .iter()
+            .any(|s| s.service == "yiwang-catalog" && s.name.starts_with("SELECT")),
         "no catalogue read in the trace"
     );
     for st in &statements {
@@ -189,7 +204,9 @@ async fn a_filing_is_one_trace_across_roles_with_its_statements_and_redis_comman
         assert!(!sql.is_empty(), "{} has no statement text", st.name);
     }
     assert!(
-        statements.iter().any(|s| s.attributes["db.query.text"].contains("$1")),
+        statements
+            .iter()
+            .any(|s| s.attributes["db.query.text"].contains("$1")),
         "statements are recorded with their placeholders"
     );
 
@@ -198,7 +215,10 @@ async fn a_filing_is_one_trace_across_roles_with_its_statements_and_redis_comman
         trace.iter().any(|s| s.service == "yiwang-gateway"
             && s.attributes.get("db.system.name").map(String::as_str) == Some("redis")),
         "no Redis span from the gateway: {:?}",
-        trace.iter().map(|s| (&s.service, &s.name)).collect::<Vec<_>>()
+        trace
+            .iter()
+            .map(|s| (&s.service, &s.name))
+            .collect::<Vec<_>>()
     );
 
     // The outbox relay's pass, named by the role that publishes, with its XADD pipeline.
@@ -208,8 +228,9 @@ async fn a_filing_is_one_trace_across_roles_with_its_statements_and_redis_comman
         .collect();
     assert!(!relay.is_empty(), "no outbox relay span from cases");
     assert!(
-        all.iter().any(|s| relay.iter().any(|r| r.span_id == s.parent)
-            && s.name.starts_with("pipeline XADD")),
+        all.iter()
+            .any(|s| relay.iter().any(|r| r.span_id == s.parent)
+                && s.name.starts_with("pipeline XADD")),
         "the relay's XADD pipeline is not under its pass"
     );
 

@@ -1059,7 +1059,8 @@ async fn cases_suite(
         to_state text, code int, at timestamptz DEFAULT now())")
         .execute(&cases_db).await?;
     sqlx::query("CREATE INDEX IF NOT EXISTS bench_history_by_case ON bench_history (case_id, id)")
-        .execute(&cases_db).await?;
+        .execute(&cases_db)
+        .await?;
     sqlx::query("CREATE TABLE IF NOT EXISTS bench_outbox (id bigserial PRIMARY KEY, event_id uuid UNIQUE, topic text, payload jsonb,
         created_at timestamptz DEFAULT now(), published_at timestamptz)")
         .execute(&cases_db).await?;

@@ -248,11 +248,7 @@ pub async fn idempotency(
 }
 
 /// The answer to a key seen before: the first answer, or why there is none yet.
-async fn replay(
-    conn: &mut yiwang_kit::redis::Conn,
-    redis_key: &str,
-    body_hash: &str,
-) -> Response {
+async fn replay(conn: &mut yiwang_kit::redis::Conn, redis_key: &str, body_hash: &str) -> Response {
     let stored: Option<String> = conn.get(redis_key).await.unwrap_or(None);
     let Some(stored) = stored.and_then(|s| serde_json::from_str::<Remembered>(&s).ok()) else {
         // It lapsed between our SET and GET: the client simply tries again.

@@ -95,8 +95,7 @@ pub async fn serve(
             licence_valid_years: cfg.licence_valid_years,
             region: cfg.region_code.clone(),
             files: files.clone(),
-        }),
-    );
+        }));
     let readiness = server.readiness();
 
     let background = shutdown.clone();

@@ -220,9 +220,11 @@ async fn run_to_completion(req: Request, next: Next) -> Response {
 /// Whether a gRPC method only reads (AIP-131/132 and this API's own read verbs).
 fn reads_only(path: &str) -> bool {
     let method = path.rsplit('/').next().unwrap_or("");
-    ["Get", "List", "Search", "Verify", "Lookup", "Check", "Watch", "Sample", "Export"]
-        .iter()
-        .any(|verb| method.starts_with(verb))
+    [
+        "Get", "List", "Search", "Verify", "Lookup", "Check", "Watch", "Sample", "Export",
+    ]
+    .iter()
+    .any(|verb| method.starts_with(verb))
 }
 
 /// After a change succeeded, remembers for its caller where the primary's WAL stands, before

@@ -6,8 +6,8 @@
 //!
 //! Each service's first migration creates the two tables with [`MIGRATION_SQL`]'s shape.
 
-use tracing::Instrument;
 use std::time::Duration;
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
@@ -229,9 +229,7 @@ async fn relay_batch(
         .unwrap_or("outbox");
     let span = crate::telemetry::background_span(role, "outbox relay");
     span.record("events", rows.len());
-    publish_rows(redis, conn, tx, rows)
-        .instrument(span)
-        .await
+    publish_rows(redis, conn, tx, rows).instrument(span).await
 }
 
 type OutboxRow = (i64, Uuid, String, serde_json::Value, DateTime<Utc>);
@@ -440,12 +438,7 @@ impl Consumer {
 
     /// Creates the group on each stream (and the stream), starting at `start`; an existing
     /// group is kept as it is.
-    async fn create_groups(
-        &self,
-        conn: &mut crate::redis::Conn,
-        keys: &[String],
-        start: &str,
-    ) {
+    async fn create_groups(&self, conn: &mut crate::redis::Conn, keys: &[String], start: &str) {
         for key in keys {
             let res: redis::RedisResult<()> =
                 conn.xgroup_create_mkstream(key, &self.group, start).await;

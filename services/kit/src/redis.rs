@@ -147,7 +147,9 @@ impl Redis {
         let nodes = nodes(url);
         if nodes.len() > 1 {
             let conn = cluster_client(&nodes, Duration::from_secs(2))
-                .map_err(|e| anyhow::anyhow!("REDIS_URL lists a node that is not a Redis URL: {e}"))?
+                .map_err(|e| {
+                    anyhow::anyhow!("REDIS_URL lists a node that is not a Redis URL: {e}")
+                })?
                 .get_async_connection()
                 .await
                 .map_err(|e| anyhow::anyhow!(redis_advice(url, &e.to_string())))?;

@@ -18,16 +18,16 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::KeyValue;
+use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::Config;
@@ -297,7 +297,10 @@ where
 /// is named by its first change (`WITH filed AS (INSERT INTO cases …` is `INSERT cases`).
 pub fn statement_name(sql: &str) -> String {
     let words: Vec<&str> = sql.split_whitespace().take(64).collect();
-    if words.first().is_some_and(|w| w.eq_ignore_ascii_case("WITH")) {
+    if words
+        .first()
+        .is_some_and(|w| w.eq_ignore_ascii_case("WITH"))
+    {
         let change = words.iter().position(|w| {
             let w = w.trim_start_matches('(');
             ["INSERT", "UPDATE", "DELETE"]
@@ -503,13 +506,24 @@ mod tests {
 
     #[test]
     fn statements_are_named_by_operation_and_table() {
-        assert_eq!(statement_name("SELECT a, b FROM cases WHERE id = $1"), "SELECT cases");
-        assert_eq!(statement_name("INSERT INTO outbox (a) VALUES ($1)"), "INSERT outbox");
+        assert_eq!(
+            statement_name("SELECT a, b FROM cases WHERE id = $1"),
+            "SELECT cases"
+        );
+        assert_eq!(
+            statement_name("INSERT INTO outbox (a) VALUES ($1)"),
+            "INSERT outbox"
+        );
         assert_eq!(statement_name("update cases SET x = $1"), "UPDATE cases");
-        assert_eq!(statement_name("DELETE FROM uploads WHERE id = $1"), "DELETE uploads");
+        assert_eq!(
+            statement_name("DELETE FROM uploads WHERE id = $1"),
+            "DELETE uploads"
+        );
         assert_eq!(statement_name("COMMIT"), "COMMIT");
         assert_eq!(
-            statement_name("WITH filed AS (INSERT INTO cases (id) VALUES ($1) RETURNING id) SELECT * FROM filed"),
+            statement_name(
+                "WITH filed AS (INSERT INTO cases (id) VALUES ($1) RETURNING id) SELECT * FROM filed"
+            ),
             "INSERT cases"
         );
         assert_eq!(
