@@ -226,6 +226,28 @@ pub fn redis_advice(url: &str, cause: &str) -> String {
         "Redis at {} is not reachable ({cause}).\n  \
          Start it (`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no`; \
          Docker: `docker compose up -d redis`), or point REDIS_URL at your server, e.g. REDIS_URL=redis://127.0.0.1:6379",
-        crate::db::redact(url)
+        // Each node of a cluster's list without its password.
+        nodes(url)
+            .iter()
+            .map(|n| crate::db::redact(n))
+            .collect::<Vec<_>>()
+            .join(",")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn advice_names_every_node_and_no_password() {
+        let advice =
+            super::redis_advice("redis://:s3cret@a:6379,redis://u:hunter2@b:6379", "refused");
+        assert!(
+            advice.contains("redis://@a:6379,redis://u@b:6379"),
+            "{advice}"
+        );
+        assert!(
+            !advice.contains("s3cret") && !advice.contains("hunter2"),
+            "{advice}"
+        );
+    }
 }

@@ -129,12 +129,9 @@ pub fn init(service_name: &str, cfg: &Config) -> TelemetryGuard {
         let built = (|| {
             let process = provider(endpoint, service_name.to_string())?;
             let mut roles = HashMap::new();
-            // A process of one role exports everything under its own name; a process of every
-            // role gets one exporter per role.
-            if !crate::config::ROLES
-                .iter()
-                .any(|r| service_name == format!("yiwang-{r}"))
-            {
+            // A process of one role (or a migration) exports everything under its own name; the
+            // process of every role gets one exporter per role.
+            if service_name == "yiwang" {
                 for role in crate::config::ROLES {
                     let p = provider(endpoint, format!("yiwang-{role}"))?;
                     roles.insert(*role, p.tracer("yiwang"));
@@ -270,9 +267,10 @@ where
         let start = end
             .checked_sub(Duration::from_secs_f64(elapsed.max(0.0)))
             .unwrap_or(end);
+        let name = statement_name(&text);
         let mut attributes = vec![
             KeyValue::new("db.system.name", "postgresql"),
-            KeyValue::new("db.query.summary", statement_name(&text)),
+            KeyValue::new("db.query.summary", name.clone()),
         ];
         if let Some(n) = f.rows_returned.filter(|n| *n > 0) {
             attributes.push(KeyValue::new("db.response.returned_rows", n));
@@ -283,7 +281,7 @@ where
         attributes.push(KeyValue::new("db.query.text", text.clone()));
         let parent = current.context();
         let mut span = tracer
-            .span_builder(statement_name(&text))
+            .span_builder(name)
             .with_kind(SpanKind::Client)
             .with_start_time(start)
             .with_attributes(attributes)
