@@ -182,6 +182,7 @@ async fn the_work_report_and_scorecard_of_the_demo_county() {
             yiwang_proto::cases::v1::GetCaseStatsRequest {
                 from: Some(yiwang_kit::to_timestamp(h1(1))),
                 to: Some(yiwang_kit::to_timestamp(h1(7))),
+                ..Default::default()
             },
         ))
         .await

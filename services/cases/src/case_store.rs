@@ -670,7 +670,8 @@ pub async fn transition_in(
     sqlx::query(
         "UPDATE cases SET state = $2, resume_state = $3, deadline = $4, clock = $5, clock_stopped_at = $6,
             calendar_complete = $7, outcome_reason = $8, delivery_method = $9, tracking_number = $10,
-            materials = $11, updated_at = $12, accepted_at = $13, decided_at = $14
+            materials = $11, updated_at = $12, accepted_at = $13, decided_at = $14,
+            handling_office_secs = coalesce($15, handling_office_secs)
          WHERE id = $1",
     )
     .bind(id)
@@ -687,6 +688,11 @@ pub async fn transition_in(
     .bind(c.updated_at)
     .bind(c.accepted_at)
     .bind(c.decided_at)
+    .bind(if action == Action::Decide {
+        crate::case_counts::handling_secs(calendar, c.accepted_at, c.decided_at)
+    } else {
+        None
+    })
     .execute(&mut **tx)
     .await?;
     if action == Action::SubmitCorrection && !act.add_materials.is_empty() {

@@ -8,6 +8,7 @@ pub mod appointment;
 pub mod appointment_rpc;
 pub mod calendar;
 pub mod calendar_rpc;
+pub mod case_counts;
 pub mod case_store;
 pub mod demo_app;
 pub mod evaluation;
@@ -50,6 +51,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     let pool = db::migrate_service(cfg, SERVICE, &MIGRATOR).await?;
     store::seed_calendar(&pool).await?;
+    // Cases decided before handling times were kept (migration 0019) get theirs.
+    let calendar = store::load_calendar(&pool).await?;
+    case_counts::backfill_handling_times(&pool, &calendar).await?;
     pool.close().await;
     Ok(())
 }
@@ -145,6 +149,11 @@ pub async fn serve(
             Duration::from_secs(cfg.overdue_sweep_secs),
             background.clone(),
         ));
+        tokio::spawn(fold_case_counts(
+            pool.clone(),
+            Duration::from_secs(cfg.overdue_sweep_secs.min(5)),
+            background.clone(),
+        ));
         tokio::spawn(sweep_uploads(
             pool.clone(),
             files,
@@ -224,6 +233,20 @@ async fn sweep_uploads(
         || upload::sweep_expired(&pool, &files.store),
     )
     .await;
+}
+
+/// Folds the statistics' deltas into their monthly counters (readers add what is not folded
+/// yet, so this keeps reads short, not correct).
+async fn fold_case_counts(pool: sqlx::PgPool, every: Duration, shutdown: CancellationToken) {
+    yiwang_kit::sweep(
+        SERVICE,
+        "case_counts",
+        "statistics deltas folded",
+        every,
+        shutdown,
+        || case_counts::fold(&pool),
+    )
+    .await
 }
 
 /// Marks cases overdue as their deadlines pass (each once, whatever the number of replicas).

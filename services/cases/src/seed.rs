@@ -671,6 +671,7 @@ pub async fn load_demo(
         day += Duration::days(1);
     }
     batch.flush(pool, region).await?;
+    crate::case_counts::backfill_handling_times(pool, calendar).await?;
     Ok(Some(loaded))
 }
 

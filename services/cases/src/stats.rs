@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 use yiwang_kit::Result;
 
+use std::collections::BTreeMap;
+
 use crate::calendar::Calendar;
+use crate::case_counts::{self, Scope, Split};
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -54,6 +57,10 @@ pub struct DepartmentStats {
     pub evaluations: u64,
     pub good_rate: f64,
     pub rectifications: u64,
+    // Counted on the way to the rates.
+    pub with_deadline: i64,
+    pub on_time: i64,
+    pub good: i64,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -69,93 +76,95 @@ pub struct TicketRates {
 /// Rates are percentages rounded half up to two decimals (kit's shared rule).
 pub use yiwang_kit::percent as rate;
 
-async fn grouped(
-    pool: &PgPool,
-    column: &str,
-    dept: &str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<HashMap<String, u64>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {column} AS k, count(*) AS n FROM cases
-         WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3) GROUP BY 1"
-    )))
-    .bind(from)
-    .bind(to)
-    .bind(dept)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("k")?, r.try_get::<i64, _>("n")? as u64)))
-        .collect()
-}
-
+/// Everything the figures count, from the counters and the rows (see [`case_counts`]): the
+/// four case-volume queries run at once, each on its own connection.
 pub async fn compute(
     pool: &PgPool,
     calendar: &Calendar,
-    dept: &str,
+    scope: &Scope,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Stats> {
-    let mut s = Stats {
-        by_channel: grouped(pool, "channel", dept, from, to).await?,
-        by_department: grouped(pool, "department", dept, from, to).await?,
-        by_state: grouped(pool, "state", dept, from, to).await?,
-        ..Default::default()
-    };
-    s.filed = s.by_channel.values().sum();
-    let online: u64 = ["online", "mobile"]
-        .iter()
-        .filter_map(|c| s.by_channel.get(*c))
-        .sum();
-    s.online_share = rate(online as i64, s.filed as i64);
-
-    let rows = sqlx::query(
-        "SELECT item_code, min(item_name) AS name, count(*) AS n FROM cases
-         WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)
-         GROUP BY item_code ORDER BY n DESC, item_code LIMIT 20",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(dept)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        s.top_items.push((
-            r.try_get("item_code")?,
-            r.try_get("name")?,
-            r.try_get::<i64, _>("n")? as u64,
-        ));
+    let split = case_counts::split(from, to, Utc::now());
+    let (filed, items, decided, evaluations, free_mailings) = tokio::try_join!(
+        filed_rows(pool, &split, scope),
+        item_rows(pool, &split, scope),
+        decided_rows(pool, &split, scope),
+        evaluation_rows(pool, &split, scope),
+        free_mailing_count(pool, &split, scope),
+    )?;
+    let mut s = Stats::default();
+    let mut departments: BTreeMap<String, DepartmentStats> = BTreeMap::new();
+    fn entry<'a>(
+        out: &'a mut BTreeMap<String, DepartmentStats>,
+        department: &str,
+    ) -> &'a mut DepartmentStats {
+        out.entry(department.to_string())
+            .or_insert_with(|| DepartmentStats {
+                department: department.to_string(),
+                ..Default::default()
+            })
     }
+    const ONLINE: [&str; 2] = ["online", "mobile"];
 
-    // Decided in the period: on time, and office time from acceptance to decision.
-    let rows = sqlx::query(
-        "SELECT accepted_at, decided_at, deadline FROM cases
-         WHERE decided_at >= $1 AND decided_at < $2 AND ($3 = '' OR department = $3)",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(dept)
-    .fetch_all(pool)
-    .await?;
-    s.decided = rows.len() as u64;
-    let (mut with_deadline, mut on_time, mut handled, mut office_secs) = (0i64, 0i64, 0i64, 0i64);
-    for r in &rows {
-        let accepted: Option<DateTime<Utc>> = r.try_get("accepted_at")?;
-        let decided: Option<DateTime<Utc>> = r.try_get("decided_at")?;
-        let deadline: Option<DateTime<Utc>> = r.try_get("deadline")?;
-        if let (Some(d), Some(dl)) = (decided, deadline) {
-            with_deadline += 1;
-            if d <= dl {
-                on_time += 1;
+    for r in filed {
+        let n = r.n as u64;
+        if n == 0 {
+            continue;
+        }
+        match r.set {
+            FiledSet::DepartmentChannel => {
+                s.filed += n;
+                *s.by_channel.entry(r.channel.clone()).or_default() += n;
+                *s.by_department.entry(r.department.clone()).or_default() += n;
+                let d = entry(&mut departments, &r.department);
+                d.filed += n;
+                if ONLINE.contains(&r.channel.as_str()) {
+                    d.online += n;
+                }
+            }
+            FiledSet::State => *s.by_state.entry(r.state).or_default() += n,
+            FiledSet::Crossing if !r.crossing.is_empty() => {
+                *s.cross_province.entry(r.crossing).or_default() += n
+            }
+            FiledSet::Crossing => {}
+            FiledSet::MonthChannel => {
+                *s.by_month
+                    .entry(r.month)
+                    .or_default()
+                    .entry(r.channel)
+                    .or_default() += n
             }
         }
-        if let (Some(a), Some(d)) = (accepted, decided)
-            && let Ok(t) = calendar.office_time_between(a, d)
-        {
-            handled += 1;
-            office_secs += t.duration.num_seconds();
+    }
+    let online: u64 = ONLINE.iter().filter_map(|c| s.by_channel.get(*c)).sum();
+    s.online_share = rate(online as i64, s.filed as i64);
+
+    for (kind, a, b, n) in items {
+        if kind == "top" {
+            s.top_items.push((a, b, n as u64));
+        } else {
+            entry(&mut departments, &a).items_with_cases = n as u64;
         }
+    }
+
+    // Decided in the period: on time (of those with a deadline), and office time from
+    // acceptance to decision.
+    let (mut with_deadline, mut on_time, mut handled, mut office_secs) = (0i64, 0i64, 0i64, 0i64);
+    for (department, key, n, h, secs) in decided {
+        let d = entry(&mut departments, &department);
+        d.decided += n as u64;
+        s.decided += n as u64;
+        if key != "none" {
+            with_deadline += n;
+            d.with_deadline += n;
+        }
+        if key == "on_time" {
+            on_time += n;
+            d.on_time += n;
+        }
+        handled += h;
+        office_secs += secs;
     }
     s.on_time_rate = rate(on_time, with_deadline);
     let day = calendar.office_hours().daily().num_seconds().max(1);
@@ -164,26 +173,30 @@ pub async fn compute(
             ((office_secs as f64 / handled as f64 / day as f64) * 100.0).round() / 100.0;
     }
 
-    let r = sqlx::query(
-        "SELECT count(*) AS n, count(*) FILTER (WHERE e.level >= 3) AS good, coalesce(avg(e.level), 0)::float8 AS mean
-         FROM evaluations e JOIN cases c ON c.id = e.case_id
-         WHERE e.created_at >= $1 AND e.created_at < $2 AND ($3 = '' OR c.department = $3)",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(dept)
-    .fetch_one(pool)
-    .await?;
-    let n: i64 = r.try_get("n")?;
-    s.evaluations = n as u64;
-    s.good_rate = rate(r.try_get("good")?, n);
-    s.mean_level = (r.try_get::<f64, _>("mean")? * 100.0).round() / 100.0;
+    let (mut good, mut level_sum) = (0i64, 0i64);
+    for (department, level, n) in evaluations {
+        let level: i64 = level.parse().unwrap_or(0);
+        let d = entry(&mut departments, &department);
+        d.evaluations += n as u64;
+        s.evaluations += n as u64;
+        if level >= 3 {
+            good += n;
+            d.good += n;
+        }
+        level_sum += level * n;
+    }
+    s.good_rate = rate(good, s.evaluations as i64);
+    if s.evaluations > 0 {
+        s.mean_level = (level_sum as f64 / s.evaluations as f64 * 100.0).round() / 100.0;
+    }
+    s.free_mailings = free_mailings;
 
-    let r = sqlx::query(
+    let (dept, dept_rows) = (scope.value(), scope.rows("department"));
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) AS n, count(*) FILTER (WHERE state IN ('completed', 'called_back')) AS done,
                 count(*) FILTER (WHERE state = 'called_back') AS called
-         FROM rectifications WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)",
-    )
+         FROM rectifications WHERE created_at >= $1 AND created_at < $2 {dept_rows}",
+    )))
     .bind(from)
     .bind(to)
     .bind(dept)
@@ -194,14 +207,14 @@ pub async fn compute(
     s.rectified_rate = rate(r.try_get("done")?, n);
     s.callback_rate = rate(r.try_get("called")?, n);
 
-    let r = sqlx::query(
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) AS n,
                 count(*) FILTER (WHERE dispatched_at IS NOT NULL) AS dispatched,
                 count(*) FILTER (WHERE replied_at IS NOT NULL) AS replied,
                 count(*) FILTER (WHERE replied_at IS NOT NULL AND replied_at <= reply_deadline) AS on_time,
                 count(*) FILTER (WHERE state = 'closed') AS closed
-         FROM tickets WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)",
-    )
+         FROM tickets WHERE created_at >= $1 AND created_at < $2 {dept_rows}",
+    )))
     .bind(from)
     .bind(to)
     .bind(dept)
@@ -215,16 +228,16 @@ pub async fn compute(
     s.on_time_reply_rate = rate(r.try_get("on_time")?, dispatched);
     s.closure_rate = rate(r.try_get("closed")?, n);
 
-    let rows = sqlx::query(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT source, count(*) AS n,
                 count(*) FILTER (WHERE dispatched_at IS NOT NULL) AS dispatched,
                 count(*) FILTER (WHERE replied_at IS NOT NULL) AS replied,
                 count(*) FILTER (WHERE state = 'closed') AS closed,
                 count(*) FILTER (WHERE called_back_at IS NOT NULL) AS called,
                 count(*) FILTER (WHERE called_back_at IS NOT NULL AND callback_satisfied) AS satisfied
-           FROM tickets WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)
+           FROM tickets WHERE created_at >= $1 AND created_at < $2 {dept_rows}
           GROUP BY source",
-    )
+    )))
     .bind(from)
     .bind(to)
     .bind(dept)
@@ -248,149 +261,186 @@ pub async fn compute(
         );
     }
 
-    let rows = sqlx::query(
-        "SELECT partner_region || ':' || cross_direction AS k, count(*) AS n FROM cases
-          WHERE partner_region <> '' AND created_at >= $1 AND created_at < $2
-            AND ($3 = '' OR department = $3)
-          GROUP BY 1",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(dept)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        s.cross_province
-            .insert(r.try_get("k")?, r.try_get::<i64, _>("n")? as u64);
-    }
-
-    s.free_mailings = sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM cases c JOIN case_transitions t ON t.case_id = c.id AND t.action = 'deliver'
-          WHERE c.free_mailing AND t.at >= $1 AND t.at < $2 AND ($3 = '' OR c.department = $3)",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(dept)
-    .fetch_one(pool)
-    .await? as u64;
-
+    let slot_rows = scope.rows("s.department");
+    let route_rows = scope.rows("from_department");
     // Slot dates are Beijing calendar dates; the period's bounds are instants.
-    s.weekend_appointments = sqlx::query_scalar::<_, i64>(
+    s.weekend_appointments = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id
           WHERE a.state = 'booked' AND s.rest_day
             AND s.date >= ($1 AT TIME ZONE 'Asia/Shanghai')::date AND s.date < ($2 AT TIME ZONE 'Asia/Shanghai')::date
-            AND ($3 = '' OR s.department = $3)",
-    )
+            {slot_rows}",
+    )))
     .bind(from)
     .bind(to)
     .bind(dept)
     .fetch_one(pool)
     .await? as u64;
 
-    s.routed = sqlx::query_scalar::<_, i64>(
+    s.routed = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM case_routes
-          WHERE at >= $1 AND at < $2 AND ($3 = '' OR from_department = $3)",
-    )
+          WHERE at >= $1 AND at < $2 {route_rows}",
+    )))
     .bind(from)
     .bind(to)
     .bind(dept)
     .fetch_one(pool)
     .await? as u64;
-    let rows = sqlx::query(
-        "SELECT to_char(created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS m, channel, count(*) AS n
-           FROM cases WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR department = $3)
-          GROUP BY 1, 2",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(dept)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        s.by_month
-            .entry(r.try_get("m")?)
-            .or_default()
-            .insert(r.try_get("channel")?, r.try_get::<i64, _>("n")? as u64);
-    }
-    if dept.is_empty() {
-        s.departments = by_department(pool, from, to).await?;
+    if !matches!(scope, Scope::Department(_)) {
+        for d in departments.values_mut() {
+            d.online_share = rate(d.online as i64, d.filed as i64);
+            d.on_time_rate = rate(d.on_time, d.with_deadline);
+            d.good_rate = rate(d.good, d.evaluations as i64);
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT department, count(*) FROM rectifications
+              WHERE created_at >= $1 AND created_at < $2 {dept_rows} GROUP BY department"
+        )))
+        .bind(from)
+        .bind(to)
+        .bind(dept)
+        .fetch_all(pool)
+        .await?;
+        for (department, n) in rows {
+            entry(&mut departments, &department).rectifications = n as u64;
+        }
+        s.departments = departments
+            .into_values()
+            .filter(|d| d.filed + d.decided + d.evaluations + d.rectifications > 0)
+            .collect();
     }
     Ok(s)
 }
 
-/// Every department's figures over the period, in four grouped scans.
-async fn by_department(
-    pool: &PgPool,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<DepartmentStats>> {
-    let mut out: std::collections::BTreeMap<String, DepartmentStats> = Default::default();
-    fn entry(
-        out: &mut std::collections::BTreeMap<String, DepartmentStats>,
-        department: String,
-    ) -> &mut DepartmentStats {
-        out.entry(department.clone())
-            .or_insert_with(|| DepartmentStats {
+/// Which grouping of [`filed_rows`] a row belongs to.
+#[derive(Debug, PartialEq)]
+enum FiledSet {
+    DepartmentChannel,
+    State,
+    Crossing,
+    MonthChannel,
+}
+
+#[derive(Debug)]
+struct FiledRow {
+    set: FiledSet,
+    department: String,
+    channel: String,
+    state: String,
+    crossing: String,
+    month: String,
+    n: i64,
+}
+
+/// Cases filed in the period, grouped four ways in one pass.
+async fn filed_rows(pool: &PgPool, split: &Split, scope: &Scope) -> Result<Vec<FiledRow>> {
+    let sql = format!(
+        "SELECT GROUPING(department, channel, state, crossing, m)::int AS g,
+                coalesce(department, '') AS department, coalesce(channel, '') AS channel,
+                coalesce(state, '') AS state, coalesce(crossing, '') AS crossing,
+                coalesce(m, '') AS m, sum(n)::bigint AS n
+           FROM (SELECT department, split_part(key, '|', 1) AS channel, split_part(key, '|', 2) AS state,
+                        split_part(key, '|', 3) AS crossing, to_char(month, 'YYYY-MM') AS m, n
+                   FROM ({}) src) x
+          GROUP BY GROUPING SETS ((department, channel), (state), (crossing), (m, channel))",
+        case_counts::source("filed", scope)
+    );
+    let rows: Vec<(i32, String, String, String, String, String, i64)> =
+        case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
+            .fetch_all(pool)
+            .await?;
+    // GROUPING's bits, department first: 1 where the column is not grouped by.
+    Ok(rows
+        .into_iter()
+        .filter_map(|(g, department, channel, state, crossing, month, n)| {
+            let set = match g {
+                0b00111 => FiledSet::DepartmentChannel,
+                0b11011 => FiledSet::State,
+                0b11101 => FiledSet::Crossing,
+                0b10110 => FiledSet::MonthChannel,
+                _ => return None,
+            };
+            Some(FiledRow {
+                set,
                 department,
-                ..Default::default()
+                channel,
+                state,
+                crossing,
+                month,
+                n,
             })
-    }
-    let rows = sqlx::query(
-        "SELECT department, count(*) AS n, count(*) FILTER (WHERE channel IN ('online', 'mobile')) AS online,
-                count(DISTINCT item_code) AS items
-           FROM cases WHERE created_at >= $1 AND created_at < $2 GROUP BY department",
+        })
+        .collect())
+}
+
+/// The 20 items with most filings (`top`, code, name, count) and each department's number of
+/// items with filings (`department`, code, '', count).
+async fn item_rows(
+    pool: &PgPool,
+    split: &Split,
+    scope: &Scope,
+) -> Result<Vec<(String, String, String, i64)>> {
+    let sql = format!(
+        "WITH per AS (
+            SELECT department, split_part(key, '|', 1) AS code,
+                   min(substr(key, strpos(key, '|') + 1)) AS name, sum(n) AS n
+              FROM ({}) src GROUP BY 1, 2 HAVING sum(n) <> 0)
+         (SELECT 'top', code, min(name), sum(n)::bigint FROM per GROUP BY code
+           ORDER BY 4 DESC, code LIMIT 20)
+         UNION ALL
+         SELECT 'department', department, '', count(*) FROM per GROUP BY department",
+        case_counts::source("item", scope)
+    );
+    Ok(
+        case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
+            .fetch_all(pool)
+            .await?,
     )
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        let d = entry(&mut out, r.try_get("department")?);
-        d.filed = r.try_get::<i64, _>("n")? as u64;
-        d.online = r.try_get::<i64, _>("online")? as u64;
-        d.online_share = rate(d.online as i64, d.filed as i64);
-        d.items_with_cases = r.try_get::<i64, _>("items")? as u64;
-    }
-    let rows = sqlx::query(
-        "SELECT department, count(*) AS n, count(deadline) AS with_deadline,
-                count(*) FILTER (WHERE decided_at <= deadline) AS on_time
-           FROM cases WHERE decided_at >= $1 AND decided_at < $2 GROUP BY department",
+}
+
+/// Decided in the period per department and deadline outcome: (department, on_time | late |
+/// none, cases, cases with a handling time, their office seconds).
+async fn decided_rows(
+    pool: &PgPool,
+    split: &Split,
+    scope: &Scope,
+) -> Result<Vec<(String, String, i64, i64, i64)>> {
+    let sql = format!(
+        "SELECT department, key, sum(n)::bigint, sum(handled)::bigint, sum(office_secs)::bigint
+           FROM ({}) src GROUP BY 1, 2 HAVING sum(n) <> 0",
+        case_counts::source("decided", scope)
+    );
+    Ok(
+        case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
+            .fetch_all(pool)
+            .await?,
     )
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        let d = entry(&mut out, r.try_get("department")?);
-        d.decided = r.try_get::<i64, _>("n")? as u64;
-        d.on_time_rate = rate(r.try_get("on_time")?, r.try_get("with_deadline")?);
-    }
-    let rows = sqlx::query(
-        "SELECT c.department, count(*) AS n, count(*) FILTER (WHERE e.level >= 3) AS good
-           FROM evaluations e JOIN cases c ON c.id = e.case_id
-          WHERE e.created_at >= $1 AND e.created_at < $2 GROUP BY c.department",
+}
+
+/// Evaluations given in the period per department and level.
+async fn evaluation_rows(
+    pool: &PgPool,
+    split: &Split,
+    scope: &Scope,
+) -> Result<Vec<(String, String, i64)>> {
+    let sql = format!(
+        "SELECT department, key, sum(n)::bigint FROM ({}) src GROUP BY 1, 2 HAVING sum(n) <> 0",
+        case_counts::source("evaluation", scope)
+    );
+    Ok(
+        case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
+            .fetch_all(pool)
+            .await?,
     )
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        let d = entry(&mut out, r.try_get("department")?);
-        let n: i64 = r.try_get("n")?;
-        d.evaluations = n as u64;
-        d.good_rate = rate(r.try_get("good")?, n);
-    }
-    let rows = sqlx::query(
-        "SELECT department, count(*) AS n FROM rectifications
-          WHERE created_at >= $1 AND created_at < $2 GROUP BY department",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        let d = entry(&mut out, r.try_get("department")?);
-        d.rectifications = r.try_get::<i64, _>("n")? as u64;
-    }
-    Ok(out.into_values().collect())
+}
+
+/// Free mailings delivered in the period.
+async fn free_mailing_count(pool: &PgPool, split: &Split, scope: &Scope) -> Result<u64> {
+    let sql = format!(
+        "SELECT coalesce(sum(n), 0)::bigint FROM ({}) src",
+        case_counts::source("free_mailing", scope)
+    );
+    let (n,): (i64,) = case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
+        .fetch_one(pool)
+        .await?;
+    Ok(n.max(0) as u64)
 }

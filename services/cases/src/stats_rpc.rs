@@ -6,6 +6,7 @@ use yiwang_kit::{Caller, Error, from_timestamp, to_timestamp};
 use yiwang_proto::cases::v1 as pb;
 
 use crate::api::*;
+use crate::case_counts::Scope;
 use crate::stats;
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -21,15 +22,26 @@ pub(crate) async fn get_case_stats(
         roles::CLERK,
         roles::OFFICER,
     ])?;
-    // Staff see their department's figures; oversight the county's.
-    let dept = if caller.has_any_role(OVERSIGHT_ROLES) {
-        String::new()
-    } else {
-        caller.dept.clone().ok_or_else(|| {
-            Error::permission_denied("staff statistics need a department (dept) in the token")
-        })?
-    };
     let r = req.into_inner();
+    // Staff see their department's figures; oversight everyone's or one county's.
+    let scope = if caller.has_any_role(OVERSIGHT_ROLES) {
+        match r.region.as_str() {
+            "" => Scope::All,
+            code if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) => {
+                Scope::Region(code.to_string())
+            }
+            _ => return Err(Error::invalid("region", "must be a six-digit region code").into()),
+        }
+    } else if !r.region.is_empty() {
+        return Err(Error::permission_denied(
+            "staff see their own department's statistics; region is for oversight roles",
+        )
+        .into());
+    } else {
+        Scope::Department(caller.dept.clone().ok_or_else(|| {
+            Error::permission_denied("staff statistics need a department (dept) in the token")
+        })?)
+    };
     let from = from_timestamp(
         "from",
         r.from
@@ -48,7 +60,7 @@ pub(crate) async fn get_case_stats(
         return Err(Error::invalid("to", "the period can be at most ten years").into());
     }
     let pool = api.reads.for_caller(&caller.sub).await;
-    let st = stats::compute(pool, &api.calendar(), &dept, from, to).await?;
+    let st = stats::compute(pool, &api.calendar(), &scope, from, to).await?;
     Ok(Response::new(pb::CaseStats {
         filed: st.filed,
         by_channel: st.by_channel,
@@ -120,7 +132,10 @@ pub(crate) async fn get_case_stats(
                 )
             })
             .collect(),
-        department: dept,
+        department: match scope {
+            Scope::Department(d) => d,
+            _ => String::new(),
+        },
         from: Some(to_timestamp(from)),
         to: Some(to_timestamp(to)),
     }))

@@ -53,6 +53,7 @@ pub async fn ticket_rates(
     let req = cases.request(cases_pb::GetCaseStatsRequest {
         from: Some(yiwang_kit::to_timestamp(from)),
         to: Some(yiwang_kit::to_timestamp(to)),
+        ..Default::default()
     })?;
     match cases.client.clone().get_case_stats(req).await {
         Ok(r) => Some(r.into_inner().tickets_by_source.into_iter().collect()),

@@ -117,6 +117,7 @@ impl Sources {
         let req = self.request(cases_pb::GetCaseStatsRequest {
             from: Some(yiwang_kit::to_timestamp(from)),
             to: Some(yiwang_kit::to_timestamp(to)),
+            ..Default::default()
         });
         Ok(self.cases.clone().get_case_stats(req).await?.into_inner())
     }

@@ -1,0 +1,329 @@
+//! Pre-aggregated case counts (migration 0019) for statistics at province scale: which part of
+//! a period is read from the monthly counters and which from the rows themselves, the SQL that
+//! merges both, the sweeper pass that folds the triggers' deltas into the counters, and the
+//! handling times the counters sum.
+//!
+//! A period's whole Beijing months come from `case_counts` plus the deltas not folded yet (one
+//! statement, so a concurrent fold is seen either before or after); its partial months at either
+//! end from the cases through the same `case_count_parts` function the triggers use. A period
+//! that ends in the future reads its last month whole: nothing has happened after now.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+use yiwang_kit::Result;
+
+use crate::calendar::{Calendar, SHANGHAI};
+
+/// Whose figures: everyone's, one department's, or one county's (a region code, the first part
+/// of its department codes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Department(String),
+    Region(String),
+}
+
+impl Scope {
+    /// The value bound as `$3`.
+    pub fn value(&self) -> &str {
+        match self {
+            Scope::All => "",
+            Scope::Department(d) => d,
+            Scope::Region(r) => r,
+        }
+    }
+
+    /// `AND …` keeping the rows of the scope, `column` holding a department code (binds `$3`).
+    pub fn rows(&self, column: &str) -> String {
+        match self {
+            Scope::All => "AND $3::text = ''".into(),
+            Scope::Department(_) => format!("AND {column} = $3"),
+            Scope::Region(_) => format!("AND split_part({column}, '-', 1) = $3"),
+        }
+    }
+
+    /// The same for the counter tables, which store the region beside the department.
+    fn counters(&self) -> &'static str {
+        match self {
+            Scope::All => "AND $3::text = ''",
+            Scope::Department(_) => "AND department = $3",
+            Scope::Region(_) => "AND region = $3",
+        }
+    }
+}
+
+/// A period cut into whole months (counters) and the partial months at its ends (rows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// [first, end) as first days of Beijing months; equal when there are no whole months.
+    pub months: (NaiveDate, NaiveDate),
+    /// Up to two ranges of instants read from the rows; empty ranges where there are none.
+    pub edges: [(DateTime<Utc>, DateTime<Utc>); 2],
+}
+
+fn month_of(t: DateTime<Utc>) -> NaiveDate {
+    let d = t.with_timezone(&SHANGHAI).date_naive();
+    NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of a month")
+}
+
+fn next_month(m: NaiveDate) -> NaiveDate {
+    m.checked_add_months(chrono::Months::new(1)).unwrap_or(m)
+}
+
+fn start_of(m: NaiveDate) -> DateTime<Utc> {
+    SHANGHAI
+        .from_local_datetime(&m.and_hms_opt(0, 0, 0).expect("midnight"))
+        .single()
+        .map(|t| t.to_utc())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// How long after `now` a period's end must lie to count as "in the future" (clocks of the
+/// service and the database differ by less).
+const FUTURE_MARGIN: i64 = 300;
+
+/// Splits [from, to) as the statistics read it, `now` deciding whether its last month is whole.
+pub fn split(from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> Split {
+    let first = if start_of(month_of(from)) == from {
+        month_of(from)
+    } else {
+        next_month(month_of(from))
+    };
+    let end = if start_of(month_of(to)) == to || to > now + Duration::seconds(FUTURE_MARGIN) {
+        if start_of(month_of(to)) == to {
+            month_of(to)
+        } else {
+            next_month(month_of(to))
+        }
+    } else {
+        month_of(to)
+    };
+    let none = (from, from);
+    if first >= end {
+        return Split {
+            months: (first, first),
+            edges: [(from, to), none],
+        };
+    }
+    let (a, b) = (start_of(first), start_of(end));
+    Split {
+        months: (first, end),
+        edges: [
+            if from < a { (from, a) } else { none },
+            if b < to { (b, to) } else { none },
+        ],
+    }
+}
+
+/// What each bucket's rows are and when its events happen, for the raw edges.
+fn raw_rows(bucket: &str, scope: &Scope) -> String {
+    let in_edges = |column: &str| {
+        format!("(({column} >= $4 AND {column} < $5) OR ({column} >= $6 AND {column} < $7))")
+    };
+    match bucket {
+        "filed" | "item" | "decided" => {
+            let at = if bucket == "decided" {
+                "c.decided_at"
+            } else {
+                "c.created_at"
+            };
+            format!(
+                "SELECT p.month, p.department, p.key, p.n, p.handled, p.office_secs
+                   FROM cases c CROSS JOIN LATERAL case_count_parts(1, c.created_at, c.department, c.channel, c.state,
+                        c.partner_region, c.cross_direction, c.item_code, c.item_name, c.decided_at, c.deadline,
+                        c.handling_office_secs) p
+                  WHERE p.bucket = '{bucket}' AND {} {}",
+                in_edges(at),
+                scope.rows("c.department")
+            )
+        }
+        "evaluation" => format!(
+            "SELECT date_trunc('month', e.created_at AT TIME ZONE 'Asia/Shanghai')::date, c.department,
+                    e.level::text, 1::bigint, 0::bigint, 0::bigint
+               FROM evaluations e JOIN cases c ON c.id = e.case_id
+              WHERE {} {}",
+            in_edges("e.created_at"),
+            scope.rows("c.department")
+        ),
+        _ => format!(
+            "SELECT date_trunc('month', t.at AT TIME ZONE 'Asia/Shanghai')::date, c.department,
+                    '', 1::bigint, 0::bigint, 0::bigint
+               FROM case_transitions t JOIN cases c ON c.id = t.case_id
+              WHERE t.action = 'deliver' AND c.free_mailing AND {} {}",
+            in_edges("t.at"),
+            scope.rows("c.department")
+        ),
+    }
+}
+
+/// A subquery of (month, department, key, n, handled, office_secs) rows of `bucket` over a
+/// [`Split`]; run it through [`bind`]. Only fixed text is spliced in: values are parameters.
+pub fn source(bucket: &'static str, scope: &Scope) -> String {
+    let counters = scope.counters();
+    format!(
+        "SELECT month, department, key, n, handled, office_secs FROM case_counts
+          WHERE bucket = '{bucket}' AND month >= $1 AND month < $2 {counters}
+         UNION ALL
+         SELECT month, department, key, n, handled, office_secs FROM case_count_deltas
+          WHERE bucket = '{bucket}' AND month >= $1 AND month < $2 {counters}
+         UNION ALL
+         {}",
+        raw_rows(bucket, scope)
+    )
+}
+
+/// Binds a [`source`]'s parameters ($1–$7) in order.
+pub fn bind<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    split: &'q Split,
+    scope: &'q Scope,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    q.bind(split.months.0)
+        .bind(split.months.1)
+        .bind(scope.value())
+        .bind(split.edges[0].0)
+        .bind(split.edges[0].1)
+        .bind(split.edges[1].0)
+        .bind(split.edges[1].1)
+}
+
+/// One sweeper pass: folds up to 50,000 deltas into the counters (oldest first; a concurrent
+/// pass skips the ones this one holds). Returns how many were folded.
+pub async fn fold(pool: &PgPool) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "WITH d AS (
+            DELETE FROM case_count_deltas
+             WHERE id IN (SELECT id FROM case_count_deltas ORDER BY id LIMIT 50000 FOR UPDATE SKIP LOCKED)
+            RETURNING bucket, month, department, key, n, handled, office_secs),
+         s AS (
+            SELECT bucket, month, department, key, sum(n) AS n, sum(handled) AS handled,
+                   sum(office_secs) AS office_secs, count(*) AS deltas
+              FROM d GROUP BY 1, 2, 3, 4),
+         up AS (
+            INSERT INTO case_counts (bucket, month, department, key, n, handled, office_secs)
+            SELECT bucket, month, department, key, n, handled, office_secs FROM s
+             ORDER BY 1, 2, 3, 4
+            ON CONFLICT (bucket, month, department, key) DO UPDATE
+               SET n = case_counts.n + excluded.n,
+                   handled = case_counts.handled + excluded.handled,
+                   office_secs = case_counts.office_secs + excluded.office_secs)
+         SELECT coalesce(sum(deltas), 0)::bigint FROM s",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(n as u64)
+}
+
+/// Office seconds from acceptance to decision with the legal calendar, as the counters sum it
+/// (`None` when the calendar cannot tell).
+pub fn handling_secs(
+    calendar: &Calendar,
+    accepted: Option<DateTime<Utc>>,
+    decided: Option<DateTime<Utc>>,
+) -> Option<i64> {
+    let (a, d) = (accepted?, decided?);
+    calendar
+        .office_time_between(a, d)
+        .ok()
+        .map(|t| t.duration.num_seconds())
+}
+
+/// Fills the handling time of decided cases that lack it (cases decided before it was kept, or
+/// loaded in bulk). Returns how many were filled.
+pub async fn backfill_handling_times(pool: &PgPool, calendar: &Calendar) -> Result<u64> {
+    let mut after = Uuid::nil();
+    let mut filled = 0u64;
+    loop {
+        let rows: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT id, accepted_at, decided_at FROM cases
+              WHERE handling_office_secs IS NULL AND accepted_at IS NOT NULL AND decided_at IS NOT NULL
+                AND id > $1
+              ORDER BY id LIMIT 5000",
+        )
+        .bind(after)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(filled);
+        };
+        after = last.0;
+        let (ids, secs): (Vec<Uuid>, Vec<i64>) = rows
+            .iter()
+            .filter_map(|(id, a, d)| Some((*id, handling_secs(calendar, Some(*a), Some(*d))?)))
+            .unzip();
+        filled += sqlx::query(
+            "UPDATE cases c SET handling_office_secs = v.secs
+               FROM UNNEST($1::uuid[], $2::bigint[]) AS v(id, secs) WHERE c.id = v.id",
+        )
+        .bind(&ids)
+        .bind(&secs)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn whole_months_come_from_counters_and_the_ends_from_rows() {
+        let now = t("2026-12-02T10:00:00+08:00");
+        // A half-year in Beijing months: all counters.
+        let s = split(
+            t("2026-01-01T00:00:00+08:00"),
+            t("2026-07-01T00:00:00+08:00"),
+            now,
+        );
+        assert_eq!(s.months, (d("2026-01-01"), d("2026-07-01")));
+        assert!(s.edges.iter().all(|(a, b)| a == b));
+        // Mid-month ends: the whole months between, the partial ones from rows.
+        let s = split(
+            t("2026-01-15T00:00:00+08:00"),
+            t("2026-04-10T12:00:00+08:00"),
+            now,
+        );
+        assert_eq!(s.months, (d("2026-02-01"), d("2026-04-01")));
+        assert_eq!(
+            s.edges,
+            [
+                (
+                    t("2026-01-15T00:00:00+08:00"),
+                    t("2026-02-01T00:00:00+08:00")
+                ),
+                (
+                    t("2026-04-01T00:00:00+08:00"),
+                    t("2026-04-10T12:00:00+08:00")
+                )
+            ]
+        );
+        // Midnight UTC is 08:00 in Beijing: not a month's start.
+        let s = split(t("2026-03-01T00:00:00Z"), t("2026-03-20T00:00:00Z"), now);
+        assert_eq!(s.months.0, s.months.1);
+        assert_eq!(
+            s.edges[0],
+            (t("2026-03-01T00:00:00Z"), t("2026-03-20T00:00:00Z"))
+        );
+        // This month so far, asked up to a moment in the future: the month is whole.
+        let s = split(
+            t("2026-12-01T00:00:00+08:00"),
+            t("2026-12-02T11:00:00+08:00"),
+            now,
+        );
+        assert_eq!(s.months, (d("2026-12-01"), d("2027-01-01")));
+        assert!(s.edges.iter().all(|(a, b)| a == b));
+        // Up to now exactly: the month is read from rows (the database's clock may be ahead).
+        let s = split(t("2026-12-01T00:00:00+08:00"), now, now);
+        assert_eq!(s.months.0, s.months.1);
+        assert_eq!(s.edges[0], (t("2026-12-01T00:00:00+08:00"), now));
+    }
+}
