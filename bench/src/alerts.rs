@@ -239,88 +239,9 @@ pub async fn suite(
     let pool = yiwang_kit::db::lazy_pool(&db_url, 2)?;
 
     // The baseline: the same events as CSV, loaded by psql \copy into an equivalent table.
-    let csv = logs.join("alerts-events.csv");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&csv)?);
-        let mut line = Vec::with_capacity(512);
-        for i in 0..events {
-            let e = generator.event(i);
-            line.clear();
-            let at = chrono::DateTime::from_timestamp(
-                e.occurred_at.unwrap_or_default().seconds,
-                e.occurred_at.unwrap_or_default().nanos as u32,
-            )
-            .unwrap_or_default();
-            for (k, f) in [
-                e.source.as_str(),
-                e.source_ref.as_str(),
-                &at.to_rfc3339(),
-                e.src_ip.as_str(),
-                &e.src_port.to_string(),
-                e.dst_ip.as_str(),
-                &e.dst_port.to_string(),
-                e.category.as_str(),
-                e.severity.as_str(),
-                e.rule.as_str(),
-                e.kill_chain_phase.as_str(),
-                e.raw_json.as_str(),
-            ]
-            .iter()
-            .enumerate()
-            {
-                if k > 0 {
-                    line.push(b',');
-                }
-                csv_field(&mut line, f);
-            }
-            line.push(b'\n');
-            out.write_all(&line)?;
-        }
-        out.flush()?;
-    }
-    let months: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT to_char(m, 'YYYYMM'), m::text, (m + interval '1 month')::text
-           FROM generate_series(date_trunc('month', now() - interval '32 days'), date_trunc('month', now()), interval '1 month') m",
-    )
-    .fetch_all(&pool)
-    .await?;
-    sqlx::query(
-        "CREATE TABLE bench_events (LIKE events INCLUDING DEFAULTS, PRIMARY KEY (source, source_ref, occurred_at))
-           PARTITION BY RANGE (occurred_at)",
-    )
-    .execute(&pool)
-    .await?;
-    for (name, from, to) in &months {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE TABLE bench_events_p{name} PARTITION OF bench_events FOR VALUES FROM ('{from}') TO ('{to}')"
-        )))
-        .execute(&pool)
-        .await?;
-    }
-    let t = Instant::now();
-    let out = Command::new("psql")
-        .arg(&db_url)
-        .arg("-v")
-        .arg("ON_ERROR_STOP=1")
-        .arg("-c")
-        .arg(format!(
-            "\\copy bench_events (source, source_ref, occurred_at, src_ip, src_port, dst_ip, dst_port, category, severity, rule, kill_chain_phase, raw) FROM '{}' WITH (FORMAT csv)",
-            csv.display()
-        ))
-        .output()
-        .context("running psql (Debian package postgresql-client)")?;
-    let copy_secs = t.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        out.status.success(),
-        "psql \\copy failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let copy_secs = copy_baseline(&pool, &db_url, logs, &generator, events).await?;
     let copy_rps = events as f64 / copy_secs;
     eprintln!("psql \\copy: {events} rows in {copy_secs:.1} s = {copy_rps:.0} rows/s");
-    sqlx::query("DROP TABLE bench_events")
-        .execute(&pool)
-        .await?;
-    std::fs::remove_file(&csv).ok();
 
     // Yiwang: the same events over gRPC streams, sampling the service's RSS as it goes.
     let peak = Arc::new(AtomicU64::new(0));
@@ -393,4 +314,131 @@ pub async fn suite(
     drop(procs);
     pool.close().await;
     Ok(())
+}
+
+/// The baseline: `events` events as CSV, loaded by `psql \copy` into a table equivalent to the
+/// service's (same columns, monthly partitions, the same primary key) in its database, then
+/// dropped. Returns the seconds the copy took.
+async fn copy_baseline(
+    pool: &sqlx::PgPool,
+    db_url: &str,
+    logs: &std::path::Path,
+    generator: &Gen,
+    events: u64,
+) -> anyhow::Result<f64> {
+    let csv = logs.join("alerts-events.csv");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&csv)?);
+        let mut line = Vec::with_capacity(512);
+        for i in 0..events {
+            let e = generator.event(i);
+            line.clear();
+            let at = chrono::DateTime::from_timestamp(
+                e.occurred_at.unwrap_or_default().seconds,
+                e.occurred_at.unwrap_or_default().nanos as u32,
+            )
+            .unwrap_or_default();
+            for (k, f) in [
+                e.source.as_str(),
+                e.source_ref.as_str(),
+                &at.to_rfc3339(),
+                e.src_ip.as_str(),
+                &e.src_port.to_string(),
+                e.dst_ip.as_str(),
+                &e.dst_port.to_string(),
+                e.category.as_str(),
+                e.severity.as_str(),
+                e.rule.as_str(),
+                e.kill_chain_phase.as_str(),
+                e.raw_json.as_str(),
+            ]
+            .iter()
+            .enumerate()
+            {
+                if k > 0 {
+                    line.push(b',');
+                }
+                csv_field(&mut line, f);
+            }
+            line.push(b'\n');
+            out.write_all(&line)?;
+        }
+        out.flush()?;
+    }
+    let months: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT to_char(m, 'YYYYMM'), m::text, (m + interval '1 month')::text
+           FROM generate_series(date_trunc('month', now() - interval '32 days'), date_trunc('month', now()), interval '1 month') m",
+    )
+    .fetch_all(pool)
+    .await?;
+    sqlx::query(
+        "CREATE TABLE bench_events (LIKE events INCLUDING DEFAULTS, PRIMARY KEY (source, source_ref, occurred_at))
+           PARTITION BY RANGE (occurred_at)",
+    )
+    .execute(pool)
+    .await?;
+    for (name, from, to) in &months {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE bench_events_p{name} PARTITION OF bench_events FOR VALUES FROM ('{from}') TO ('{to}')"
+        )))
+        .execute(pool)
+        .await?;
+    }
+    let t = Instant::now();
+    let out = Command::new("psql")
+        .arg(&db_url)
+        .arg("-v")
+        .arg("ON_ERROR_STOP=1")
+        .arg("-c")
+        .arg(format!(
+            "\\copy bench_events (source, source_ref, occurred_at, src_ip, src_port, dst_ip, dst_port, category, severity, rule, kill_chain_phase, raw) FROM '{}' WITH (FORMAT csv)",
+            csv.display()
+        ))
+        .output()
+        .context("running psql (Debian package postgresql-client)")?;
+    let copy_secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        out.status.success(),
+        "psql \\copy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sqlx::query("DROP TABLE bench_events").execute(pool).await?;
+    std::fs::remove_file(&csv).ok();
+
+    Ok(copy_secs)
+}
+
+/// The province suite's ingest: the same `events` events loaded by `\copy` and streamed into a
+/// running alerts service (`url`, its database `db_url`); returns (events/s acknowledged,
+/// rows/s copied).
+pub async fn ingest_against_copy(
+    url: &str,
+    db_url: &str,
+    logs: &std::path::Path,
+    events: u64,
+) -> anyhow::Result<(f64, f64)> {
+    let token = yiwang_kit::auth::mint_token(
+        SECRET,
+        "ahsoc-platform",
+        "态势感知平台",
+        &["system".to_string()],
+        None,
+        3600,
+    )?;
+    let generator = Gen {
+        base: chrono::Utc::now() - chrono::Duration::days(31),
+        total: events,
+    };
+    let pool = yiwang_kit::db::lazy_pool(db_url, 2)?;
+    let copy_secs = copy_baseline(&pool, db_url, logs, &generator, events).await?;
+    let prepared = batches(&generator, 0, events, 4, 5_000);
+    let t = Instant::now();
+    let (accepted, duplicate) = feed(url, &token, prepared).await?;
+    let ingest_secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        accepted == events && duplicate == 0,
+        "accepted {accepted}, duplicate {duplicate} of {events}"
+    );
+    pool.close().await;
+    Ok((events as f64 / ingest_secs, events as f64 / copy_secs))
 }

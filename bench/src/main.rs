@@ -14,6 +14,7 @@
 
 mod alerts;
 mod files;
+mod province;
 mod words;
 
 use std::net::SocketAddr;
@@ -64,12 +65,19 @@ struct Cli {
     #[arg(long)]
     yiwang: Option<PathBuf>,
     /// Which measurements: all | catalog | cases | alerts | supervision (the draw benchmark
-    /// alone; not part of all) | files (uploads and downloads; not part of all).
+    /// alone; not part of all) | files (uploads and downloads; not part of all) | province
+    /// (100 counties in bulk: the catalogue, lists and statistics at scale; not part of all).
     #[arg(long, default_value = "all")]
     suite: String,
     /// Security events streamed in the alerts suite.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
+    /// Cases loaded in bulk for the province suite.
+    #[arg(long, default_value_t = 10_000_000)]
+    cases: i64,
+    /// Security events stored in bulk for the province suite (before `--events` are streamed).
+    #[arg(long, default_value_t = 20_000_000)]
+    stored_events: i64,
     /// Regulated entities in the supervision draw benchmark's target pool.
     #[arg(long, default_value_t = 100_000)]
     entities: usize,
@@ -217,11 +225,37 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     yiwang_catalog::seed::load_demo(&pool)
         .await?
         .context("fresh database already had items")?;
-    let items = replicate_items(&pool, cli.items).await?;
+    let province = cli.suite == "province";
+    let target = if province {
+        province::COUNTIES * 8120
+    } else {
+        cli.items
+    };
+    let items = replicate_items(&pool, target).await?;
     eprintln!(
         "catalogue: {items} published items loaded in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    let loaded = if province {
+        yiwang_cases::migrate(&cfg).await?;
+        yiwang_alerts::migrate(&cfg).await?;
+        let cases_db = yiwang_kit::db::lazy_pool(&cfg.service_database_url("cases"), 2)?;
+        let alerts_db = yiwang_kit::db::lazy_pool(&cfg.service_database_url("alerts"), 2)?;
+        let cases_secs = province::load_cases(&cfg, &cases_db, cli.cases).await?;
+        let fold_secs = province::fold_all(&cases_db).await?;
+        let events_secs = province::load_events(&alerts_db, cli.stored_events).await?;
+        cases_db.close().await;
+        alerts_db.close().await;
+        Some(province::Loaded {
+            cases: cli.cases,
+            events: cli.stored_events,
+            cases_secs,
+            fold_secs,
+            events_secs,
+        })
+    } else {
+        None
+    };
 
     let catalog_addr = free_addr()?;
     let cases_addr = free_addr()?;
@@ -494,7 +528,19 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         max = ms(search.max()),
     ));
     }
-    if cli.suite != "catalog" {
+    if let Some(loaded) = &loaded {
+        province::measure(
+            &cfg,
+            gateway_addr,
+            &format!("http://{alerts_addr}"),
+            &logs,
+            loaded,
+            secs,
+            cli.events.min(1_000_000),
+            &mut report,
+        )
+        .await?;
+    } else if cli.suite != "catalog" {
         cases_suite(&cfg, gateway_addr, &pool, cli, &mut report).await?;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
