@@ -37,7 +37,7 @@ async fn file(pool: &PgPool, first: i64, n: i64) {
                 CASE WHEN (i / 7) % 5 IN (2, 3) THEN at + interval '1 day' * (1 + i % 8) END,
                 CASE WHEN i % 50 = 0 THEN '440300' ELSE '' END, CASE WHEN i % 50 = 0 THEN 'there_for_here' ELSE '' END,
                 i % 4 = 0
-           FROM (SELECT i, timestamptz '2026-03-01 00:00+08' + interval '97 minutes' * i AS at
+           FROM (SELECT i, timestamptz '2025-12-01 00:00+08' + interval '97 minutes' * i AS at
                    FROM generate_series($1::bigint, $1::bigint + $2::bigint - 1) i) g",
     )
     .bind(first)
@@ -258,13 +258,13 @@ async fn check_all(pool: &PgPool, daily_secs: i64) {
         Scope::Region("340522".into()),
     ];
     for scope in &scopes {
-        // Whole months: counters only.
+        // Whole months across a new year: counters only (two years' item rows).
         agree(
             pool,
             daily_secs,
             scope,
-            "2026-03-01T00:00:00+08:00",
-            "2026-07-01T00:00:00+08:00",
+            "2025-12-01T00:00:00+08:00",
+            "2026-04-01T00:00:00+08:00",
         )
         .await;
         // Partial months at both ends.
@@ -272,8 +272,8 @@ async fn check_all(pool: &PgPool, daily_secs: i64) {
             pool,
             daily_secs,
             scope,
-            "2026-03-15T10:00:00+08:00",
-            "2026-06-10T00:00:00+08:00",
+            "2025-12-15T10:00:00+08:00",
+            "2026-03-10T00:00:00+08:00",
         )
         .await;
         // Within one month: rows only.
@@ -281,8 +281,17 @@ async fn check_all(pool: &PgPool, daily_secs: i64) {
             pool,
             daily_secs,
             scope,
-            "2026-04-03T00:00:00+08:00",
-            "2026-04-20T00:00:00+08:00",
+            "2026-01-03T00:00:00+08:00",
+            "2026-01-20T00:00:00+08:00",
+        )
+        .await;
+        // One year's whole months.
+        agree(
+            pool,
+            daily_secs,
+            scope,
+            "2026-01-01T00:00:00+08:00",
+            "2026-03-01T00:00:00+08:00",
         )
         .await;
         // Ending in the future: its last month whole.
@@ -290,7 +299,7 @@ async fn check_all(pool: &PgPool, daily_secs: i64) {
             pool,
             daily_secs,
             scope,
-            "2026-04-01T00:00:00+08:00",
+            "2026-02-01T00:00:00+08:00",
             "2099-01-01T00:00:00+08:00",
         )
         .await;
@@ -344,6 +353,16 @@ async fn counters_give_what_counting_the_rows_gives() {
         .await
         .unwrap();
     assert_eq!(left, 0);
+    let (monthly, yearly): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM case_counts), (SELECT count(*) FROM case_item_counts)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        monthly > 0 && yearly > 0,
+        "folded into both kinds of counters"
+    );
     check_all(&pool, daily_secs).await;
 
     // Cases move on and between departments; these deltas stay unfolded.

@@ -14,7 +14,7 @@ ALTER TABLE cases ADD COLUMN handling_office_secs bigint;
 
 CREATE TABLE case_counts (
     -- filed: key channel|state|partner_region:direction, by month filed
-    -- item: key item_code|item_name, by month filed
+    -- (item deltas, key item_code|item_name, fold into case_item_counts below)
     -- decided: key on_time | late | none (no deadline), by month decided
     -- evaluation: key the level, by month evaluated
     -- free_mailing: key '', by month delivered
@@ -31,6 +31,31 @@ CREATE TABLE case_counts (
     PRIMARY KEY (bucket, month, department, key)
 );
 CREATE INDEX case_counts_by_region ON case_counts (bucket, region, month);
+
+-- Filings per item: a county files against thousands of items a month, too many for a row per
+-- month at province scale, so an item has one row a year per department, a column per month.
+CREATE TABLE case_item_counts (
+    year       int NOT NULL,
+    department text NOT NULL,
+    item_code  text NOT NULL,
+    -- The name it was last filed under.
+    item_name  text NOT NULL,
+    m01        bigint NOT NULL DEFAULT 0,
+    m02        bigint NOT NULL DEFAULT 0,
+    m03        bigint NOT NULL DEFAULT 0,
+    m04        bigint NOT NULL DEFAULT 0,
+    m05        bigint NOT NULL DEFAULT 0,
+    m06        bigint NOT NULL DEFAULT 0,
+    m07        bigint NOT NULL DEFAULT 0,
+    m08        bigint NOT NULL DEFAULT 0,
+    m09        bigint NOT NULL DEFAULT 0,
+    m10        bigint NOT NULL DEFAULT 0,
+    m11        bigint NOT NULL DEFAULT 0,
+    m12        bigint NOT NULL DEFAULT 0,
+    region     text GENERATED ALWAYS AS (split_part(department, '-', 1)) STORED,
+    PRIMARY KEY (year, department, item_code)
+);
+CREATE INDEX case_item_counts_by_region ON case_item_counts (region, year);
 
 CREATE TABLE case_count_deltas (
     id          bigserial PRIMARY KEY,

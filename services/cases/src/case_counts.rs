@@ -165,12 +165,65 @@ pub fn source(bucket: &'static str, scope: &Scope) -> String {
         "SELECT month, department, key, n, handled, office_secs FROM case_counts
           WHERE bucket = '{bucket}' AND month >= $1 AND month < $2 {counters}
          UNION ALL
-         SELECT month, department, key, n, handled, office_secs FROM case_count_deltas
+         {}",
+        pending(bucket, scope)
+    )
+}
+
+/// [`source`] without the folded counters: the deltas not folded yet and the partial months'
+/// rows (items keep their folded counts in `case_item_counts`, see [`item_months`]).
+pub fn pending(bucket: &'static str, scope: &Scope) -> String {
+    let counters = scope.counters();
+    format!(
+        "SELECT month, department, key, n, handled, office_secs FROM case_count_deltas
           WHERE bucket = '{bucket}' AND month >= $1 AND month < $2 {counters}
          UNION ALL
          {}",
         raw_rows(bucket, scope)
     )
+}
+
+/// The folded item counts of a split's whole months: a subquery of (department, item_code,
+/// item_name, n) rows from `case_item_counts`, one per department and item. Years and month
+/// columns are numbers computed here, never input.
+pub fn item_months(split: &Split, scope: &Scope) -> String {
+    let (first, end) = split.months;
+    let mut arms = Vec::new();
+    let mut m = first;
+    while m < end {
+        let year = m.year();
+        let mut columns = Vec::new();
+        while m < end && m.year() == year {
+            columns.push(format!("m{:02}", m.month()));
+            m = next_month(m);
+        }
+        arms.push((year, columns.join(" + ")));
+    }
+    let counters = scope.counters();
+    match arms.as_slice() {
+        [] => "SELECT ''::text AS department, ''::text AS item_code, ''::text AS item_name, 0::bigint AS n
+                WHERE $3::text IS NULL"
+            .into(),
+        // One year: its row per department and item is already the answer.
+        [(year, sum)] => format!(
+            "SELECT department, item_code, item_name, ({sum})::bigint AS n FROM case_item_counts
+              WHERE year = {year} {counters}"
+        ),
+        _ => {
+            let years: Vec<String> = arms.iter().map(|(y, _)| y.to_string()).collect();
+            let cases: String = arms
+                .iter()
+                .map(|(y, sum)| format!(" WHEN {y} THEN {sum}"))
+                .collect();
+            format!(
+                "SELECT department, item_code, max(item_name) AS item_name,
+                        sum(CASE year{cases} END)::bigint AS n
+                   FROM case_item_counts WHERE year IN ({}) {counters}
+                  GROUP BY department, item_code",
+                years.join(", ")
+            )
+        }
+    }
 }
 
 /// Binds a [`source`]'s parameters ($1–$7) in order.
@@ -191,7 +244,23 @@ pub fn bind<'q, O>(
 /// One sweeper pass: folds up to 50,000 deltas into the counters (oldest first; a concurrent
 /// pass skips the ones this one holds). Returns how many were folded.
 pub async fn fold(pool: &PgPool) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar(
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(fold_sql);
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
+        .fetch_one(pool)
+        .await?;
+    Ok(n as u64)
+}
+
+/// The fold: item deltas go to their yearly rows (a column a month), the rest to monthly rows.
+fn fold_sql() -> String {
+    let month_sums: String = (1..=12)
+        .map(|m| format!(",\n coalesce(sum(n) FILTER (WHERE extract(month FROM month) = {m}), 0)"))
+        .collect();
+    let columns: String = (1..=12).map(|m| format!(", m{m:02}")).collect();
+    let adds: String = (1..=12)
+        .map(|m| format!(", m{m:02} = case_item_counts.m{m:02} + excluded.m{m:02}"))
+        .collect();
+    format!(
         "WITH d AS (
             DELETE FROM case_count_deltas
              WHERE id IN (SELECT id FROM case_count_deltas ORDER BY id LIMIT 50000 FOR UPDATE SKIP LOCKED)
@@ -200,19 +269,25 @@ pub async fn fold(pool: &PgPool) -> Result<u64> {
             SELECT bucket, month, department, key, sum(n) AS n, sum(handled) AS handled,
                    sum(office_secs) AS office_secs, count(*) AS deltas
               FROM d GROUP BY 1, 2, 3, 4),
-         up AS (
+         counted AS (
             INSERT INTO case_counts (bucket, month, department, key, n, handled, office_secs)
             SELECT bucket, month, department, key, n, handled, office_secs FROM s
+             WHERE bucket <> 'item'
              ORDER BY 1, 2, 3, 4
             ON CONFLICT (bucket, month, department, key) DO UPDATE
                SET n = case_counts.n + excluded.n,
                    handled = case_counts.handled + excluded.handled,
-                   office_secs = case_counts.office_secs + excluded.office_secs)
-         SELECT coalesce(sum(deltas), 0)::bigint FROM s",
+                   office_secs = case_counts.office_secs + excluded.office_secs),
+         items AS (
+            INSERT INTO case_item_counts (year, department, item_code, item_name{columns})
+            SELECT extract(year FROM month)::int, department, split_part(key, '|', 1),
+                   max(substr(key, strpos(key, '|') + 1)){month_sums}
+              FROM s WHERE bucket = 'item'
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (year, department, item_code) DO UPDATE
+               SET item_name = excluded.item_name{adds})
+         SELECT coalesce(sum(deltas), 0)::bigint FROM s"
     )
-    .fetch_one(pool)
-    .await?;
-    Ok(n as u64)
 }
 
 /// Office seconds from acceptance to decision with the legal calendar, as the counters sum it

@@ -379,16 +379,27 @@ async fn item_rows(
     split: &Split,
     scope: &Scope,
 ) -> Result<Vec<(String, String, String, i64)>> {
+    // The yearly rows are one per department and item already; only the few pending deltas
+    // and partial-month rows are grouped before joining them.
     let sql = format!(
-        "WITH per AS (
-            SELECT department, split_part(key, '|', 1) AS code,
-                   min(substr(key, strpos(key, '|') + 1)) AS name, sum(n) AS n
-              FROM ({}) src GROUP BY 1, 2 HAVING sum(n) <> 0)
-         (SELECT 'top', code, min(name), sum(n)::bigint FROM per GROUP BY code
+        "WITH folded AS ({}),
+         pending AS (
+            SELECT department, split_part(key, '|', 1) AS item_code,
+                   min(substr(key, strpos(key, '|') + 1)) AS item_name, sum(n) AS n
+              FROM ({}) src GROUP BY 1, 2),
+         per AS MATERIALIZED (
+            SELECT coalesce(f.department, p.department) AS department,
+                   coalesce(f.item_code, p.item_code) AS code,
+                   coalesce(f.item_name, p.item_name) AS name,
+                   coalesce(f.n, 0) + coalesce(p.n, 0) AS n
+              FROM folded f FULL JOIN pending p
+                ON p.department = f.department AND p.item_code = f.item_code)
+         (SELECT 'top', code, min(name), sum(n)::bigint FROM per WHERE n > 0 GROUP BY code
            ORDER BY 4 DESC, code LIMIT 20)
          UNION ALL
-         SELECT 'department', department, '', count(*) FROM per GROUP BY department",
-        case_counts::source("item", scope)
+         SELECT 'department', department, '', count(*) FROM per WHERE n > 0 GROUP BY department",
+        case_counts::item_months(split, scope),
+        case_counts::pending("item", scope)
     );
     Ok(
         case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
