@@ -1,7 +1,7 @@
-//! A read replica for listings and statistics (issue 17): the cases service's database lives on
-//! a private PostgreSQL with a streaming replica (`pg_basebackup -R`) that the test starts. While
+//! A read replica for listings and statistics (issue 17): a service's database lives on a
+//! private PostgreSQL with a streaming replica (`pg_basebackup -R`) that the test starts. While
 //! the replica's replay is paused, someone who changed nothing reads the replica (and so does
-//! not yet see a newer case), but whoever just changed something reads what they changed.
+//! not yet see a newer case or item), but whoever just changed something reads what they changed.
 
 mod common;
 
@@ -273,6 +273,75 @@ async fn listings_and_statistics_read_the_replica_but_callers_see_their_own_chan
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(10), "{v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    standby.close().await;
+    s.stop().await;
+    drop(replica);
+    drop(primary);
+}
+
+async fn item_codes(s: &Stack, query: &str, token: Option<&str>) -> Vec<String> {
+    let path = format!("/v1/items?q={query}");
+    let (st, v) = send(s, "GET", &path, token, None).await;
+    assert_eq!(st, 200, "{v}");
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every service takes a replica: the catalogue's public search reads it (anonymous callers have
+/// nothing of their own to see), while the administrator who just published finds the new item.
+#[tokio::test]
+async fn the_catalogue_searches_the_replica_and_its_administrator_sees_what_they_published() {
+    let primary = PrivatePostgres::primary();
+    let replica = PrivatePostgres::replica_of(&primary);
+    let mut cfg = test_config(10_000).await;
+    let db = cfg.database_name("catalog");
+    cfg.service_database_urls
+        .insert("catalog".into(), primary.url(&db));
+    cfg.read_database_urls
+        .insert("catalog".into(), replica.url(&db));
+    let s = Stack::start_with(cfg).await;
+
+    let first = create_published(&s, 1, "食品经营许可证核发").await;
+    let standby = sqlx::PgPool::connect(&replica.url(&db)).await.unwrap();
+    let started = Instant::now();
+    while !item_codes(&s, "食品经营", None).await.contains(&first) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never replicated"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sqlx::query("SELECT pg_wal_replay_pause()")
+        .execute(&standby)
+        .await
+        .unwrap();
+
+    let second = create_published(&s, 2, "建筑工程施工许可证核发").await;
+    // Anonymous search reads the paused replica: the new item is not there yet ...
+    assert!(item_codes(&s, "施工许可", None).await.is_empty());
+    // ... but the administrator who published it reads the primary.
+    let admin = s.token("cat-admin", &["catalog_admin"], None);
+    assert_eq!(
+        item_codes(&s, "施工许可", Some(&admin)).await,
+        vec![second.clone()]
+    );
+
+    sqlx::query("SELECT pg_wal_replay_resume()")
+        .execute(&standby)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while item_codes(&s, "施工许可", None).await != vec![second.clone()] {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never caught up"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     standby.close().await;

@@ -31,6 +31,8 @@ use crate::notice::{self, BlockRow, NewBlock, NoticeRow, Step};
 
 pub struct AlertsApi {
     pub pool: PgPool,
+    /// Where listings and statistics are read (a replica when one is configured).
+    pub reads: yiwang_kit::db::Reads,
     pub partitions: Arc<Partitions>,
     /// Notice deadlines are computed by the cases service's legal calendar (one calendar for
     /// the whole platform, edited in one place).
@@ -349,7 +351,8 @@ impl AlertsService for AlertsApi {
         &self,
         req: Request<pb::ListIncidentsRequest>,
     ) -> Reply<pb::ListIncidentsResponse> {
-        let unit = scope(&Caller::of(&req))?;
+        let caller = Caller::of(&req);
+        let unit = scope(&caller)?;
         let r = req.into_inner();
         let mut v = yiwang_kit::Violations::new();
         if !["", "open", "notified", "closed", "false_positive"].contains(&r.state.as_str()) {
@@ -367,7 +370,7 @@ impl AlertsService for AlertsApi {
         v.into_result()?;
         let unit_filter = unit_filter(&unit, &r.unit_code);
         let (list, next) = incident::list(
-            &self.pool,
+            self.reads.for_caller(&caller.sub).await,
             &Filter {
                 unit: unit_filter,
                 state: &r.state,
@@ -451,7 +454,8 @@ impl AlertsService for AlertsApi {
         &self,
         req: Request<pb::ListAssetsRequest>,
     ) -> Reply<pb::ListAssetsResponse> {
-        let unit = scope(&Caller::of(&req))?;
+        let caller = Caller::of(&req);
+        let unit = scope(&caller)?;
         let r = req.into_inner();
         let covering = r.covering.trim();
         if !covering.is_empty() && covering.parse::<std::net::IpAddr>().is_err() {
@@ -459,7 +463,7 @@ impl AlertsService for AlertsApi {
         }
         let unit_filter = unit.as_deref().unwrap_or(r.unit_code.trim());
         let (list, next) = incident::list_assets(
-            &self.pool,
+            self.reads.for_caller(&caller.sub).await,
             unit_filter,
             (!covering.is_empty()).then_some(covering),
             r.page_size,
@@ -537,7 +541,8 @@ impl AlertsService for AlertsApi {
         &self,
         req: Request<pb::ListNoticesRequest>,
     ) -> Reply<pb::ListNoticesResponse> {
-        let unit = scope(&Caller::of(&req))?;
+        let caller = Caller::of(&req);
+        let unit = scope(&caller)?;
         let r = req.into_inner();
         if ![
             "",
@@ -557,7 +562,7 @@ impl AlertsService for AlertsApi {
         }
         let unit_filter = unit_filter(&unit, &r.unit_code);
         let (list, next) = notice::list(
-            &self.pool,
+            self.reads.for_caller(&caller.sub).await,
             unit_filter,
             &r.state,
             r.overdue,
@@ -676,6 +681,8 @@ impl AlertsService for AlertsApi {
         req: Request<pb::ListBlocksRequest>,
     ) -> Reply<pb::ListBlocksResponse> {
         Caller::of(&req).require_any_role(INGEST_ROLES)?;
+        // The primary, not a replica: firewalls enforce this list, and a block the security
+        // team just added must not wait for replication.
         let entries = if req.get_ref().include_lifted {
             notice::block_history(&self.pool, 1000).await?
         } else {
@@ -700,7 +707,8 @@ impl AlertsService for AlertsApi {
         req: Request<pb::GetAlertStatsRequest>,
     ) -> Reply<pb::AlertStats> {
         // Security staff, the bureau and its systems (the insight service's scorecard).
-        Caller::of(&req).require_any_role(&[roles::SECOPS, roles::SUPERVISOR, roles::SYSTEM])?;
+        let caller = Caller::of(&req);
+        caller.require_any_role(&[roles::SECOPS, roles::SUPERVISOR, roles::SYSTEM])?;
         let r = req.into_inner();
         let day =
             |field: &str, t: Option<&prost_types::Timestamp>| -> Result<chrono::NaiveDate, Error> {
@@ -716,8 +724,7 @@ impl AlertsService for AlertsApi {
         if (to - from).num_days() > 3660 {
             return Err(Error::invalid("to", "the period may span at most ten years").into());
         }
-        Ok(Response::new(
-            crate::stats::compare(&self.pool, from, to).await?,
-        ))
+        let pool = self.reads.for_caller(&caller.sub).await;
+        Ok(Response::new(crate::stats::compare(pool, from, to).await?))
     }
 }

@@ -55,15 +55,19 @@ pub async fn serve(
     let cases = Channel::from_shared(cfg.cases_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
-    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
-        AlertsServiceServer::new(api::AlertsApi {
-            pool: pool.clone(),
-            partitions: partitions.clone(),
-            cases: CasesServiceClient::new(cases),
-            settings: cfg.alerts.clone(),
-        })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES),
-    );
+    let reads = yiwang_kit::db::Reads::new(&cfg, SERVICE, pool.clone())?;
+    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?)
+        .track_writes(reads.clone())
+        .add_service(
+            AlertsServiceServer::new(api::AlertsApi {
+                pool: pool.clone(),
+                reads: reads.clone(),
+                partitions: partitions.clone(),
+                cases: CasesServiceClient::new(cases),
+                settings: cfg.alerts.clone(),
+            })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        );
     let readiness = server.readiness();
 
     let background = shutdown.clone();
@@ -76,6 +80,7 @@ pub async fn serve(
         else {
             return;
         };
+        reads.set_redis(redis.clone());
         tokio::spawn(outbox::relay(pool.clone(), redis, background.clone()));
         tokio::spawn(enforce_retention(
             pool.clone(),

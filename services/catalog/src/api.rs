@@ -16,6 +16,8 @@ use crate::store::{self, ItemVersion, SearchFilter, Transition};
 
 pub struct CatalogApi {
     pub pool: PgPool,
+    /// Where listings, search and statistics are read (a replica when one is configured).
+    pub reads: yiwang_kit::db::Reads,
     /// Current versions of hot items (GetItem). Dropped here on every change this replica makes,
     /// and on every `catalog.item.changed` event for changes other replicas make (lib.rs).
     pub items: Arc<NearCache<CachedItem>>,
@@ -327,11 +329,10 @@ impl CatalogService for CatalogApi {
         ))
     }
 
-    async fn list_halls(
-        &self,
-        _req: Request<pb::ListHallsRequest>,
-    ) -> Reply<pb::ListHallsResponse> {
-        let halls = crate::hall::list(&self.pool).await?;
+    async fn list_halls(&self, req: Request<pb::ListHallsRequest>) -> Reply<pb::ListHallsResponse> {
+        let caller = Caller::of(&req);
+        let pool = self.reads.for_caller(&caller.sub).await;
+        let halls = crate::hall::list(pool).await?;
         Ok(Response::new(pb::ListHallsResponse {
             halls: halls.iter().map(|h| h.to_pb()).collect(),
         }))
@@ -356,10 +357,11 @@ impl CatalogService for CatalogApi {
         &self,
         req: Request<pb::ListOrgUnitsRequest>,
     ) -> Reply<pb::ListOrgUnitsResponse> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
+        let pool = self.reads.for_caller(&caller.sub).await;
         let (units, next) =
-            store::list_org_units(&self.pool, &r.kind, &r.parent, r.page_size, &r.page_token)
-                .await?;
+            store::list_org_units(pool, &r.kind, &r.parent, r.page_size, &r.page_token).await?;
         Ok(Response::new(pb::ListOrgUnitsResponse {
             org_units: units.iter().map(org_to_pb).collect(),
             next_page_token: next,
@@ -410,10 +412,12 @@ impl CatalogService for CatalogApi {
         &self,
         req: Request<pb::ListItemVersionsRequest>,
     ) -> Reply<pb::ListItemVersionsResponse> {
-        let drafts = Caller::of(&req).has_any_role(&[roles::CATALOG_ADMIN]);
+        let caller = Caller::of(&req);
+        let drafts = caller.has_any_role(&[roles::CATALOG_ADMIN]);
         let r = req.into_inner();
+        let pool = self.reads.for_caller(&caller.sub).await;
         let (versions, next) =
-            store::list_versions(&self.pool, &r.code, drafts, r.page_size, &r.page_token).await?;
+            store::list_versions(pool, &r.code, drafts, r.page_size, &r.page_token).await?;
         Ok(Response::new(pb::ListItemVersionsResponse {
             versions: versions.iter().map(item_to_pb).collect(),
             next_page_token: next,
@@ -469,6 +473,7 @@ impl CatalogService for CatalogApi {
         &self,
         req: Request<pb::SearchItemsRequest>,
     ) -> Reply<pb::SearchItemsResponse> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         let f = SearchFilter {
             query: r.query,
@@ -480,7 +485,8 @@ impl CatalogService for CatalogApi {
             high_frequency: r.high_frequency,
             full_online: r.full_online,
         };
-        let (items, next) = store::search(&self.pool, &f, r.page_size, &r.page_token).await?;
+        let pool = self.reads.for_caller(&caller.sub).await;
+        let (items, next) = store::search(pool, &f, r.page_size, &r.page_token).await?;
         Ok(Response::new(pb::SearchItemsResponse {
             items: items.iter().map(item_to_pb).collect(),
             next_page_token: next,
@@ -516,9 +522,10 @@ impl CatalogService for CatalogApi {
         &self,
         req: Request<pb::ListBundlesRequest>,
     ) -> Reply<pb::ListBundlesResponse> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         let (bundles, next) = store::list_bundles(
-            &self.pool,
+            self.reads.for_caller(&caller.sub).await,
             r.page_size,
             &r.page_token,
             &r.applicant_kind,
@@ -533,9 +540,10 @@ impl CatalogService for CatalogApi {
 
     async fn get_catalog_stats(
         &self,
-        _req: Request<pb::GetCatalogStatsRequest>,
+        req: Request<pb::GetCatalogStatsRequest>,
     ) -> Reply<pb::CatalogStats> {
-        let s = store::stats(&self.pool).await?;
+        let caller = Caller::of(&req);
+        let s = store::stats(self.reads.for_caller(&caller.sub).await).await?;
         let share = |n: i64| {
             if s.published == 0 {
                 0.0

@@ -50,13 +50,17 @@ pub async fn serve(
         cfg.near_cache_bytes,
         Duration::from_secs(60),
     ));
-    let server = GrpcServer::new(SERVICE, verifier).add_service(
-        CatalogServiceServer::new(api::CatalogApi {
-            pool: pool.clone(),
-            items: items.clone(),
-        })
-        .max_decoding_message_size(8 * 1024 * 1024),
-    );
+    let reads = yiwang_kit::db::Reads::new(&cfg, SERVICE, pool.clone())?;
+    let server = GrpcServer::new(SERVICE, verifier)
+        .track_writes(reads.clone())
+        .add_service(
+            CatalogServiceServer::new(api::CatalogApi {
+                pool: pool.clone(),
+                reads: reads.clone(),
+                items: items.clone(),
+            })
+            .max_decoding_message_size(8 * 1024 * 1024),
+        );
     let readiness = server.readiness();
 
     let background = shutdown.clone();
@@ -70,6 +74,7 @@ pub async fn serve(
         else {
             return;
         };
+        reads.set_redis(redis.clone());
         tokio::spawn(outbox::relay(pool, redis.clone(), background.clone()));
         tokio::spawn(follow_changes(redis, items, background.clone()));
         readiness.set(true).await;

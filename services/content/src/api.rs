@@ -15,6 +15,8 @@ use crate::{dictionary_scan, links, media, message, post, site, stats};
 
 pub struct ContentApi {
     pub pool: PgPool,
+    /// Listings and statistics: a read replica when one is configured (read-your-writes kept).
+    pub reads: yiwang_kit::db::Reads,
     pub dictionary: Arc<Dictionary>,
     /// Seals messages' contact data until their tickets hold it.
     pub key: yiwang_kit::crypto::DataKey,
@@ -49,12 +51,11 @@ impl ContentService for ContentApi {
         ))
     }
 
-    async fn list_sites(
-        &self,
-        _req: Request<pb::ListSitesRequest>,
-    ) -> Reply<pb::ListSitesResponse> {
+    async fn list_sites(&self, req: Request<pb::ListSitesRequest>) -> Reply<pb::ListSitesResponse> {
+        let c = Caller::of(&req);
+        let pool = self.reads.for_caller(&c.sub).await;
         Ok(Response::new(pb::ListSitesResponse {
-            sites: site::list_sites(&self.pool).await?,
+            sites: site::list_sites(pool).await?,
         }))
     }
 
@@ -70,8 +71,10 @@ impl ContentService for ContentApi {
         &self,
         req: Request<pb::ListColumnsRequest>,
     ) -> Reply<pb::ListColumnsResponse> {
+        let c = Caller::of(&req);
+        let pool = self.reads.for_caller(&c.sub).await;
         Ok(Response::new(pb::ListColumnsResponse {
-            columns: site::list_columns(&self.pool, &req.get_ref().site_id).await?,
+            columns: site::list_columns(pool, &req.get_ref().site_id).await?,
         }))
     }
 
@@ -79,9 +82,9 @@ impl ContentService for ContentApi {
         &self,
         req: Request<pb::ListColumnPostsRequest>,
     ) -> Reply<pb::ListPostsResponse> {
-        Ok(Response::new(
-            post::list_public(&self.pool, req.get_ref()).await?,
-        ))
+        let c = Caller::of(&req);
+        let pool = self.reads.for_caller(&c.sub).await;
+        Ok(Response::new(post::list_public(pool, req.get_ref()).await?))
     }
 
     async fn get_post(&self, req: Request<pb::GetPostRequest>) -> Reply<pb::Post> {
@@ -136,8 +139,9 @@ impl ContentService for ContentApi {
     ) -> Reply<pb::ListPostsResponse> {
         let c = Caller::of(&req);
         c.require_any_role(post::REVIEWERS)?;
+        let pool = self.reads.for_caller(&c.sub).await;
         Ok(Response::new(
-            post::review_queue(&self.pool, &c, req.get_ref()).await?,
+            post::review_queue(pool, &c, req.get_ref()).await?,
         ))
     }
 
@@ -150,9 +154,14 @@ impl ContentService for ContentApi {
     }
 
     async fn list_words(&self, req: Request<pb::ListWordsRequest>) -> Reply<pb::ListWordsResponse> {
-        Caller::of(&req).require_any_role(STAFF)?;
+        let c = Caller::of(&req);
+        c.require_any_role(STAFF)?;
+        let pool = self.reads.for_caller(&c.sub).await;
         Ok(Response::new(pb::ListWordsResponse {
-            words: self.dictionary.list(req.get_ref().kind.trim()).await?,
+            words: self
+                .dictionary
+                .list(pool, req.get_ref().kind.trim())
+                .await?,
         }))
     }
 
@@ -171,9 +180,11 @@ impl ContentService for ContentApi {
         &self,
         req: Request<pb::ListMediaAccountsRequest>,
     ) -> Reply<pb::ListMediaAccountsResponse> {
-        Caller::of(&req).require_any_role(STAFF)?;
+        let c = Caller::of(&req);
+        c.require_any_role(STAFF)?;
+        let pool = self.reads.for_caller(&c.sub).await;
         Ok(Response::new(pb::ListMediaAccountsResponse {
-            accounts: media::list_accounts(&self.pool, req.get_ref().lapsed_only).await?,
+            accounts: media::list_accounts(pool, req.get_ref().lapsed_only).await?,
         }))
     }
 
@@ -192,10 +203,10 @@ impl ContentService for ContentApi {
         &self,
         req: Request<pb::ListMediaPostsRequest>,
     ) -> Reply<pb::ListMediaPostsResponse> {
-        Caller::of(&req).require_any_role(STAFF)?;
-        Ok(Response::new(
-            media::list_posts(&self.pool, req.get_ref()).await?,
-        ))
+        let c = Caller::of(&req);
+        c.require_any_role(STAFF)?;
+        let pool = self.reads.for_caller(&c.sub).await;
+        Ok(Response::new(media::list_posts(pool, req.get_ref()).await?))
     }
 
     async fn submit_message(&self, req: Request<pb::SubmitMessageRequest>) -> Reply<pb::Message> {
@@ -217,8 +228,10 @@ impl ContentService for ContentApi {
         &self,
         req: Request<pb::ListPublishedMessagesRequest>,
     ) -> Reply<pb::ListMessagesResponse> {
+        let c = Caller::of(&req);
+        let pool = self.reads.for_caller(&c.sub).await;
         Ok(Response::new(
-            message::list_published(&self.pool, req.get_ref()).await?,
+            message::list_published(pool, req.get_ref()).await?,
         ))
     }
 
@@ -242,8 +255,9 @@ impl ContentService for ContentApi {
             roles::SUPERVISOR,
             roles::SYSTEM,
         ])?;
+        let pool = self.reads.for_caller(&c.sub).await;
         Ok(Response::new(
-            stats::get(&self.pool, &self.cases, req.get_ref()).await?,
+            stats::get(pool, &self.cases, req.get_ref()).await?,
         ))
     }
 
@@ -251,9 +265,11 @@ impl ContentService for ContentApi {
         &self,
         req: Request<pb::ListFindingsRequest>,
     ) -> Reply<pb::ListFindingsResponse> {
-        Caller::of(&req).require_any_role(ROUND_READERS)?;
+        let c = Caller::of(&req);
+        c.require_any_role(ROUND_READERS)?;
+        let pool = self.reads.for_caller(&c.sub).await;
         Ok(Response::new(
-            dictionary_scan::findings(&self.pool, &self.dictionary, req.get_ref()).await?,
+            dictionary_scan::findings(pool, &self.dictionary, req.get_ref()).await?,
         ))
     }
 
@@ -261,9 +277,11 @@ impl ContentService for ContentApi {
         &self,
         req: Request<pb::ListDictionaryScansRequest>,
     ) -> Reply<pb::ListDictionaryScansResponse> {
-        Caller::of(&req).require_any_role(ROUND_READERS)?;
+        let c = Caller::of(&req);
+        c.require_any_role(ROUND_READERS)?;
+        let pool = self.reads.for_caller(&c.sub).await;
         Ok(Response::new(
-            dictionary_scan::list(&self.pool, req.get_ref()).await?,
+            dictionary_scan::list(pool, req.get_ref()).await?,
         ))
     }
 
@@ -271,10 +289,10 @@ impl ContentService for ContentApi {
         &self,
         req: Request<pb::ListBrokenLinksRequest>,
     ) -> Reply<pb::ListBrokenLinksResponse> {
-        Caller::of(&req).require_any_role(STAFF)?;
-        Ok(Response::new(
-            links::broken(&self.pool, req.get_ref()).await?,
-        ))
+        let c = Caller::of(&req);
+        c.require_any_role(STAFF)?;
+        let pool = self.reads.for_caller(&c.sub).await;
+        Ok(Response::new(links::broken(pool, req.get_ref()).await?))
     }
 
     async fn recheck_links(

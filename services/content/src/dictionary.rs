@@ -167,7 +167,8 @@ impl Dictionary {
         word_of(&row)
     }
 
-    pub async fn list(&self, kind: &str) -> Result<Vec<pb::Word>> {
+    /// The words, read from `pool` (the listing may be served by the read replica).
+    pub async fn list(&self, pool: &PgPool, kind: &str) -> Result<Vec<pb::Word>> {
         if !kind.is_empty() && !KINDS.contains(&kind) {
             return Err(Error::invalid(
                 "kind",
@@ -179,7 +180,7 @@ impl Dictionary {
               WHERE $1 = '' OR kind = $1 ORDER BY kind, word",
         )
         .bind(kind)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         rows.iter().map(word_of).collect()
     }

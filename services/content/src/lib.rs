@@ -66,15 +66,19 @@ pub async fn serve(
     }
     let dictionary = Arc::new(dictionary::Dictionary::new(pool.clone()));
     let checker = links::Checker::new(cfg.links.clone())?;
-    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
-        ContentServiceServer::new(api::ContentApi {
-            pool: pool.clone(),
-            dictionary: dictionary.clone(),
-            key: key.clone(),
-            cases: cases.clone(),
-        })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES),
-    );
+    let reads = yiwang_kit::db::Reads::new(&cfg, SERVICE, pool.clone())?;
+    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?)
+        .track_writes(reads.clone())
+        .add_service(
+            ContentServiceServer::new(api::ContentApi {
+                pool: pool.clone(),
+                reads: reads.clone(),
+                dictionary: dictionary.clone(),
+                key: key.clone(),
+                cases: cases.clone(),
+            })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        );
     let readiness = server.readiness();
     let background = shutdown.clone();
     tokio::spawn(async move {
@@ -86,6 +90,7 @@ pub async fn serve(
         else {
             return;
         };
+        reads.set_redis(redis.clone());
         tokio::spawn(outbox::relay(pool.clone(), redis, background.clone()));
         tokio::spawn(forward_messages(
             pool.clone(),

@@ -37,6 +37,9 @@ const CATCH_UP_BATCH: i64 = 100;
 
 pub struct InboxApi {
     pub pool: PgPool,
+    /// Listings: a read replica when one is configured (read-your-writes kept, so a caller's
+    /// own read marks show at once).
+    pub reads: yiwang_kit::db::Reads,
     /// Recipient keys with new notifications (`*`: anyone; after a gap in hearing of them).
     pub wakeups: broadcast::Sender<Arc<str>>,
     pub heartbeat: Duration,
@@ -102,7 +105,8 @@ impl InboxService for InboxApi {
         &self,
         req: Request<pb::ListNotificationsRequest>,
     ) -> Reply<pb::ListNotificationsResponse> {
-        let inbox = inbox_of(&Caller::of(&req))?;
+        let caller = Caller::of(&req);
+        let inbox = inbox_of(&caller)?;
         let r = req.into_inner();
         for (i, k) in r.kinds.iter().enumerate() {
             if !notify::KINDS.contains(&k.as_str()) {
@@ -120,17 +124,20 @@ impl InboxService for InboxApi {
             &r.kinds.join(","),
         ]);
         let (at, id) = page::decode_newest_first(&r.page_token, filters)?;
+        // One pool for the head and the list: a head from a newer database than the list would
+        // leave a gap between what the list shows and what the stream sends after the head.
+        let pool = self.reads.for_caller(&caller.sub).await;
         // The head first: what the list shows is at or before it, what comes later streams.
-        let cursor = store::head(&self.pool, &inbox).await?;
+        let cursor = store::head(pool, &inbox).await?;
         let filter = store::Filter {
             unread_only: r.unread_only,
             kinds: &r.kinds,
         };
-        let mut rows = store::list(&self.pool, &inbox, &filter, at.zip(id), limit + 1).await?;
+        let mut rows = store::list(pool, &inbox, &filter, at.zip(id), limit + 1).await?;
         let next_page_token = page::next_token(&mut rows, limit, filters, |n| {
             page::newest_first_key(n.created_at, n.id)
         });
-        let unread_count = store::unread_count(&self.pool, &inbox).await?;
+        let unread_count = store::unread_count(pool, &inbox).await?;
         Ok(Response::new(pb::ListNotificationsResponse {
             notifications: rows.into_iter().map(to_pb).collect(),
             next_page_token,

@@ -44,14 +44,16 @@ pub async fn serve(
         cfg.database_max_connections,
     )?;
     let (wakeups, _) = broadcast::channel::<Arc<str>>(4096);
-    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
-        InboxServiceServer::new(api::InboxApi {
+    let reads = yiwang_kit::db::Reads::new(&cfg, SERVICE, pool.clone())?;
+    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?)
+        .track_writes(reads.clone())
+        .add_service(InboxServiceServer::new(api::InboxApi {
             pool: pool.clone(),
+            reads: reads.clone(),
             wakeups: wakeups.clone(),
             heartbeat: Duration::from_secs(cfg.inbox_heartbeat_secs),
             shutdown: shutdown.clone(),
-        }),
-    );
+        }));
     let readiness = server.readiness();
 
     let background = shutdown.clone();
@@ -64,6 +66,7 @@ pub async fn serve(
         else {
             return;
         };
+        reads.set_redis(redis.clone());
         tokio::spawn(outbox::relay(
             pool.clone(),
             redis.clone(),

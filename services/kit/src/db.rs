@@ -195,6 +195,11 @@ impl Reads {
         let Some(replica) = &self.inner.replica else {
             return &self.inner.primary;
         };
+        // An anonymous caller has no changes of its own to see (none are recorded for it): no
+        // Redis round trip on the public hot paths (search, published lists).
+        if caller.is_empty() {
+            return replica;
+        }
         let Some(redis) = self.inner.redis.get() else {
             return &self.inner.primary;
         };

@@ -25,6 +25,8 @@ use crate::{cidr, stats};
 
 pub struct ProjectsApi {
     pub pool: PgPool,
+    /// Listings and statistics: a read replica when one is configured (read-your-writes kept).
+    pub reads: yiwang_kit::db::Reads,
     /// Served items are checked against the catalogue (they must exist and be published).
     pub catalog: CatalogServiceClient<Channel>,
 }
@@ -677,7 +679,7 @@ impl ProjectsService for ProjectsApi {
             .into());
         };
         let (projects, next) = store::list(
-            &self.pool,
+            self.reads.for_caller(&caller.sub).await,
             &scope,
             r.year,
             &r.state,
@@ -964,7 +966,7 @@ impl ProjectsService for ProjectsApi {
         let caller = Caller::of(&req);
         caller.require_authenticated()?;
         let id = parse_id(&req.get_ref().id)?;
-        let p = store::get(&self.pool, id).await?;
+        let p = store::get(self.reads.for_caller(&caller.sub).await, id).await?;
         visible(&caller, &p)?;
         let expected = p.panel.as_ref().map(|x| x.experts.len()).unwrap_or(0);
         let all_in = expected > 0 && p.reviews.len() >= expected;
@@ -1307,11 +1309,12 @@ impl ProjectsService for ProjectsApi {
         let caller = Caller::of(&req);
         caller.require_authenticated()?;
         let id = parse_id(&req.get_ref().id)?;
-        let p = store::get(&self.pool, id).await?;
+        let pool = self.reads.for_caller(&caller.sub).await;
+        let p = store::get(pool, id).await?;
         // Experts read their reviews through ListReviews; the history is the administration's
         // and the department's.
         may_manage(&caller, &p, "read the history")?;
-        let events = store::history(&self.pool, id)
+        let events = store::history(pool, id)
             .await?
             .into_iter()
             .map(|e| pb::ProjectEvent {
@@ -1375,7 +1378,8 @@ impl ProjectsService for ProjectsApi {
         let r = req.get_ref();
         let department = Self::reporting_department(&caller, &r.department)?;
         check_year(r.year)?;
-        let projects = store::of_year(&self.pool, r.year, &department).await?;
+        let pool = self.reads.for_caller(&caller.sub).await;
+        let projects = store::of_year(pool, r.year, &department).await?;
         let (total, by) = stats::compute(&projects, today())?;
         let by_department = by
             .iter()

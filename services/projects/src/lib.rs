@@ -46,12 +46,14 @@ pub async fn serve(
     let catalog = Channel::from_shared(cfg.catalog_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
-    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
-        ProjectsServiceServer::new(api::ProjectsApi {
+    let reads = yiwang_kit::db::Reads::new(&cfg, SERVICE, pool.clone())?;
+    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?)
+        .track_writes(reads.clone())
+        .add_service(ProjectsServiceServer::new(api::ProjectsApi {
             pool: pool.clone(),
+            reads: reads.clone(),
             catalog: CatalogServiceClient::new(catalog),
-        }),
-    );
+        }));
     let readiness = server.readiness();
     let background = shutdown.clone();
     tokio::spawn(async move {
@@ -64,6 +66,7 @@ pub async fn serve(
         else {
             return;
         };
+        reads.set_redis(redis.clone());
         tokio::spawn(outbox::relay(pool, redis, background));
         readiness.set(true).await;
         tracing::info!("projects ready");

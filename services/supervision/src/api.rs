@@ -13,6 +13,9 @@ use crate::plans;
 
 pub struct SupervisionApi {
     pub pool: PgPool,
+    /// Where listings and statistics are read (a replica when one is configured); each listing
+    /// picks its pool with `reads.for_caller`.
+    pub reads: yiwang_kit::db::Reads,
     /// Seals natural persons' ID numbers in the entity register.
     pub key: DataKey,
 }
@@ -28,9 +31,9 @@ impl SupervisionService for SupervisionApi {
     }
 
     async fn list_items(&self, req: Request<pb::ListItemsRequest>) -> Reply<pb::ListItemsResponse> {
-        let _c = Caller::of(&req);
+        let c = Caller::of(&req);
         let r = req.into_inner();
-        Ok(Response::new(self.list_items(r).await?))
+        Ok(Response::new(self.list_items(&c, r).await?))
     }
 
     async fn claim_item(&self, req: Request<pb::ClaimItemRequest>) -> Reply<pb::Item> {
@@ -52,9 +55,9 @@ impl SupervisionService for SupervisionApi {
         &self,
         req: Request<pb::ListCheckListsRequest>,
     ) -> Reply<pb::ListCheckListsResponse> {
-        let _c = Caller::of(&req);
+        let c = Caller::of(&req);
         let r = req.into_inner();
-        Ok(Response::new(self.list_check_lists(r).await?))
+        Ok(Response::new(self.list_check_lists(&c, r).await?))
     }
 
     async fn create_entity(&self, req: Request<pb::CreateEntityRequest>) -> Reply<pb::Entity> {
@@ -73,7 +76,8 @@ impl SupervisionService for SupervisionApi {
         &self,
         req: Request<pb::ListEntityLicencesRequest>,
     ) -> Reply<pb::ListEntityLicencesResponse> {
-        Caller::of(&req).require_authenticated()?;
+        let c = Caller::of(&req);
+        c.require_authenticated()?;
         let uscc = req.get_ref().uscc.trim().to_uppercase();
         yiwang_kit::ids::check_uscc(&uscc).map_err(|e| Error::invalid("uscc", e))?;
         let rows = sqlx::query(
@@ -82,7 +86,7 @@ impl SupervisionService for SupervisionApi {
                FROM entity_licences WHERE uscc = $1 ORDER BY number",
         )
         .bind(&uscc)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reads.for_caller(&c.sub).await)
         .await
         .map_err(Error::from)?;
         let licences = rows
@@ -278,9 +282,9 @@ impl SupervisionService for SupervisionApi {
         &self,
         req: Request<pb::ListPublicationsRequest>,
     ) -> Reply<pb::ListPublicationsResponse> {
-        let _c = Caller::of(&req);
+        let c = Caller::of(&req);
         let r = req.into_inner();
-        Ok(Response::new(self.list_publications(r).await?))
+        Ok(Response::new(self.list_publications(&c, r).await?))
     }
 
     async fn get_stats(&self, req: Request<pb::GetStatsRequest>) -> Reply<pb::Stats> {

@@ -130,7 +130,11 @@ impl SupervisionApi {
         self.get_item(&code).await
     }
 
-    pub async fn list_items(&self, r: pb::ListItemsRequest) -> Result<pb::ListItemsResponse> {
+    pub async fn list_items(
+        &self,
+        caller: &Caller,
+        r: pb::ListItemsRequest,
+    ) -> Result<pb::ListItemsResponse> {
         let limit = page::page_size(r.page_size)?;
         let claimed = match r.claimed.trim() {
             "" => None,
@@ -140,6 +144,7 @@ impl SupervisionApi {
         };
         let f = page::fingerprint(&[&r.department, &r.claimed]);
         let after: Option<String> = page::decode(&r.page_token, f)?;
+        let pool = self.reads.for_caller(&caller.sub).await;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{ITEM_SELECT} WHERE ($1 = '' OR i.department = $1) AND ($2::text IS NULL OR i.code > $2)
              AND ($3::boolean IS NULL OR EXISTS (SELECT 1 FROM claims c WHERE c.item_code = i.code) = $3)
@@ -149,7 +154,7 @@ impl SupervisionApi {
         .bind(after)
         .bind(claimed)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut items = rows.iter().map(item_from).collect::<Result<Vec<_>>>()?;
         let next = page::next_token(&mut items, limit, f, |i| i.code.clone());
@@ -292,11 +297,13 @@ impl SupervisionApi {
 
     pub async fn list_check_lists(
         &self,
+        caller: &Caller,
         r: pb::ListCheckListsRequest,
     ) -> Result<pb::ListCheckListsResponse> {
         let limit = page::page_size(r.page_size)?;
         let f = page::fingerprint(&[&r.item_code, &r.department]);
         let after: Option<String> = page::decode(&r.page_token, f)?;
+        let pool = self.reads.for_caller(&caller.sub).await;
         let rows = sqlx::query(
             "SELECT id, code, item_code, department, agency_uscc, name, contents, methods, legal_basis, frequency, created_at
              FROM check_lists WHERE ($1 = '' OR item_code = $1) AND ($2 = '' OR department = $2)
@@ -306,7 +313,7 @@ impl SupervisionApi {
         .bind(r.department.trim())
         .bind(after)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut lists = rows
             .iter()

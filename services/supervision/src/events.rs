@@ -369,6 +369,7 @@ impl SupervisionApi {
         }
         let f = page::fingerprint(&[&dept, &r.state]);
         let (after_t, after_id) = page::decode_newest_first(&r.page_token, f)?;
+        let pool = self.reads.for_caller(&caller.sub).await;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TASK_COLUMNS} FROM tasks t JOIN entities e ON e.id = t.entity_id
              WHERE ($1 = '' OR t.department = $1) AND ($2 = '' OR t.state = $2)
@@ -380,7 +381,7 @@ impl SupervisionApi {
         .bind(after_t)
         .bind(after_id)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut out = rows.iter().map(task_from).collect::<Result<Vec<_>>>()?;
         let next = page::next_token(&mut out, limit, f, |(_, t, id)| {
@@ -406,6 +407,7 @@ impl SupervisionApi {
         }
         let f = page::fingerprint(&[&dept, &r.state]);
         let (after_t, after_id) = page::decode_newest_first(&r.page_token, f)?;
+        let pool = self.reads.for_caller(&caller.sub).await;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {NOTICE_COLUMNS} FROM notices
              WHERE ($1 = '' OR department = $1) AND ($2 = '' OR state = $2)
@@ -417,7 +419,7 @@ impl SupervisionApi {
         .bind(after_t)
         .bind(after_id)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut out = rows.iter().map(notice_from).collect::<Result<Vec<_>>>()?;
         let next = page::next_token(&mut out, limit, f, |(_, t, id)| {

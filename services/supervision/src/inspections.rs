@@ -469,6 +469,7 @@ impl SupervisionApi {
             &r.rectification_state,
         ]);
         let (after_t, after_id) = page::decode_newest_first(&r.page_token, f)?;
+        let pool = self.reads.for_caller(&caller.sub).await;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM inspections
              WHERE ($1 = '' OR department = $1) AND ($2::uuid IS NULL OR plan_id = $2)
@@ -484,7 +485,7 @@ impl SupervisionApi {
         .bind(after_t)
         .bind(after_id)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
         let next = page::next_token(&mut out, limit, f, |(i, t)| {

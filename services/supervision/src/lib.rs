@@ -49,15 +49,19 @@ pub async fn serve(
         cfg.database_max_connections,
     )?;
     let key = DataKey::from_config(&cfg)?;
-    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?).add_service(
-        SupervisionServiceServer::new(api::SupervisionApi {
-            pool: pool.clone(),
-            key,
-        })
-        // A draw document of a large pool (100,000 entities) is a few MB.
-        .max_decoding_message_size(32 * 1024 * 1024)
-        .max_encoding_message_size(32 * 1024 * 1024),
-    );
+    let reads = yiwang_kit::db::Reads::new(&cfg, SERVICE, pool.clone())?;
+    let server = GrpcServer::new(SERVICE, JwtVerifier::from_config(&cfg.jwt)?)
+        .track_writes(reads.clone())
+        .add_service(
+            SupervisionServiceServer::new(api::SupervisionApi {
+                pool: pool.clone(),
+                reads: reads.clone(),
+                key,
+            })
+            // A draw document of a large pool (100,000 entities) is a few MB.
+            .max_decoding_message_size(32 * 1024 * 1024)
+            .max_encoding_message_size(32 * 1024 * 1024),
+        );
     let readiness = server.readiness();
 
     let background = shutdown.clone();
@@ -70,6 +74,7 @@ pub async fn serve(
         else {
             return;
         };
+        reads.set_redis(redis.clone());
         tokio::spawn(outbox::relay(
             pool.clone(),
             redis.clone(),

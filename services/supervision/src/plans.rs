@@ -355,6 +355,7 @@ impl SupervisionApi {
         };
         let f = page::fingerprint(&[&r.department, &r.state, &own]);
         let (after_t, after_id) = page::decode_newest_first(&r.page_token, f)?;
+        let pool = self.reads.for_caller(&caller.sub).await;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM plans
              WHERE ($1 = '' OR department = $1) AND ($2 = '' OR state = $2)
@@ -368,7 +369,7 @@ impl SupervisionApi {
         .bind(after_t)
         .bind(after_id)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut plans = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
         let next = page::next_token(&mut plans, limit, f, |p| {

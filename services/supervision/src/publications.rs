@@ -91,6 +91,7 @@ impl SupervisionApi {
 
     pub async fn list_publications(
         &self,
+        caller: &Caller,
         r: pb::ListPublicationsRequest,
     ) -> Result<pb::ListPublicationsResponse> {
         let limit = page::page_size(r.page_size)?;
@@ -101,6 +102,7 @@ impl SupervisionApi {
         }
         let f = page::fingerprint(&[&r.department, &r.kind]);
         let (after_t, after_id) = page::decode_newest_first(&r.page_token, f)?;
+        let pool = self.reads.for_caller(&caller.sub).await;
         let rows = sqlx::query(
             "SELECT id, kind, title, department, plan_id, content, published_at FROM publications
              WHERE ($1 = '' OR department = $1) AND ($2 = '' OR kind = $2)
@@ -112,7 +114,7 @@ impl SupervisionApi {
         .bind(after_t)
         .bind(after_id)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
         let next = page::next_token(&mut out, limit, f, |(_, t, id)| {

@@ -180,6 +180,7 @@ impl SupervisionApi {
         v.into_result()?;
         let f = page::fingerprint(&[&r.industry, &r.region, &r.risk_level, &r.uscc]);
         let after: Option<i64> = page::decode(&r.page_token, f)?;
+        let pool = self.reads.for_caller(&caller.sub).await;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ENTITY_COLUMNS} FROM entities
              WHERE ($1 = '' OR industry = $1) AND ($2 = '' OR region LIKE $2 || '%')
@@ -192,7 +193,7 @@ impl SupervisionApi {
         .bind(r.uscc.trim().to_uppercase())
         .bind(after)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut entities = rows.iter().map(entity_from).collect::<Result<Vec<_>>>()?;
         let next = page::next_token(&mut entities, limit, f, |e| e.id);
@@ -279,6 +280,7 @@ impl SupervisionApi {
         };
         let f = page::fingerprint(&[&r.department, &r.post_type, &r.active]);
         let after: Option<i64> = page::decode(&r.page_token, f)?;
+        let pool = self.reads.for_caller(&caller.sub).await;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {INSPECTOR_COLUMNS} FROM inspectors
              WHERE ($1 = '' OR department = $1) AND ($2 = '' OR post_type = $2)
@@ -290,7 +292,7 @@ impl SupervisionApi {
         .bind(active)
         .bind(after)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut inspectors = rows
             .iter()

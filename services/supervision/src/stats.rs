@@ -44,6 +44,7 @@ impl SupervisionApi {
             return Err(yiwang_kit::Error::invalid("from", "must not be after to"));
         }
         let dept = r.department.trim();
+        let pool = self.reads.for_caller(&caller.sub).await;
         // Items "applicable" to a department are its own; claims are by any department.
         let row = sqlx::query(
             "WITH scope AS (SELECT code FROM items WHERE $1 = '' OR department = $1),
@@ -56,7 +57,7 @@ impl SupervisionApi {
                     (SELECT count(*) FROM claimed c WHERE EXISTS (SELECT 1 FROM inspections i WHERE i.item_code = c.code)) AS covered",
         )
         .bind(dept)
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
         let items: i64 = row.try_get("items")?;
         let claimed: i64 = row.try_get("claimed")?;
@@ -72,7 +73,7 @@ impl SupervisionApi {
             .bind(dept)
             .bind(from)
             .bind(to)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?;
         let by_month: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(by(
             "to_char(inspected_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')",
@@ -80,13 +81,13 @@ impl SupervisionApi {
         .bind(dept)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let by_result: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(by("result")))
             .bind(dept)
             .bind(from)
             .bind(to)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?;
         let inspections: i64 = by_dept.iter().map(|(_, n)| n).sum();
         let other = sqlx::query(
@@ -102,7 +103,7 @@ impl SupervisionApi {
                     (SELECT count(*) FROM inspections WHERE rectification_state = 'completed' AND ($1 = '' OR department = $1)) AS rect_done",
         )
         .bind(dept)
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
         let g = |k: &str| -> Result<u64> { Ok(other.try_get::<i64, _>(k)? as u64) };
         Ok(pb::Stats {
