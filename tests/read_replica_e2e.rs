@@ -171,6 +171,20 @@ impl Drop for PrivatePostgres {
     }
 }
 
+/// The whole stack, with `service`'s database on a private primary and a streaming replica of
+/// it for its reads; (primary, replica, the database's name, the stack).
+async fn stack_with_replica(service: &str) -> (PrivatePostgres, PrivatePostgres, String, Stack) {
+    let primary = PrivatePostgres::primary();
+    let replica = PrivatePostgres::replica_of(&primary);
+    let mut cfg = test_config(10_000).await;
+    let db = cfg.database_name(service);
+    cfg.service_database_urls
+        .insert(service.into(), primary.url(&db));
+    cfg.read_database_urls
+        .insert(service.into(), replica.url(&db));
+    (primary, replica, db, Stack::start_with(cfg).await)
+}
+
 async fn case_numbers(s: &Stack, path: &str, token: &str) -> Vec<String> {
     let (st, v) = send(s, "GET", path, Some(token), None).await;
     assert_eq!(st, 200, "{v}");
@@ -184,15 +198,7 @@ async fn case_numbers(s: &Stack, path: &str, token: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn listings_and_statistics_read_the_replica_but_callers_see_their_own_changes() {
-    let primary = PrivatePostgres::primary();
-    let replica = PrivatePostgres::replica_of(&primary);
-    let mut cfg = test_config(10_000).await;
-    let db = cfg.database_name("cases");
-    cfg.service_database_urls
-        .insert("cases".into(), primary.url(&db));
-    cfg.read_database_urls
-        .insert("cases".into(), replica.url(&db));
-    let s = Stack::start_with(cfg).await;
+    let (primary, replica, db, s) = stack_with_replica("cases").await;
 
     let item = create_published(&s, 1, "食品经营许可证核发").await;
     let citizen = s.token("citizen-rr", &["citizen"], None);
@@ -297,15 +303,7 @@ async fn item_codes(s: &Stack, query: &str, token: Option<&str>) -> Vec<String> 
 /// nothing of their own to see), while the administrator who just published finds the new item.
 #[tokio::test]
 async fn the_catalogue_searches_the_replica_and_its_administrator_sees_what_they_published() {
-    let primary = PrivatePostgres::primary();
-    let replica = PrivatePostgres::replica_of(&primary);
-    let mut cfg = test_config(10_000).await;
-    let db = cfg.database_name("catalog");
-    cfg.service_database_urls
-        .insert("catalog".into(), primary.url(&db));
-    cfg.read_database_urls
-        .insert("catalog".into(), replica.url(&db));
-    let s = Stack::start_with(cfg).await;
+    let (primary, replica, db, s) = stack_with_replica("catalog").await;
 
     let first = create_published(&s, 1, "食品经营许可证核发").await;
     let standby = sqlx::PgPool::connect(&replica.url(&db)).await.unwrap();

@@ -152,6 +152,18 @@ fn batches(
     out
 }
 
+/// The security platform's system token, as its feed presents it.
+fn platform_token() -> anyhow::Result<String> {
+    yiwang_kit::auth::mint_token(
+        SECRET,
+        "ahsoc-platform",
+        "态势感知平台",
+        &["system".to_string()],
+        None,
+        3600,
+    )
+}
+
 /// Sends each stream's batches on its own gRPC stream, all at once; sums the acknowledgements.
 async fn feed(
     url: &str,
@@ -223,14 +235,7 @@ pub async fn suite(
     let pid = procs.pid("alerts");
     let rss_start = rss_mib(pid);
     let url = format!("http://{addr}");
-    let token = yiwang_kit::auth::mint_token(
-        SECRET,
-        "ahsoc-platform",
-        "态势感知平台",
-        &["system".to_string()],
-        None,
-        3600,
-    )?;
+    let token = platform_token()?;
     let generator = Arc::new(Gen {
         base: chrono::Utc::now() - chrono::Duration::days(31),
         total: events,
@@ -417,14 +422,7 @@ pub async fn ingest_against_copy(
     logs: &std::path::Path,
     events: u64,
 ) -> anyhow::Result<(f64, f64)> {
-    let token = yiwang_kit::auth::mint_token(
-        SECRET,
-        "ahsoc-platform",
-        "态势感知平台",
-        &["system".to_string()],
-        None,
-        3600,
-    )?;
+    let token = platform_token()?;
     let generator = Gen {
         base: chrono::Utc::now() - chrono::Duration::days(31),
         total: events,

@@ -160,12 +160,9 @@ fn raw_rows(bucket: &str, scope: &Scope) -> String {
 /// A subquery of (month, department, key, n, handled, office_secs) rows of `bucket` over a
 /// [`Split`]; run it through [`bind`]. Only fixed text is spliced in: values are parameters.
 pub fn source(bucket: &'static str, scope: &Scope) -> String {
-    let counters = scope.counters();
     format!(
-        "SELECT month, department, key, n, handled, office_secs FROM case_counts
-          WHERE bucket = '{bucket}' AND month >= $1 AND month < $2 {counters}
-         UNION ALL
-         {}",
+        "{} UNION ALL {}",
+        counter_rows("case_counts", bucket, scope),
         pending(bucket, scope)
     )
 }
@@ -173,13 +170,19 @@ pub fn source(bucket: &'static str, scope: &Scope) -> String {
 /// [`source`] without the folded counters: the deltas not folded yet and the partial months'
 /// rows (items keep their folded counts in `case_item_counts`, see [`item_months`]).
 pub fn pending(bucket: &'static str, scope: &Scope) -> String {
-    let counters = scope.counters();
     format!(
-        "SELECT month, department, key, n, handled, office_secs FROM case_count_deltas
-          WHERE bucket = '{bucket}' AND month >= $1 AND month < $2 {counters}
-         UNION ALL
-         {}",
+        "{} UNION ALL {}",
+        counter_rows("case_count_deltas", bucket, scope),
         raw_rows(bucket, scope)
+    )
+}
+
+/// The whole months' rows of `bucket` in a counter table (`case_counts` or the deltas).
+fn counter_rows(table: &str, bucket: &str, scope: &Scope) -> String {
+    format!(
+        "SELECT month, department, key, n, handled, office_secs FROM {table}
+          WHERE bucket = '{bucket}' AND month >= $1 AND month < $2 {}",
+        scope.counters()
     )
 }
 
