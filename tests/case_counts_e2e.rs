@@ -128,36 +128,65 @@ async fn by_rows(
         .into_iter()
         .filter(|(k, _)| k != ":")
         .collect();
-    let months: Vec<(String, String, i64)> = period_rows(pool, format!(
-        "SELECT to_char(created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'), channel, count(*)
+    let months: Vec<(String, String, i64)> = period_rows(
+        pool,
+        format!(
+            "SELECT to_char(created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'), channel, count(*)
            FROM cases WHERE created_at >= $1 AND created_at < $2 {keep} GROUP BY 1, 2"
-    ), from, to, &dept).await;
+        ),
+        from,
+        to,
+        &dept,
+    )
+    .await;
     for (m, channel, n) in months {
         s.by_month.entry(m).or_default().insert(channel, n as u64);
     }
-    let top: Vec<(String, String, i64)> = period_rows(pool, format!(
-        "SELECT item_code, min(item_name), count(*) FROM cases
+    let top: Vec<(String, String, i64)> = period_rows(
+        pool,
+        format!(
+            "SELECT item_code, min(item_name), count(*) FROM cases
           WHERE created_at >= $1 AND created_at < $2 {keep}
           GROUP BY item_code ORDER BY 3 DESC, item_code LIMIT 20"
-    ), from, to, &dept).await;
+        ),
+        from,
+        to,
+        &dept,
+    )
+    .await;
     s.top_items = top.into_iter().map(|(c, n, k)| (c, n, k as u64)).collect();
-    let (decided, with_deadline, on_time, handled, secs): (i64, i64, i64, i64, i64) =
-        period_rows(pool, format!(
+    let (decided, with_deadline, on_time, handled, secs): (i64, i64, i64, i64, i64) = period_rows(
+        pool,
+        format!(
             "SELECT count(*), count(deadline), count(*) FILTER (WHERE decided_at <= deadline),
                     count(handling_office_secs), coalesce(sum(handling_office_secs), 0)::bigint
                FROM cases WHERE decided_at >= $1 AND decided_at < $2 {keep}"
-        ), from, to, &dept).await.remove(0);
+        ),
+        from,
+        to,
+        &dept,
+    )
+    .await
+    .remove(0);
     s.decided = decided as u64;
     s.on_time_rate = stats::rate(on_time, with_deadline);
     if handled > 0 {
         s.avg_handling_working_days =
             ((secs as f64 / handled as f64 / daily_secs as f64) * 100.0).round() / 100.0;
     }
-    let (n, good, mean): (i64, i64, f64) = period_rows(pool, format!(
+    let (n, good, mean): (i64, i64, f64) = period_rows(
+        pool,
+        format!(
         "SELECT count(*), count(*) FILTER (WHERE e.level >= 3), coalesce(avg(e.level), 0)::float8
            FROM evaluations e JOIN cases c ON c.id = e.case_id
           WHERE e.created_at >= $1 AND e.created_at < $2 {keep_c}"
-    ), from, to, &dept).await.remove(0);
+    ),
+        from,
+        to,
+        &dept,
+    )
+    .await
+    .remove(0);
     s.evaluations = n as u64;
     s.good_rate = stats::rate(good, n);
     s.mean_level = (mean * 100.0).round() / 100.0;
@@ -167,11 +196,18 @@ async fn by_rows(
     ), from, to, &dept).await.remove(0);
     s.free_mailings = mailings as u64;
     if !matches!(scope, Scope::Department(_)) {
-        let rows: Vec<(String, i64, i64, i64)> = period_rows(pool, format!(
+        let rows: Vec<(String, i64, i64, i64)> = period_rows(
+            pool,
+            format!(
             "SELECT department, count(*), count(*) FILTER (WHERE channel IN ('online', 'mobile')),
                     count(DISTINCT item_code)
                FROM cases WHERE created_at >= $1 AND created_at < $2 {keep} GROUP BY 1"
-        ), from, to, &dept).await;
+        ),
+            from,
+            to,
+            &dept,
+        )
+        .await;
         let mut per: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
         for (d, n, online, items) in rows {
             per.insert(d, (n as u64, online as u64, items as u64));
