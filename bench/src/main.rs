@@ -78,6 +78,9 @@ struct Cli {
     /// Security events stored in bulk for the province suite (before `--events` are streamed).
     #[arg(long, default_value_t = 20_000_000)]
     stored_events: i64,
+    /// Province suite: measure again on the databases an earlier run loaded (skips the load).
+    #[arg(long)]
+    reuse: bool,
     /// Regulated entities in the supervision draw benchmark's target pool.
     #[arg(long, default_value_t = 100_000)]
     entities: usize,
@@ -216,16 +219,19 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut cfg = yiwang_kit::Config::from_env()?;
     cfg.database_prefix = "yiwang_bench".into();
     cfg.redis_prefix = "yiwang-bench".into();
-    for service in yiwang_kit::config::DATABASE_SERVICES {
-        yiwang_kit::db::drop_database(&cfg.database_url, &cfg.database_name(service)).await?;
+    let province = cli.suite == "province";
+    let reuse = province && cli.reuse;
+    if !reuse {
+        for service in yiwang_kit::config::DATABASE_SERVICES {
+            yiwang_kit::db::drop_database(&cfg.database_url, &cfg.database_name(service)).await?;
+        }
     }
     yiwang_catalog::migrate(&cfg).await?;
     let pool = yiwang_kit::db::lazy_pool(&cfg.service_database_url(yiwang_catalog::SERVICE), 4)?;
     let t = Instant::now();
-    yiwang_catalog::seed::load_demo(&pool)
-        .await?
-        .context("fresh database already had items")?;
-    let province = cli.suite == "province";
+    if yiwang_catalog::seed::load_demo(&pool).await?.is_none() && !reuse {
+        bail!("fresh database already had items");
+    }
     let target = if province {
         province::COUNTIES * 8120
     } else {
@@ -236,7 +242,15 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         "catalogue: {items} published items loaded in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let loaded = if province {
+    let loaded = if reuse {
+        Some(province::Loaded {
+            cases: cli.cases,
+            events: cli.stored_events,
+            cases_secs: f64::NAN,
+            fold_secs: f64::NAN,
+            events_secs: f64::NAN,
+        })
+    } else if province {
         yiwang_cases::migrate(&cfg).await?;
         yiwang_alerts::migrate(&cfg).await?;
         let cases_db = yiwang_kit::db::lazy_pool(&cfg.service_database_url("cases"), 2)?;

@@ -159,9 +159,11 @@ pub async fn load_cases(
 pub async fn fold_all(pool: &PgPool) -> anyhow::Result<f64> {
     let t = Instant::now();
     while yiwang_cases::case_counts::fold(pool).await? > 0 {}
-    sqlx::query("VACUUM ANALYZE case_counts")
-        .execute(pool)
-        .await?;
+    for table in ["case_count_deltas", "case_counts", "case_item_counts"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
+            .execute(pool)
+            .await?;
+    }
     sqlx::query("VACUUM ANALYZE cases").execute(pool).await?;
     Ok(t.elapsed().as_secs_f64())
 }
@@ -242,7 +244,9 @@ pub async fn load_events(pool: &PgPool, total: i64) -> anyhow::Result<f64> {
 /// Bytes of a table with its indexes and TOAST, partitions included.
 async fn table_bytes(pool: &PgPool, table: &str) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(
-        "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint FROM pg_partition_tree($1::regclass)",
+        // A plain table has no partition tree; a partitioned one has no size of its own.
+        "SELECT greatest(pg_total_relation_size($1::regclass),
+                         coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($1::regclass)), 0))::bigint",
     )
     .bind(table)
     .fetch_one(pool)
@@ -487,10 +491,13 @@ pub async fn measure(
     let cases_bytes = table_bytes(&cases_db, "cases").await?;
     let history_bytes = table_bytes(&cases_db, "case_transitions").await?
         + table_bytes(&cases_db, "evaluations").await?;
-    let counts_bytes = table_bytes(&cases_db, "case_counts").await?;
-    let counters: i64 = sqlx::query_scalar("SELECT count(*) FROM case_counts")
-        .fetch_one(&cases_db)
-        .await?;
+    let counts_bytes = table_bytes(&cases_db, "case_counts").await?
+        + table_bytes(&cases_db, "case_item_counts").await?;
+    let counters: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM case_counts) + (SELECT count(*) FROM case_item_counts)",
+    )
+    .fetch_one(&cases_db)
+    .await?;
     let events_bytes =
         table_bytes(&alerts_db, "events").await? + table_bytes(&alerts_db, "event_keys").await?;
     let stored_events: i64 = sqlx::query_scalar("SELECT count(*) FROM event_keys")

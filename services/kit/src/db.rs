@@ -63,7 +63,10 @@ pub fn lazy_pool(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
         .idle_timeout(Duration::from_secs(300))
-        .connect_lazy_with(opts.application_name("yiwang")))
+        // No JIT: it compiles for a statement whose estimate is high (a generic plan over a
+        // large table) and spends 50–100 ms where the query itself takes a few; the platform
+        // runs short queries, never analytics that would win it back.
+        .connect_lazy_with(opts.application_name("yiwang").options([("jit", "off")])))
 }
 
 /// What to tell a user whose PostgreSQL is unreachable.
