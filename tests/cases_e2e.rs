@@ -917,6 +917,45 @@ async fn statistics_count_channels_decisions_and_satisfaction() {
     assert_eq!(county["by_state"]["approved"], 1);
     assert_eq!(county["top_items"][0]["count"], 3);
 
+    // One county on a platform that serves several: its region code picks its departments.
+    let (st, county_only) = send(
+        &s,
+        "GET",
+        &format!("{q}&region=340522"),
+        Some(&p.supervisor),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{county_only}");
+    assert_eq!(county_only["filed"], 3);
+    let (_, elsewhere) = send(
+        &s,
+        "GET",
+        &format!("{q}&region=340523"),
+        Some(&p.supervisor),
+        None,
+    )
+    .await;
+    assert_eq!(elsewhere["filed"], 0);
+    let (st, body) = send(
+        &s,
+        "GET",
+        &format!("{q}&region=3405"),
+        Some(&p.supervisor),
+        None,
+    )
+    .await;
+    assert_eq!((st, violation_field(&body)), (400, "region".to_string()));
+    let (st, _) = send(
+        &s,
+        "GET",
+        &format!("{q}&region=340522"),
+        Some(&p.officer),
+        None,
+    )
+    .await;
+    assert_eq!(st, 403, "staff see their own department's figures only");
+
     // Staff see their department only; applicants see no statistics.
     let (_, mine) = send(&s, "GET", &q, Some(&p.officer), None).await;
     assert_eq!(
