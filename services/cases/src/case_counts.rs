@@ -158,7 +158,7 @@ fn raw_rows(bucket: &str, scope: &Scope) -> String {
 }
 
 /// A subquery of (month, department, key, n, handled, office_secs) rows of `bucket` over a
-/// [`Split`]; run it through [`bind`]. Only fixed text is spliced in: values are parameters.
+/// [`Split`]; run it through [`fetch`]. Only fixed text is spliced in: values are parameters.
 pub fn source(bucket: &'static str, scope: &Scope) -> String {
     format!(
         "{} UNION ALL {}",
@@ -229,19 +229,22 @@ pub fn item_months(split: &Split, scope: &Scope) -> String {
     }
 }
 
-/// Binds a [`source`]'s parameters ($1–$7) in order.
-pub fn bind<'q, O>(
-    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    split: &'q Split,
-    scope: &'q Scope,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    q.bind(split.months.0)
+/// Runs a query over [`source`]/[`pending`]/[`item_months`] subqueries, binding their parameters
+/// ($1–$7) in order, and returns its rows.
+pub async fn fetch<T>(pool: &PgPool, sql: String, split: &Split, scope: &Scope) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(split.months.0)
         .bind(split.months.1)
         .bind(scope.value())
         .bind(split.edges[0].0)
         .bind(split.edges[0].1)
         .bind(split.edges[1].0)
         .bind(split.edges[1].1)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// One sweeper pass: folds up to 50,000 deltas into the counters (oldest first; a concurrent

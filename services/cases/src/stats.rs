@@ -345,9 +345,7 @@ async fn filed_rows(pool: &PgPool, split: &Split, scope: &Scope) -> Result<Vec<F
         case_counts::source("filed", scope)
     );
     let rows: Vec<(i32, String, String, String, String, String, i64)> =
-        case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
-            .fetch_all(pool)
-            .await?;
+        case_counts::fetch(pool, sql, split, scope).await?;
     // GROUPING's bits, department first: 1 where the column is not grouped by.
     Ok(rows
         .into_iter()
@@ -401,11 +399,7 @@ async fn item_rows(
         case_counts::item_months(split, scope),
         case_counts::pending("item", scope)
     );
-    Ok(
-        case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
-            .fetch_all(pool)
-            .await?,
-    )
+    case_counts::fetch(pool, sql, split, scope).await
 }
 
 /// Decided in the period per department and deadline outcome: (department, on_time | late |
@@ -420,11 +414,7 @@ async fn decided_rows(
            FROM ({}) src GROUP BY 1, 2 HAVING sum(n) <> 0",
         case_counts::source("decided", scope)
     );
-    Ok(
-        case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
-            .fetch_all(pool)
-            .await?,
-    )
+    case_counts::fetch(pool, sql, split, scope).await
 }
 
 /// Evaluations given in the period per department and level.
@@ -437,11 +427,7 @@ async fn evaluation_rows(
         "SELECT department, key, sum(n)::bigint FROM ({}) src GROUP BY 1, 2 HAVING sum(n) <> 0",
         case_counts::source("evaluation", scope)
     );
-    Ok(
-        case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
-            .fetch_all(pool)
-            .await?,
-    )
+    case_counts::fetch(pool, sql, split, scope).await
 }
 
 /// Free mailings delivered in the period.
@@ -450,8 +436,6 @@ async fn free_mailing_count(pool: &PgPool, split: &Split, scope: &Scope) -> Resu
         "SELECT coalesce(sum(n), 0)::bigint FROM ({}) src",
         case_counts::source("free_mailing", scope)
     );
-    let (n,): (i64,) = case_counts::bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), split, scope)
-        .fetch_one(pool)
-        .await?;
-    Ok(n.max(0) as u64)
+    let rows: Vec<(i64,)> = case_counts::fetch(pool, sql, split, scope).await?;
+    Ok(rows.first().map_or(0, |(n,)| (*n).max(0) as u64))
 }
