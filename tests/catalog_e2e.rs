@@ -441,3 +441,187 @@ async fn department_system_over_grpc() {
     assert_eq!(e.violations[0].field, "page_size");
     s.stop().await;
 }
+
+/// Every page of `/v1/items?q=…` (with `extra` query parameters), as codes.
+async fn search_all_pages(
+    s: &Stack,
+    q: &str,
+    extra: &str,
+    page_size: u32,
+    max_pages: usize,
+) -> Vec<String> {
+    let mut codes = Vec::new();
+    let mut token = String::new();
+    for _ in 0..max_pages {
+        let escape = |v: &str| -> String {
+            v.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b == b'-' {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        let mut url = format!(
+            "/v1/items?q={}&page_size={page_size}&page_token={}",
+            escape(q),
+            escape(&token)
+        );
+        for (k, v) in serde_urlencoded_pairs(extra) {
+            url.push_str(&format!("&{k}={}", escape(&v)));
+        }
+        let r = s.http.get(s.url(&url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let page: Value = r.json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            codes.push(item["code"].as_str().unwrap().to_string());
+        }
+        token = page["next_page_token"].as_str().unwrap_or("").to_string();
+        if token.is_empty() {
+            break;
+        }
+    }
+    codes
+}
+
+fn serde_urlencoded_pairs(extra: &str) -> Vec<(String, String)> {
+    extra
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// Search ranks items named by the keyword first, then those only a material mentions, each in
+/// code order, however the service reads them: a material most items list (read in code order)
+/// and one only two items far apart list (the second past the first thousand items, found by
+/// the n-gram index). Checked page by page against the catalogue's own text.
+#[tokio::test]
+async fn search_pages_name_matches_then_material_mentions_in_code_order() {
+    let s = Stack::start().await;
+    let pool = sqlx::PgPool::connect(&s.cfg.service_database_url("catalog"))
+        .await
+        .unwrap();
+    yiwang_catalog::seed::load_demo(&pool).await.unwrap();
+    let admin = s.token("cat-admin", &["catalog_admin"], None);
+
+    // One department sorting before every demo item, one after most of them.
+    let early_uscc = uscc("11110000MB0000001");
+    let late_uscc = uscc("11340522MBYY00001");
+    let mut codes = Vec::new();
+    for (dept, dept_uscc, region, seq, name, material) in [
+        (
+            "110000-SCJGJ",
+            &early_uscc,
+            "110000",
+            1,
+            "潜水器材检验",
+            "蓝鲸潜水登记表",
+        ),
+        (
+            "340522-SCJGJ",
+            &late_uscc,
+            "340522",
+            2,
+            "潜水器材复检",
+            "蓝鲸潜水登记表",
+        ),
+        (
+            "340522-SCJGJ",
+            &late_uscc,
+            "340522",
+            3,
+            "蓝鲸潜水许可",
+            "营业执照",
+        ),
+    ] {
+        let r = s
+            .http
+            .post(s.url("/v1/org-units"))
+            .bearer_auth(s.admin())
+            .json(&json!({"code": dept, "name": "市场监督管理局", "kind": "department", "region_code": region, "uscc": dept_uscc}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 201 | 409),
+            "{}",
+            r.text().await.unwrap()
+        );
+        let mut body = item_body(dept, dept_uscc, seq, name);
+        body["materials"][0]["name"] = json!(material);
+        let code = body["code"].as_str().unwrap().to_string();
+        let r = s
+            .http
+            .post(s.url("/v1/items"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let r = s
+            .http
+            .post(s.url(&format!("/v1/items/{code}/publish")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        codes.push(code);
+    }
+    let before_late: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM items WHERE status = 'published' AND code < $1")
+            .bind(&codes[1])
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        before_late > 2000,
+        "the second mention lies past the first window ({before_late} items before it)"
+    );
+
+    // The expected order, from the stored text: name matches by code, then the rest by code.
+    async fn expected(pool: &sqlx::PgPool, q: &str, department: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT code FROM items
+              WHERE status = 'published' AND strpos(search_text, $1) > 0 AND ($2 = '' OR department = $2)
+              ORDER BY strpos(name_norm, $1) = 0, code",
+        )
+        .bind(q)
+        .bind(department)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    }
+
+    // The rare material: its name match, then the two material mentions far apart, one a page.
+    let rare = expected(&pool, "蓝鲸潜水", "").await;
+    assert_eq!(
+        rare,
+        vec![codes[2].clone(), codes[0].clone(), codes[1].clone()]
+    );
+    assert_eq!(search_all_pages(&s, "蓝鲸潜水", "", 1, 10).await, rare);
+    assert_eq!(search_all_pages(&s, "蓝鲸潜水", "", 2, 10).await, rare);
+    assert_eq!(search_all_pages(&s, "蓝鲸潜水", "", 20, 10).await, rare);
+    // Filtered to the late department: only its two items, in the same ranks.
+    assert_eq!(
+        search_all_pages(&s, "蓝鲸潜水", "department=340522-SCJGJ", 1, 10).await,
+        vec![codes[2].clone(), codes[1].clone()]
+    );
+
+    // Materials most items list, and rarer ones: the first pages as the stored text orders them.
+    for q in ["身份证", "营业执照", "户口簿", "结婚证", "登记表"] {
+        let want = expected(&pool, q, "").await;
+        assert!(!want.is_empty(), "{q} is in the demo catalogue");
+        let got = search_all_pages(&s, q, "", 50, 4).await;
+        assert_eq!(got[..], want[..got.len()], "{q}");
+        assert_eq!(got.len(), want.len().min(200), "{q}");
+    }
+    s.stop().await;
+}

@@ -687,6 +687,134 @@ pub struct SearchFilter {
     pub full_online: Option<bool>,
 }
 
+/// The filters every search query applies (binds `$3`–`$10`; `$10` is the code to read after).
+const SEARCH_FILTERS: &str = "AND ($3 = '' OR i.department = $3)
+      AND ($4 = '' OR i.task_type = $4)
+      AND ($5 = 0 OR i.level = $5)
+      AND ($6 = '' OR $6 = ANY(i.channels))
+      AND ($7::bool IS NULL OR i.online_capable = $7)
+      AND ($8::bool IS NULL OR i.high_frequency = $8)
+      AND ($9::bool IS NULL OR i.full_online = $9)
+      AND i.code > coalesce($10, '')";
+
+/// How many items (after the filters) a material-only search reads in code order before it
+/// turns to the n-gram index: fewer than a page of matches among them means the matches are
+/// rare, and the index finds rare ones at once.
+const MATERIAL_WINDOW: i64 = 1000;
+
+/// A search's keyword and filters, bound the same way into each of its queries.
+struct SearchArgs<'a> {
+    grams: Vec<String>,
+    pattern: String,
+    filter: &'a SearchFilter,
+}
+
+impl SearchArgs<'_> {
+    /// Runs `sql` with `$1` the keyword's n-grams, `$2` its LIKE pattern, `$3`–`$10` the filters
+    /// and the code to read after, `$11` how many rows to return and `$12` `extra`.
+    async fn rows(
+        &self,
+        pool: &PgPool,
+        sql: String,
+        after: Option<String>,
+        want: i64,
+        extra: Option<i64>,
+    ) -> Result<Vec<sqlx::postgres::PgRow>> {
+        let f = self.filter;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            // Unnamed statement: planned with the actual keyword each time, since whether to
+            // walk the code index or the n-gram index depends on how common the keyword is.
+            .persistent(false)
+            .bind(&self.grams)
+            .bind(&self.pattern)
+            .bind(&f.department)
+            .bind(&f.task_type)
+            .bind(f.level as i32)
+            .bind(&f.channel)
+            .bind(f.online)
+            .bind(f.high_frequency)
+            .bind(f.full_online)
+            .bind(after)
+            .bind(want);
+        if let Some(extra) = extra {
+            query = query.bind(extra);
+        }
+        Ok(query.fetch_all(pool).await?)
+    }
+
+    async fn fetch(
+        &self,
+        pool: &PgPool,
+        sql: String,
+        after: Option<String>,
+        want: i64,
+        extra: Option<i64>,
+    ) -> Result<Vec<ItemVersion>> {
+        self.rows(pool, sql, after, want, extra)
+            .await?
+            .iter()
+            .map(version_from_row)
+            .collect()
+    }
+}
+
+/// Up to `want` items after `after` whose materials mention the keyword and whose name does
+/// not. The planner cannot estimate that (it multiplies the conditions as if independent, and
+/// a keyword in the materials is nearly always in the name too), so the choice is made here:
+/// read a window of items in code order, which fills a page at once when such items are
+/// common; when the window holds fewer than a page, they are rare, and the n-gram index finds
+/// the rest without walking every item.
+async fn material_only(
+    pool: &PgPool,
+    args: &SearchArgs<'_>,
+    after: Option<String>,
+    want: i64,
+) -> Result<Vec<ItemVersion>> {
+    const MATCHES: &str =
+        "i.search_grams @> $1 AND i.search_text LIKE $2 AND i.name_norm NOT LIKE $2";
+    let window = format!(
+        "WITH win AS MATERIALIZED (
+            SELECT i.code, i.current_version, i.search_grams, i.search_text, i.name_norm FROM items i
+             WHERE i.status = 'published' {SEARCH_FILTERS}
+             ORDER BY i.code LIMIT $12),
+         page AS (
+            SELECT i.code, i.current_version FROM win i WHERE {MATCHES} ORDER BY i.code LIMIT $11)
+         SELECT (SELECT count(*) FROM win) AS window_rows, (SELECT max(code) FROM win) AS window_last,
+                {VERSION_COLUMNS}
+           FROM (SELECT 1) one
+           LEFT JOIN (page p JOIN item_versions v ON v.code = p.code AND v.version = p.current_version) ON true
+          ORDER BY v.code"
+    );
+    let rows = args
+        .rows(pool, window, after, want, Some(MATERIAL_WINDOW))
+        .await?;
+    let mut found = Vec::new();
+    let (mut window_rows, mut window_last) = (0i64, None::<String>);
+    for r in &rows {
+        window_rows = r.try_get("window_rows")?;
+        window_last = r.try_get("window_last")?;
+        if r.try_get::<Option<String>, _>("code")?.is_some() {
+            found.push(version_from_row(r)?);
+        }
+    }
+    let want_more = want - found.len() as i64;
+    if want_more <= 0 || window_rows < MATERIAL_WINDOW {
+        return Ok(found);
+    }
+    // Rare: every match after the window from the n-gram index, then the first few by code.
+    let rest = format!(
+        "WITH m AS MATERIALIZED (
+            SELECT i.code, i.current_version FROM items i
+             WHERE i.status = 'published' AND {MATCHES} {SEARCH_FILTERS})
+         SELECT {VERSION_COLUMNS}
+           FROM (SELECT * FROM m ORDER BY code LIMIT $11) p
+           JOIN item_versions v ON v.code = p.code AND v.version = p.current_version
+          ORDER BY p.code"
+    );
+    found.extend(args.fetch(pool, rest, window_last, want_more, None).await?);
+    Ok(found)
+}
+
 /// Published items matching a keyword (substring of the name or a material name) and filters.
 /// Name matches come first, then material-only matches, each by code.
 pub async fn search(
@@ -736,7 +864,6 @@ pub async fn search(
     let (after_rank, after_code) = after
         .map(|(r, c)| (Some(r), Some(c)))
         .unwrap_or((None, None));
-    let grams: Vec<String> = query_grams(&q);
     // LIKE rather than strpos(): the planner estimates how common a LIKE pattern is from the
     // column statistics, and picks the right index by it.
     let pattern = format!(
@@ -745,8 +872,13 @@ pub async fn search(
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
+    let args = SearchArgs {
+        grams: query_grams(&q),
+        pattern,
+        filter: f,
+    };
     // Rank 0: the name contains the keyword (every item when there is none); rank 1: only a
-    // material does. Each rank is one query in code order that stops after a page.
+    // material does. Each rank reads in code order and stops after a page.
     let mut hits: Vec<(i32, ItemVersion)> = Vec::new();
     for rank in [0, 1] {
         if rank == 1 && q.is_empty() {
@@ -761,50 +893,26 @@ pub async fn search(
         if want <= 0 {
             break;
         }
-        let matcher = if q.is_empty() {
-            "TRUE"
-        } else if rank == 0 {
-            "i.name_grams @> $1 AND i.name_norm LIKE $2"
+        let page = if rank == 0 {
+            let matcher = if q.is_empty() {
+                "TRUE"
+            } else {
+                "i.name_grams @> $1 AND i.name_norm LIKE $2"
+            };
+            let sql = format!(
+                "WITH page AS (
+                    SELECT i.code, i.current_version FROM items i
+                    WHERE i.status = 'published' AND {matcher} {SEARCH_FILTERS}
+                    ORDER BY i.code LIMIT $11
+                )
+                SELECT {VERSION_COLUMNS} FROM page p JOIN item_versions v ON v.code = p.code AND v.version = p.current_version
+                ORDER BY p.code"
+            );
+            args.fetch(pool, sql, after, want, None).await?
         } else {
-            "i.search_grams @> $1 AND i.search_text LIKE $2 AND i.name_norm NOT LIKE $2"
+            material_only(pool, &args, after, want).await?
         };
-        let sql = format!(
-            "WITH page AS (
-                SELECT i.code, i.current_version FROM items i
-                WHERE i.status = 'published' AND {matcher}
-                  AND ($3 = '' OR i.department = $3)
-                  AND ($4 = '' OR i.task_type = $4)
-                  AND ($5 = 0 OR i.level = $5)
-                  AND ($6 = '' OR $6 = ANY(i.channels))
-                  AND ($7::bool IS NULL OR i.online_capable = $7)
-                  AND ($8::bool IS NULL OR i.high_frequency = $8)
-                  AND ($9::bool IS NULL OR i.full_online = $9)
-                  AND i.code > coalesce($10, '')
-                ORDER BY i.code LIMIT $11
-            )
-            SELECT {VERSION_COLUMNS} FROM page p JOIN item_versions v ON v.code = p.code AND v.version = p.current_version
-            ORDER BY p.code"
-        );
-        // Unnamed statement: planned with the actual keyword each time, since whether to walk
-        // the code index or the n-gram index depends on how common the keyword is.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .persistent(false)
-            .bind(&grams)
-            .bind(&pattern)
-            .bind(&f.department)
-            .bind(&f.task_type)
-            .bind(f.level as i32)
-            .bind(&f.channel)
-            .bind(f.online)
-            .bind(f.high_frequency)
-            .bind(f.full_online)
-            .bind(after)
-            .bind(want)
-            .fetch_all(pool)
-            .await?;
-        for r in &rows {
-            hits.push((rank, version_from_row(r)?));
-        }
+        hits.extend(page.into_iter().map(|v| (rank, v)));
     }
     let next = page::next_token(&mut hits, limit, fp, |(rank, v)| (*rank, v.code.clone()));
     Ok((hits.into_iter().map(|(_, v)| v).collect(), next))
