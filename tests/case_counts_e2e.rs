@@ -69,6 +69,29 @@ async fn file(pool: &PgPool, first: i64, n: i64) {
     .unwrap();
 }
 
+/// Thirty items far more in demand than the rest, filed in February 2026 (40 to 69 cases each),
+/// and one filed 200 times in May 2026 only: the province's top items are read from the largest
+/// yearly totals down, and stop early here; the May item's total is large, its count in a
+/// period before May nothing.
+async fn file_hot(pool: &PgPool) {
+    sqlx::query(
+        "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type,
+                channel, applicant_kind, applicant_name, applicant_phone_sealed, applicant_phone_hash,
+                owner_sub, filed_by, materials, required_materials, state, limit_value, limit_unit, created_at)
+         SELECT gen_random_uuid(), 'H' || (100000 + k * 1000 + j), 'H' || k, 1, '热门' || k,
+                (ARRAY['340522-A', '340522-B', '340523-A'])[1 + (k + j) % 3], '行政许可',
+                'online', 'person', '测试', '\\x00', '\\x00', 'h' || j, 'h' || j, '{}', '{}', 'received',
+                5, 'working_days', at + interval '7 minutes' * j
+           FROM (SELECT k, j, timestamptz '2026-02-02 09:00+08' AS at
+                   FROM generate_series(0, 29) k CROSS JOIN LATERAL generate_series(1, 40 + k) j
+                 UNION ALL
+                 SELECT 99, j, timestamptz '2026-05-03 09:00+08' FROM generate_series(1, 200) j) g",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
 /// Rows of a query over [from, to) for a scope (`$1`, `$2`, `$3`).
 async fn period_rows<T>(
     pool: &PgPool,
@@ -357,6 +380,7 @@ async fn counters_give_what_counting_the_rows_gives() {
     for batch in 0..10 {
         file(&pool, batch * 180, 180).await;
     }
+    file_hot(&pool).await;
     assert!(folding.await.unwrap() > 0);
     let filled = case_counts::backfill_handling_times(&pool, &calendar)
         .await
@@ -391,6 +415,19 @@ async fn counters_give_what_counting_the_rows_gives() {
         .unwrap();
     sqlx::query(
         "UPDATE cases SET overdue_notified = true WHERE substr(case_number, 2)::int % 5 = 0",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // And one hot item filed 25 times more: it climbs the top list by its unfolded deltas alone.
+    sqlx::query(
+        "INSERT INTO cases (id, case_number, item_code, item_version, item_name, department, task_type,
+                channel, applicant_kind, applicant_name, applicant_phone_sealed, applicant_phone_hash,
+                owner_sub, filed_by, materials, required_materials, state, limit_value, limit_unit, created_at)
+         SELECT gen_random_uuid(), 'H' || (200000 + j), 'H5', 1, '热门5', '340522-B', '行政许可', 'mobile',
+                'person', '测试', '\\x00', '\\x00', 'h' || j, 'h' || j, '{}', '{}', 'received', 5,
+                'working_days', timestamptz '2026-02-20 09:00+08' + interval '7 minutes' * j
+           FROM generate_series(1, 25) j",
     )
     .execute(&pool)
     .await

@@ -44,7 +44,7 @@ impl Scope {
     }
 
     /// The same for the counter tables, which store the region beside the department.
-    fn counters(&self) -> &'static str {
+    pub fn counters(&self) -> &'static str {
         match self {
             Scope::All => "AND $3::text = ''",
             Scope::Department(_) => "AND department = $3",
@@ -229,6 +229,23 @@ pub fn item_months(split: &Split, scope: &Scope) -> String {
     }
 }
 
+/// The one year a split's whole months lie in, with the sum of their month columns
+/// (`m01 + m02`) and their bits in the counters' `months` mask (bit m-1 for month m); `None`
+/// when they span years or there are none. Numbers computed here, never input.
+pub fn single_year(split: &Split) -> Option<(i32, String, i32)> {
+    let (first, end) = split.months;
+    if first >= end || end > NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)? {
+        return None;
+    }
+    let (mut columns, mut mask, mut m) = (Vec::new(), 0i32, first);
+    while m < end {
+        columns.push(format!("m{:02}", m.month()));
+        mask |= 1 << (m.month() - 1);
+        m = next_month(m);
+    }
+    Some((first.year(), columns.join(" + "), mask))
+}
+
 /// Runs a query over [`source`]/[`pending`]/[`item_months`] subqueries, binding their parameters
 /// ($1–$7) in order, and returns its rows.
 pub async fn fetch<T>(pool: &PgPool, sql: String, split: &Split, scope: &Scope) -> Result<Vec<T>>
@@ -266,6 +283,7 @@ fn fold_sql() -> String {
     let adds: String = (1..=12)
         .map(|m| format!(", m{m:02} = case_item_counts.m{m:02} + excluded.m{m:02}"))
         .collect();
+    let total_adds = adds.replace("case_item_counts.", "case_item_totals.");
     format!(
         "WITH d AS (
             DELETE FROM case_count_deltas
@@ -291,7 +309,15 @@ fn fold_sql() -> String {
               FROM s WHERE bucket = 'item'
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
             ON CONFLICT (year, department, item_code) DO UPDATE
-               SET item_name = excluded.item_name{adds})
+               SET item_name = excluded.item_name{adds}),
+         totals AS (
+            INSERT INTO case_item_totals (year, item_code, item_name{columns})
+            SELECT extract(year FROM month)::int, split_part(key, '|', 1),
+                   max(substr(key, strpos(key, '|') + 1)){month_sums}
+              FROM s WHERE bucket = 'item'
+             GROUP BY 1, 2 ORDER BY 1, 2
+            ON CONFLICT (year, item_code) DO UPDATE
+               SET item_name = excluded.item_name{total_adds})
          SELECT coalesce(sum(deltas), 0)::bigint FROM s"
     )
 }

@@ -140,12 +140,9 @@ pub async fn compute(
     let online: u64 = ONLINE.iter().filter_map(|c| s.by_channel.get(*c)).sum();
     s.online_share = rate(online as i64, s.filed as i64);
 
-    for (kind, a, b, n) in items {
-        if kind == "top" {
-            s.top_items.push((a, b, n as u64));
-        } else {
-            entry(&mut departments, &a).items_with_cases = n as u64;
-        }
+    s.top_items = items.top;
+    for (department, n) in items.per_department {
+        entry(&mut departments, &department).items_with_cases = n;
     }
 
     // Decided in the period: on time (of those with a deadline), and office time from
@@ -370,13 +367,31 @@ async fn filed_rows(pool: &PgPool, split: &Split, scope: &Scope) -> Result<Vec<F
         .collect())
 }
 
-/// The 20 items with most filings (`top`, code, name, count) and each department's number of
-/// items with filings (`department`, code, '', count).
-async fn item_rows(
-    pool: &PgPool,
-    split: &Split,
-    scope: &Scope,
-) -> Result<Vec<(String, String, String, i64)>> {
+/// The 20 items with most filings (code, name, count) and each department's number of items
+/// with filings.
+#[derive(Debug, Default)]
+struct ItemFigures {
+    top: Vec<(String, String, u64)>,
+    per_department: Vec<(String, u64)>,
+}
+
+/// How many items make the top list.
+const TOP_ITEMS: usize = 20;
+
+async fn item_rows(pool: &PgPool, split: &Split, scope: &Scope) -> Result<ItemFigures> {
+    // The province over months of one year: neither figure needs every item grouped.
+    if *scope == Scope::All
+        && let Some((year, months, mask)) = case_counts::single_year(split)
+    {
+        let (top, per_department) = tokio::try_join!(
+            top_items_by_totals(pool, split, year, &months),
+            items_per_department(pool, split, year, &months, mask),
+        )?;
+        return Ok(ItemFigures {
+            top,
+            per_department,
+        });
+    }
     // The yearly rows are one per department and item already; only the few pending deltas
     // and partial-month rows are grouped before joining them.
     let sql = format!(
@@ -393,13 +408,138 @@ async fn item_rows(
               FROM folded f FULL JOIN pending p
                 ON p.department = f.department AND p.item_code = f.item_code)
          (SELECT 'top', code, min(name), sum(n)::bigint FROM per WHERE n > 0 GROUP BY code
-           ORDER BY 4 DESC, code LIMIT 20)
+           ORDER BY 4 DESC, code LIMIT {TOP_ITEMS})
          UNION ALL
          SELECT 'department', department, '', count(*) FROM per WHERE n > 0 GROUP BY department",
         case_counts::item_months(split, scope),
         case_counts::pending("item", scope)
     );
-    case_counts::fetch(pool, sql, split, scope).await
+    let rows: Vec<(String, String, String, i64)> =
+        case_counts::fetch(pool, sql, split, scope).await?;
+    let mut out = ItemFigures::default();
+    for (kind, a, b, n) in rows {
+        if kind == "top" {
+            out.top.push((a, b, n as u64));
+        } else {
+            out.per_department.push((a, n as u64));
+        }
+    }
+    Ok(out)
+}
+
+/// The province's top items, read from the items' yearly totals largest first: an item not
+/// read yet has at most the last total read in the period (counts are never negative), so the
+/// reading stops once the twentieth item's count exceeds it. Items with pending deltas or
+/// partial-month rows are counted exactly whether read or not. `months` sums the period's
+/// month columns of `year`.
+async fn top_items_by_totals(
+    pool: &PgPool,
+    split: &Split,
+    year: i32,
+    months: &str,
+) -> Result<Vec<(String, String, u64)>> {
+    let pending_sql = format!(
+        "SELECT split_part(key, '|', 1), min(substr(key, strpos(key, '|') + 1)), sum(n)::bigint
+           FROM ({}) src GROUP BY 1",
+        case_counts::pending("item", &Scope::All)
+    );
+    let pending: Vec<(String, String, i64)> =
+        case_counts::fetch(pool, pending_sql, split, &Scope::All).await?;
+    // code → (name, count in the period)
+    let mut counted: HashMap<String, (String, i64)> = pending
+        .iter()
+        .map(|(code, name, n)| (code.clone(), (name.clone(), *n)))
+        .collect();
+    let codes: Vec<&str> = pending.iter().map(|(c, _, _)| c.as_str()).collect();
+    let folded: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT item_code, item_name, ({months})::bigint FROM case_item_totals
+          WHERE year = $1 AND item_code = ANY($2)"
+    )))
+    .bind(year)
+    .bind(&codes)
+    .fetch_all(pool)
+    .await?;
+    for (code, name, n) in folded {
+        let c = counted.entry(code).or_default();
+        c.0 = name;
+        c.1 += n;
+    }
+    // Twice the list at first, then doubling: skewed filings stop after the first read.
+    let mut batch = 2 * TOP_ITEMS as i64;
+    let mut after = (i64::MAX, String::new());
+    loop {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT item_code, item_name, ({months})::bigint, total FROM case_item_totals
+              WHERE year = $1 AND (total, item_code) < ($2, $3)
+              ORDER BY total DESC, item_code DESC LIMIT $4"
+        )))
+        .bind(year)
+        .bind(after.0)
+        .bind(&after.1)
+        .bind(batch)
+        .fetch_all(pool)
+        .await?;
+        let read = rows.len() as i64;
+        for (code, name, n, total) in rows {
+            after = (total, code.clone());
+            counted.entry(code).or_insert((name, n));
+        }
+        if read < batch {
+            break;
+        }
+        batch = (batch * 2).min(5000);
+        let mut largest: Vec<i64> = counted.values().map(|(_, n)| *n).collect();
+        largest.sort_unstable_by(|a, b| b.cmp(a));
+        if largest.get(TOP_ITEMS - 1).is_some_and(|n| *n > after.0) {
+            break;
+        }
+    }
+    let mut top: Vec<(String, String, u64)> = counted
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(code, (name, n))| (code, name, n as u64))
+        .collect();
+    top.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(TOP_ITEMS);
+    Ok(top)
+}
+
+/// Each department's number of items with filings in the period: the folded items whose
+/// `months` mask meets the period's (one narrow index), corrected for the items whose pending
+/// deltas or partial-month rows change whether they have any.
+async fn items_per_department(
+    pool: &PgPool,
+    split: &Split,
+    year: i32,
+    months: &str,
+    mask: i32,
+) -> Result<Vec<(String, u64)>> {
+    let scope = Scope::All;
+    let sql = format!(
+        "WITH pending AS (
+            SELECT department, split_part(key, '|', 1) AS item_code, sum(n) AS n
+              FROM ({pending}) src GROUP BY 1, 2),
+         adjusted AS (
+            SELECT p.department,
+                   sum((coalesce(f.n, 0) + p.n > 0)::int - (coalesce(f.n, 0) > 0)::int) AS n
+              FROM pending p LEFT JOIN LATERAL (
+                   SELECT ({months})::bigint AS n FROM case_item_counts c
+                    WHERE c.year = {year} AND c.department = p.department AND c.item_code = p.item_code) f ON true
+             GROUP BY 1),
+         folded AS (
+            SELECT department, count(*) AS n FROM case_item_counts
+             WHERE year = {year} AND months & {mask} <> 0 {counters} GROUP BY 1)
+         SELECT coalesce(f.department, a.department), (coalesce(f.n, 0) + coalesce(a.n, 0))::bigint
+           FROM folded f FULL JOIN adjusted a ON a.department = f.department",
+        pending = case_counts::pending("item", &scope),
+        counters = scope.counters(),
+    );
+    let rows: Vec<(String, i64)> = case_counts::fetch(pool, sql, split, &scope).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(d, n)| (d, n as u64))
+        .collect())
 }
 
 /// Decided in the period per department and deadline outcome: (department, on_time | late |
