@@ -491,13 +491,20 @@ pub async fn measure(
     let cases_bytes = table_bytes(&cases_db, "cases").await?;
     let history_bytes = table_bytes(&cases_db, "case_transitions").await?
         + table_bytes(&cases_db, "evaluations").await?;
-    let counts_bytes = table_bytes(&cases_db, "case_counts").await?
-        + table_bytes(&cases_db, "case_item_counts").await?;
-    let counters: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM case_counts) + (SELECT count(*) FROM case_item_counts)",
-    )
-    .fetch_one(&cases_db)
-    .await?;
+    let (mut counts_bytes, mut counters) = (0i64, 0i64);
+    for table in [
+        "case_counts",
+        "case_filed_counts",
+        "case_item_counts",
+        "case_item_totals",
+    ] {
+        counts_bytes += table_bytes(&cases_db, table).await?;
+        counters += sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table}"
+        )))
+        .fetch_one(&cases_db)
+        .await?;
+    }
     let events_bytes =
         table_bytes(&alerts_db, "events").await? + table_bytes(&alerts_db, "event_keys").await?;
     let stored_events: i64 = sqlx::query_scalar("SELECT count(*) FROM event_keys")

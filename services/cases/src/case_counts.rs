@@ -1,9 +1,11 @@
-//! Pre-aggregated case counts (migration 0019) for statistics at province scale: which part of
-//! a period is read from the monthly counters and which from the rows themselves, the SQL that
+//! Pre-aggregated case counts (migrations 0019–0021) for statistics at province scale: which
+//! part of a period is read from the counters and which from the rows themselves, the SQL that
 //! merges both, the sweeper pass that folds the triggers' deltas into the counters, and the
-//! handling times the counters sum.
+//! handling times the counters sum. Filings and items are counted in yearly rows with a column
+//! per month (`case_filed_counts`, `case_item_counts`, `case_item_totals`), decisions,
+//! evaluations and free mailings in monthly rows (`case_counts`).
 //!
-//! A period's whole Beijing months come from `case_counts` plus the deltas not folded yet (one
+//! A period's whole Beijing months come from the counters plus the deltas not folded yet (one
 //! statement, so a concurrent fold is seen either before or after); its partial months at either
 //! end from the cases through the same `case_count_parts` function the triggers use. A period
 //! that ends in the future reads its last month whole: nothing has happened after now.
@@ -186,10 +188,8 @@ fn counter_rows(table: &str, bucket: &str, scope: &Scope) -> String {
     )
 }
 
-/// The folded item counts of a split's whole months: a subquery of (department, item_code,
-/// item_name, n) rows from `case_item_counts`, one per department and item. Years and month
-/// columns are numbers computed here, never input.
-pub fn item_months(split: &Split, scope: &Scope) -> String {
+/// The years of a split's whole months, each with the sum of its month columns (`m01 + m02`).
+fn year_arms(split: &Split) -> Vec<(i32, String)> {
     let (first, end) = split.months;
     let mut arms = Vec::new();
     let mut m = first;
@@ -202,6 +202,65 @@ pub fn item_months(split: &Split, scope: &Scope) -> String {
         }
         arms.push((year, columns.join(" + ")));
     }
+    arms
+}
+
+/// `year = 2026` or `year IN (2025, 2026)` for a split's whole months (`false` for none), and
+/// the expression counting a yearly row's whole months.
+fn yearly(split: &Split) -> (String, String) {
+    let arms = year_arms(split);
+    match arms.as_slice() {
+        [] => ("false".into(), "0".into()),
+        [(year, sum)] => (format!("year = {year}"), sum.clone()),
+        _ => {
+            let years: Vec<String> = arms.iter().map(|(y, _)| y.to_string()).collect();
+            let cases: String = arms
+                .iter()
+                .map(|(y, sum)| format!(" WHEN {y} THEN {sum}"))
+                .collect();
+            (
+                format!("year IN ({})", years.join(", ")),
+                format!("CASE year{cases} END"),
+            )
+        }
+    }
+}
+
+/// The folded filings of a split's whole months: a subquery of (department, channel, state,
+/// crossing, n) rows from `case_filed_counts`, one per yearly row.
+pub fn filed_months(split: &Split, scope: &Scope) -> String {
+    let (years, n) = yearly(split);
+    format!(
+        "SELECT department, channel, state, crossing, ({n})::bigint AS n FROM case_filed_counts
+          WHERE {years} {}",
+        scope.counters()
+    )
+}
+
+/// The folded filings of a split's whole months per month and channel: a subquery of
+/// (m as `YYYY-MM`, channel, n) rows.
+pub fn filed_by_month(split: &Split, scope: &Scope) -> String {
+    let (years, _) = yearly(split);
+    let sums: String = (1..=12)
+        .map(|m| format!(", sum(m{m:02}) AS m{m:02}"))
+        .collect();
+    let values: Vec<String> = (1..=12).map(|m| format!("({m}, f.m{m:02})")).collect();
+    format!(
+        "SELECT to_char(make_date(f.year, v.m, 1), 'YYYY-MM') AS m, f.channel, v.n
+           FROM (SELECT year, channel{sums} FROM case_filed_counts WHERE {years} {}
+                  GROUP BY 1, 2) f
+           CROSS JOIN LATERAL (VALUES {}) v(m, n)
+          WHERE v.n <> 0 AND make_date(f.year, v.m, 1) >= $1 AND make_date(f.year, v.m, 1) < $2",
+        scope.counters(),
+        values.join(", ")
+    )
+}
+
+/// The folded item counts of a split's whole months: a subquery of (department, item_code,
+/// item_name, n) rows from `case_item_counts`, one per department and item. Years and month
+/// columns are numbers computed here, never input.
+pub fn item_months(split: &Split, scope: &Scope) -> String {
+    let arms = year_arms(split);
     let counters = scope.counters();
     match arms.as_slice() {
         [] => "SELECT ''::text AS department, ''::text AS item_code, ''::text AS item_name, 0::bigint AS n
@@ -213,17 +272,11 @@ pub fn item_months(split: &Split, scope: &Scope) -> String {
               WHERE year = {year} {counters}"
         ),
         _ => {
-            let years: Vec<String> = arms.iter().map(|(y, _)| y.to_string()).collect();
-            let cases: String = arms
-                .iter()
-                .map(|(y, sum)| format!(" WHEN {y} THEN {sum}"))
-                .collect();
+            let (years, n) = yearly(split);
             format!(
-                "SELECT department, item_code, max(item_name) AS item_name,
-                        sum(CASE year{cases} END)::bigint AS n
-                   FROM case_item_counts WHERE year IN ({}) {counters}
-                  GROUP BY department, item_code",
-                years.join(", ")
+                "SELECT department, item_code, max(item_name) AS item_name, sum({n})::bigint AS n
+                   FROM case_item_counts WHERE {years} {counters}
+                  GROUP BY department, item_code"
             )
         }
     }
@@ -274,7 +327,8 @@ pub async fn fold(pool: &PgPool) -> Result<u64> {
     Ok(n as u64)
 }
 
-/// The fold: item deltas go to their yearly rows (a column a month), the rest to monthly rows.
+/// The fold: item and filing deltas go to their yearly rows (a column a month), the rest to
+/// monthly rows.
 fn fold_sql() -> String {
     let month_sums: String = (1..=12)
         .map(|m| format!(",\n coalesce(sum(n) FILTER (WHERE extract(month FROM month) = {m}), 0)"))
@@ -284,6 +338,9 @@ fn fold_sql() -> String {
         .map(|m| format!(", m{m:02} = case_item_counts.m{m:02} + excluded.m{m:02}"))
         .collect();
     let total_adds = adds.replace("case_item_counts.", "case_item_totals.");
+    let filed_adds: String = (2..=12)
+        .map(|m| format!(", m{m:02} = case_filed_counts.m{m:02} + excluded.m{m:02}"))
+        .collect();
     format!(
         "WITH d AS (
             DELETE FROM case_count_deltas
@@ -296,7 +353,7 @@ fn fold_sql() -> String {
          counted AS (
             INSERT INTO case_counts (bucket, month, department, key, n, handled, office_secs)
             SELECT bucket, month, department, key, n, handled, office_secs FROM s
-             WHERE bucket <> 'item'
+             WHERE bucket NOT IN ('item', 'filed')
              ORDER BY 1, 2, 3, 4
             ON CONFLICT (bucket, month, department, key) DO UPDATE
                SET n = case_counts.n + excluded.n,
@@ -310,6 +367,14 @@ fn fold_sql() -> String {
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
             ON CONFLICT (year, department, item_code) DO UPDATE
                SET item_name = excluded.item_name{adds}),
+         filed AS (
+            INSERT INTO case_filed_counts (year, department, channel, state, crossing{columns})
+            SELECT extract(year FROM month)::int, department, split_part(key, '|', 1),
+                   split_part(key, '|', 2), split_part(key, '|', 3){month_sums}
+              FROM s WHERE bucket = 'filed'
+             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+            ON CONFLICT (year, department, channel, state, crossing) DO UPDATE
+               SET m01 = case_filed_counts.m01 + excluded.m01{filed_adds}),
          totals AS (
             INSERT INTO case_item_totals (year, item_code, item_name{columns})
             SELECT extract(year FROM month)::int, split_part(key, '|', 1),

@@ -328,30 +328,43 @@ struct FiledRow {
     n: i64,
 }
 
-/// Cases filed in the period, grouped four ways in one pass.
+/// Cases filed in the period, grouped four ways in one statement: the folded yearly rows
+/// (whole months) and the pending deltas and partial-month rows (monthly).
 async fn filed_rows(pool: &PgPool, split: &Split, scope: &Scope) -> Result<Vec<FiledRow>> {
     let sql = format!(
-        "SELECT GROUPING(department, channel, state, crossing, m)::int AS g,
+        "WITH pending AS MATERIALIZED (
+            SELECT to_char(month, 'YYYY-MM') AS m, department, split_part(key, '|', 1) AS channel,
+                   split_part(key, '|', 2) AS state, split_part(key, '|', 3) AS crossing, n
+              FROM ({pending}) src)
+         SELECT GROUPING(department, channel, state, crossing)::int AS g,
                 coalesce(department, '') AS department, coalesce(channel, '') AS channel,
-                coalesce(state, '') AS state, coalesce(crossing, '') AS crossing,
-                coalesce(m, '') AS m, sum(n)::bigint AS n
-           FROM (SELECT department, split_part(key, '|', 1) AS channel, split_part(key, '|', 2) AS state,
-                        split_part(key, '|', 3) AS crossing, to_char(month, 'YYYY-MM') AS m, n
-                   FROM ({}) src) x
-          GROUP BY GROUPING SETS ((department, channel), (state), (crossing), (m, channel))",
-        case_counts::source("filed", scope)
+                coalesce(state, '') AS state, coalesce(crossing, '') AS crossing, '' AS m,
+                sum(n)::bigint AS n
+           FROM (SELECT department, channel, state, crossing, n FROM ({whole}) w
+                 UNION ALL
+                 SELECT department, channel, state, crossing, n FROM pending) x
+          GROUP BY GROUPING SETS ((department, channel), (state), (crossing))
+         UNION ALL
+         SELECT -1, '', channel, '', '', m, sum(n)::bigint
+           FROM (SELECT m, channel, n FROM ({monthly}) f
+                 UNION ALL
+                 SELECT m, channel, n FROM pending) y
+          GROUP BY m, channel",
+        pending = case_counts::pending("filed", scope),
+        whole = case_counts::filed_months(split, scope),
+        monthly = case_counts::filed_by_month(split, scope),
     );
     let rows: Vec<(i32, String, String, String, String, String, i64)> =
         case_counts::fetch(pool, sql, split, scope).await?;
-    // GROUPING's bits, department first: 1 where the column is not grouped by.
+    // GROUPING's bits, department first: 1 where the column is not grouped by; -1 the months.
     Ok(rows
         .into_iter()
         .filter_map(|(g, department, channel, state, crossing, month, n)| {
             let set = match g {
-                0b00111 => FiledSet::DepartmentChannel,
-                0b11011 => FiledSet::State,
-                0b11101 => FiledSet::Crossing,
-                0b10110 => FiledSet::MonthChannel,
+                0b0011 => FiledSet::DepartmentChannel,
+                0b1101 => FiledSet::State,
+                0b1110 => FiledSet::Crossing,
+                -1 => FiledSet::MonthChannel,
                 _ => return None,
             };
             Some(FiledRow {
