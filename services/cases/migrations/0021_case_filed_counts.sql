@@ -28,18 +28,18 @@ CREATE INDEX case_filed_counts_by_region ON case_filed_counts (region, year);
 INSERT INTO case_filed_counts (year, department, channel, state, crossing, m01, m02, m03, m04, m05, m06, m07, m08, m09, m10, m11, m12)
 SELECT extract(year FROM month)::int, department, split_part(key, '|', 1), split_part(key, '|', 2),
        split_part(key, '|', 3),
-       sum(n) FILTER (WHERE extract(month FROM month) = 1),
-       sum(n) FILTER (WHERE extract(month FROM month) = 2),
-       sum(n) FILTER (WHERE extract(month FROM month) = 3),
-       sum(n) FILTER (WHERE extract(month FROM month) = 4),
-       sum(n) FILTER (WHERE extract(month FROM month) = 5),
-       sum(n) FILTER (WHERE extract(month FROM month) = 6),
-       sum(n) FILTER (WHERE extract(month FROM month) = 7),
-       sum(n) FILTER (WHERE extract(month FROM month) = 8),
-       sum(n) FILTER (WHERE extract(month FROM month) = 9),
-       sum(n) FILTER (WHERE extract(month FROM month) = 10),
-       sum(n) FILTER (WHERE extract(month FROM month) = 11),
-       sum(n) FILTER (WHERE extract(month FROM month) = 12)
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 1), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 2), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 3), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 4), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 5), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 6), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 7), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 8), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 9), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 10), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 11), 0),
+       coalesce(sum(n) FILTER (WHERE extract(month FROM month) = 12), 0)
   FROM case_counts WHERE bucket = 'filed'
  GROUP BY 1, 2, 3, 4, 5;
 DELETE FROM case_counts WHERE bucket = 'filed';
