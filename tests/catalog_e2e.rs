@@ -508,7 +508,6 @@ async fn search_pages_name_matches_then_material_mentions_in_code_order() {
         .await
         .unwrap();
     yiwang_catalog::seed::load_demo(&pool).await.unwrap();
-    let admin = s.token("cat-admin", &["catalog_admin"], None);
 
     // One department sorting before every demo item, one after most of them.
     let early_uscc = uscc("11110000MB0000001");
@@ -555,24 +554,7 @@ async fn search_pages_name_matches_then_material_mentions_in_code_order() {
         );
         let mut body = item_body(dept, dept_uscc, seq, name);
         body["materials"][0]["name"] = json!(material);
-        let code = body["code"].as_str().unwrap().to_string();
-        let r = s
-            .http
-            .post(s.url("/v1/items"))
-            .bearer_auth(&admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let r = s
-            .http
-            .post(s.url(&format!("/v1/items/{code}/publish")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        let code = publish_item(&s, &body).await;
         codes.push(code);
     }
     // Statistics as a running catalogue has them: the rare keyword's n-grams are known to be rare.

@@ -241,14 +241,19 @@ pub async fn create_published(s: &Stack, seq: u32, name: &str) -> String {
     } else {
         ("340522-SCJGJ".into(), uscc("11340522MB0000001"))
     };
-    let body = item_body(&dept, &dept_uscc, seq, name);
+    publish_item(s, &item_body(&dept, &dept_uscc, seq, name)).await
+}
+
+/// Creates the item `body` describes as the catalogue administrator and publishes it; returns
+/// its code.
+pub async fn publish_item(s: &Stack, body: &serde_json::Value) -> String {
     let code = body["code"].as_str().unwrap().to_string();
     let admin = s.token("cat-admin", &["catalog_admin"], None);
     let r = s
         .http
         .post(s.url("/v1/items"))
         .bearer_auth(&admin)
-        .json(&body)
+        .json(body)
         .send()
         .await
         .unwrap();
