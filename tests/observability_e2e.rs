@@ -68,13 +68,16 @@ async fn every_role_exports_backlogs_pool_use_consumer_lag_and_sweeper_runs() {
     let started = std::time::Instant::now();
     let text = loop {
         let text = metrics(&s, &s.cfg.cases_url.clone()).await;
-        let ready = sample(&text, "yiwang_outbox_lag_seconds", &[("service", "cases")]).is_some()
-            && sample(
-                &text,
-                "yiwang_sweeper_last_run_timestamp_seconds",
-                &[("service", "cases"), ("sweeper", "case_overdue")],
-            )
-            .is_some()
+        // Each service samples its outbox on its own schedule: wait for every one asserted below.
+        let ready = ["catalog", "cases"].iter().all(|service| {
+            sample(&text, "yiwang_outbox_lag_seconds", &[("service", service)]).is_some()
+                && sample(&text, "yiwang_outbox_pending", &[("service", service)]).is_some()
+        }) && sample(
+            &text,
+            "yiwang_sweeper_last_run_timestamp_seconds",
+            &[("service", "cases"), ("sweeper", "case_overdue")],
+        )
+        .is_some()
             && sample(&text, "yiwang_consumer_lag", &[("service", "inbox")]).is_some();
         if ready || started.elapsed() > std::time::Duration::from_secs(20) {
             break text;
